@@ -1,0 +1,146 @@
+/* hl_format.h — the heapline trace format (version 1), shared by the writer in
+ * preload/ and the reader in report/.  docs/trace-format.md describes it in
+ * prose; this header is its single definition in code.
+ *
+ * File   = header (16 bytes) then blocks.
+ * Header = "HEAPLINE" | u32 version (LE) | u32 flags (0).
+ * Block  = u32 HL_BLOCK_MAGIC | u32 compressed size | u32 raw size | a zstd
+ *          frame (with content checksum) holding `raw size` bytes of records.
+ * A record never spans two blocks, so a reader can stop at the last complete
+ * block of a truncated file and lose only what followed it.
+ *
+ * Only static inline helpers live here: both sides compile them, neither
+ * allocates.
+ */
+#ifndef HL_FORMAT_H
+#define HL_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define HL_MAGIC          "HEAPLINE"
+#define HL_MAGIC_LEN      8
+#define HL_VERSION        1
+#define HL_HEADER_LEN     16
+#define HL_BLOCK_MAGIC    0x4b4c4248u /* "HBLK" little-endian */
+#define HL_BLOCK_HDR_LEN  12
+#define HL_BLOCK_MAX_RAW  (4u << 20) /* a writer never produces more per block */
+
+/* Record types.  Types below HL_REC_SIZED have a fixed layout every reader
+ * of this version knows; types from HL_REC_SIZED on carry a uvarint payload
+ * length first, so a reader skips the ones it does not know. */
+enum hl_rec_type {
+	HL_REC_NODE = 0x01,   /* uv parent, sv (ip - parent ip); id = previous + 1 */
+	HL_REC_THREAD = 0x02, /* uv thread id: following events come from it */
+	HL_REC_TIME = 0x03,   /* uv ms since previous TIME (first: since start), uv rss KiB */
+	HL_REC_ALLOC = 0x10,  /* + hl_fn: uv node, sv ptr delta, uv size */
+	HL_REC_FREE = 0x20,   /* + hl_fn: uv node, sv ptr delta */
+	HL_REC_REALLOC_FAIL = 0x30, /* sv ptr delta: the preceding realloc-free of
+				       this thread did not happen */
+	HL_REC_SIZED = 0x40,
+	HL_REC_INFO = 0x40,          /* see docs: process identity */
+	HL_REC_MODULE_LOAD = 0x41,   /* uv id, uv bias, uv lo, uv hi, str path, str build-id */
+	HL_REC_MODULE_UNLOAD = 0x42, /* uv id */
+	HL_REC_LOST = 0x43,          /* uv events dropped (lossy mode only) */
+	HL_REC_END = 0x44,           /* uv reason (enum hl_end), uv ms since start */
+};
+
+/* Which allocator entry point made an event (low nibble of ALLOC/FREE). */
+enum hl_fn {
+	HL_FN_MALLOC = 0,
+	HL_FN_CALLOC = 1,
+	HL_FN_REALLOC = 2,
+	HL_FN_REALLOCARRAY = 3,
+	HL_FN_POSIX_MEMALIGN = 4,
+	HL_FN_ALIGNED_ALLOC = 5,
+	HL_FN_MEMALIGN = 6,
+	HL_FN_VALLOC = 7,
+	HL_FN_PVALLOC = 8,
+	HL_FN_FREE = 0, /* for FREE records: plain free() */
+	HL_FN_COUNT = 9,
+};
+
+enum hl_end {
+	HL_END_EXIT = 0,  /* normal exit: destructors ran */
+	HL_END_EXEC = 1,  /* the image was replaced by execve */
+	HL_END_UEXIT = 2, /* _exit / _Exit called directly */
+	HL_END_ABORT = 3, /* abort() */
+};
+
+/* ---- varints (LEB128) and zigzag --------------------------------------- */
+
+#define HL_VARINT_MAX 10
+
+static inline size_t hl_put_uv(uint8_t *p, uint64_t v)
+{
+	size_t n = 0;
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
+static inline uint64_t hl_zigzag(int64_t v)
+{
+	return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static inline int64_t hl_unzigzag(uint64_t v)
+{
+	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+static inline size_t hl_put_sv(uint8_t *p, int64_t v)
+{
+	return hl_put_uv(p, hl_zigzag(v));
+}
+
+/* Decode a uvarint from [*pp, end).  Returns 0 on success, -1 if the input
+ * ends early or the value overflows 64 bits (a corrupt trace). */
+static inline int hl_get_uv(const uint8_t **pp, const uint8_t *end, uint64_t *out)
+{
+	const uint8_t *p = *pp;
+	uint64_t v = 0;
+	unsigned shift = 0;
+	for (;;) {
+		if (p >= end || shift > 63)
+			return -1;
+		uint8_t b = *p++;
+		if (shift == 63 && b > 1)
+			return -1;
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80))
+			break;
+		shift += 7;
+	}
+	*pp = p;
+	*out = v;
+	return 0;
+}
+
+static inline int hl_get_sv(const uint8_t **pp, const uint8_t *end, int64_t *out)
+{
+	uint64_t u;
+	if (hl_get_uv(pp, end, &u))
+		return -1;
+	*out = hl_unzigzag(u);
+	return 0;
+}
+
+static inline void hl_put_u32le(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+static inline uint32_t hl_get_u32le(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+#endif

@@ -1,0 +1,59 @@
+/* trace_read.h — stage 1 of the report pipeline: open a trace file, check its
+ * header, decompress its blocks and decode their records into callbacks.
+ * Detects truncation (reported, not fatal) and corruption (fatal, with a
+ * one-line message).  Never allocates in proportion to the trace's length. */
+#ifndef HL_TRACE_READ_H
+#define HL_TRACE_READ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct hl_trace;
+
+struct hl_info {
+	uint64_t pid, ppid, start_unix_ms, max_depth, flags;
+	char *exe;
+	uint64_t argc;
+	char **argv;
+	char *version;
+};
+
+struct hl_module {
+	uint64_t id, bias, lo, hi;
+	char *path;
+	uint8_t *build_id;
+	size_t build_id_len;
+};
+
+/* Callbacks, any of which may be NULL.  A nonzero return stops reading and is
+ * returned by hl_trace_read().  Times are absolute ms since the trace began;
+ * pointers are absolute (deltas are undone). */
+struct hl_visitor {
+	void *ctx;
+	int (*info)(void *ctx, const struct hl_info *info);
+	int (*node)(void *ctx, uint64_t id, uint64_t parent, uint64_t ip);
+	int (*thread)(void *ctx, uint64_t tid);
+	int (*time)(void *ctx, uint64_t ms, uint64_t rss_kib);
+	int (*alloc)(void *ctx, unsigned fn, uint64_t node, uint64_t ptr, uint64_t size);
+	int (*free)(void *ctx, unsigned fn, uint64_t node, uint64_t ptr);
+	int (*realloc_fail)(void *ctx, uint64_t ptr);
+	int (*module_load)(void *ctx, const struct hl_module *mod);
+	int (*module_unload)(void *ctx, uint64_t id);
+	int (*lost)(void *ctx, uint64_t count);
+	int (*end)(void *ctx, unsigned reason, uint64_t ms);
+};
+
+/* Returns 0, or -1 with a one-line message ("PATH: not a heapline trace") in err. */
+int hl_trace_open(const char *path, struct hl_trace **out, char *err, size_t errlen);
+/* Streams every record.  Returns 0 when the whole file was read (possibly
+ * truncated: see hl_trace_truncated), -1 on corruption with the message in
+ * err, or a callback's nonzero return. */
+int hl_trace_read(struct hl_trace *t, const struct hl_visitor *v, char *err, size_t errlen);
+/* After reading: bytes at the end that were not usable (0 if complete). */
+uint64_t hl_trace_truncated_bytes(const struct hl_trace *t);
+/* Whether the trace ended with an END record, and its reason. */
+int hl_trace_has_end(const struct hl_trace *t, unsigned *reason);
+const char *hl_trace_path(const struct hl_trace *t);
+void hl_trace_close(struct hl_trace *t);
+
+#endif
