@@ -1,1 +1,261 @@
-/* placeholder: being written */
+/* hl_encode.c — record encoding and the stack trie.  Exports hl_enc_*.
+ * Never calls malloc (uthash is pointed at hl_arena) and never does I/O.
+ *
+ * The trie: a stack is a path from the outermost frame (child of the root,
+ * node 0) to the innermost.  Each node is (parent id, ip); a hash table finds
+ * the child of a node for an ip.  A new node is written as a NODE record once,
+ * so the trace holds every distinct frame-path exactly once and an event
+ * names its whole stack by one varint. */
+#include "hl_encode.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "hl_arena.h"
+#include "hl_format.h"
+
+/* uthash, on the profiler's own memory, with a hash suited to two words. */
+#define uthash_malloc(sz)    hl_arena_alloc(sz)
+#define uthash_free(ptr, sz) hl_arena_free(ptr, sz)
+#define HASH_NONFATAL_OOM    1
+#define HASH_FUNCTION(keyptr, keylen, hashv)                                                      \
+	do {                                                                                      \
+		const struct trie_key *k_ = (const struct trie_key *)(keyptr);                    \
+		uint64_t h_ = (k_->ip ^ (k_->parent * 0x9e3779b97f4a7c15ull)) * 0xff51afd7ed558ccdull; \
+		(hashv) = (unsigned)(h_ >> 32) ^ (unsigned)h_;                                    \
+	} while (0)
+#include <uthash.h>
+
+struct trie_key {
+	uint64_t ip;
+	uint64_t parent;
+};
+
+struct hl_trie_node {
+	struct trie_key key;
+	uint32_t id;
+	UT_hash_handle hh;
+};
+
+int hl_enc_init(struct hl_enc *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->cap = HL_BLOCK_MAX_RAW;
+	e->buf = hl_arena_alloc(e->cap);
+	e->node_cap = 4096;
+	e->node_ip = hl_arena_alloc(e->node_cap * sizeof(uint64_t));
+	if (!e->buf || !e->node_ip)
+		return -ENOMEM;
+	return 0;
+}
+
+void hl_enc_fini(struct hl_enc *e)
+{
+	struct hl_trie_node *n, *tmp;
+	HASH_ITER(hh, e->trie, n, tmp)
+	{
+		HASH_DEL(e->trie, n);
+		hl_arena_free(n, sizeof(*n));
+	}
+	hl_arena_free(e->buf, e->cap);
+	hl_arena_free(e->node_ip, e->node_cap * sizeof(uint64_t));
+	memset(e, 0, sizeof(*e));
+}
+
+const uint8_t *hl_enc_take(struct hl_enc *e, size_t *len)
+{
+	*len = e->len;
+	e->len = 0;
+	return e->buf;
+}
+
+static inline void put_byte(struct hl_enc *e, uint8_t b)
+{
+	e->buf[e->len++] = b;
+}
+
+static inline void put_uv(struct hl_enc *e, uint64_t v)
+{
+	e->len += hl_put_uv(e->buf + e->len, v);
+}
+
+static inline void put_sv(struct hl_enc *e, int64_t v)
+{
+	e->len += hl_put_sv(e->buf + e->len, v);
+}
+
+static inline void put_ptr(struct hl_enc *e, uint64_t ptr)
+{
+	put_sv(e, (int64_t)(ptr - e->prev_ptr));
+	e->prev_ptr = ptr;
+}
+
+uint32_t hl_enc_node(struct hl_enc *e, uint32_t parent, uint64_t ip)
+{
+	struct trie_key key = {ip, parent};
+	struct hl_trie_node *n;
+	HASH_FIND(hh, e->trie, &key, sizeof(key), n);
+	if (n)
+		return n->id;
+	if (e->nodes + 1 >= e->node_cap) {
+		uint64_t *grown = hl_arena_grow(e->node_ip, e->node_cap * sizeof(uint64_t),
+						2 * e->node_cap * sizeof(uint64_t));
+		if (!grown)
+			return 0;
+		e->node_ip = grown;
+		e->node_cap *= 2;
+	}
+	n = hl_arena_alloc(sizeof(*n));
+	if (!n)
+		return 0;
+	n->key = key;
+	n->id = (uint32_t)(e->nodes + 1);
+	HASH_ADD(hh, e->trie, key, sizeof(key), n);
+	/* uthash's non-fatal OOM leaves the item out; detect and give up */
+	struct hl_trie_node *chk;
+	HASH_FIND(hh, e->trie, &key, sizeof(key), chk);
+	if (chk != n) {
+		hl_arena_free(n, sizeof(*n));
+		return 0;
+	}
+	e->nodes++;
+	e->node_ip[n->id] = ip;
+	put_byte(e, HL_REC_NODE);
+	put_uv(e, parent);
+	put_sv(e, (int64_t)(ip - e->node_ip[parent]));
+	return n->id;
+}
+
+void hl_enc_thread(struct hl_enc *e, uint64_t tid)
+{
+	if (tid == e->cur_tid)
+		return;
+	e->cur_tid = tid;
+	put_byte(e, HL_REC_THREAD);
+	put_uv(e, tid);
+}
+
+void hl_enc_time(struct hl_enc *e, uint64_t ms, uint64_t rss_kib)
+{
+	if (ms < e->last_time_ms)
+		ms = e->last_time_ms;
+	put_byte(e, HL_REC_TIME);
+	put_uv(e, ms - e->last_time_ms);
+	put_uv(e, rss_kib);
+	e->last_time_ms = ms;
+}
+
+void hl_enc_alloc(struct hl_enc *e, unsigned fn, uint32_t node, uint64_t ptr, uint64_t size)
+{
+	put_byte(e, (uint8_t)(HL_REC_ALLOC + fn));
+	put_uv(e, node);
+	put_ptr(e, ptr);
+	put_uv(e, size);
+	e->records++;
+}
+
+void hl_enc_free(struct hl_enc *e, unsigned fn, uint32_t node, uint64_t ptr)
+{
+	put_byte(e, (uint8_t)(HL_REC_FREE + fn));
+	put_uv(e, node);
+	put_ptr(e, ptr);
+	e->records++;
+}
+
+void hl_enc_realloc_fail(struct hl_enc *e, uint64_t ptr)
+{
+	put_byte(e, HL_REC_REALLOC_FAIL);
+	put_ptr(e, ptr);
+	e->records++;
+}
+
+/* Sized records: type, uvarint payload length, payload.  The payload is
+ * built in place after reserving the widest length prefix, then moved down
+ * if the prefix came out shorter. */
+static size_t sized_begin(struct hl_enc *e, uint8_t type)
+{
+	put_byte(e, type);
+	size_t at = e->len;
+	e->len += 5; /* room for a length up to 2^35 */
+	return at;
+}
+
+static void sized_end(struct hl_enc *e, size_t at)
+{
+	size_t payload = e->len - (at + 5);
+	uint8_t tmp[HL_VARINT_MAX];
+	size_t n = hl_put_uv(tmp, payload);
+	memmove(e->buf + at + n, e->buf + at + 5, payload);
+	memcpy(e->buf + at, tmp, n);
+	e->len = at + n + payload;
+}
+
+static void put_bytes(struct hl_enc *e, const void *p, size_t n)
+{
+	put_uv(e, n);
+	memcpy(e->buf + e->len, p, n);
+	e->len += n;
+}
+
+void hl_enc_lost(struct hl_enc *e, uint64_t n)
+{
+	size_t at = sized_begin(e, HL_REC_LOST);
+	put_uv(e, n);
+	sized_end(e, at);
+}
+
+void hl_enc_end(struct hl_enc *e, unsigned reason, uint64_t ms)
+{
+	size_t at = sized_begin(e, HL_REC_END);
+	put_uv(e, reason);
+	put_uv(e, ms);
+	sized_end(e, at);
+}
+
+void hl_enc_module_unload(struct hl_enc *e, uint64_t id)
+{
+	size_t at = sized_begin(e, HL_REC_MODULE_UNLOAD);
+	put_uv(e, id);
+	sized_end(e, at);
+}
+
+int hl_enc_module_load(struct hl_enc *e, uint64_t id, uint64_t bias, uint64_t lo, uint64_t hi,
+		       const char *path, const uint8_t *build_id, size_t build_id_len)
+{
+	size_t plen = strlen(path);
+	if (hl_enc_room(e) < 64 + plen + build_id_len)
+		return -ENOSPC;
+	size_t at = sized_begin(e, HL_REC_MODULE_LOAD);
+	put_uv(e, id);
+	put_uv(e, bias);
+	put_uv(e, lo);
+	put_uv(e, hi);
+	put_bytes(e, path, plen);
+	put_bytes(e, build_id, build_id_len);
+	sized_end(e, at);
+	return 0;
+}
+
+int hl_enc_info(struct hl_enc *e, uint64_t pid, uint64_t ppid, uint64_t start_unix_ms,
+		unsigned depth, unsigned flags, const char *exe, const char *const *argv,
+		size_t argc, const char *version)
+{
+	size_t need = 96 + strlen(exe) + strlen(version);
+	for (size_t i = 0; i < argc; i++)
+		need += strlen(argv[i]) + HL_VARINT_MAX;
+	if (hl_enc_room(e) < need)
+		return -ENOSPC;
+	size_t at = sized_begin(e, HL_REC_INFO);
+	put_uv(e, pid);
+	put_uv(e, ppid);
+	put_uv(e, start_unix_ms);
+	put_uv(e, depth);
+	put_uv(e, flags);
+	put_bytes(e, exe, strlen(exe));
+	put_uv(e, argc);
+	for (size_t i = 0; i < argc; i++)
+		put_bytes(e, argv[i], strlen(argv[i]));
+	put_bytes(e, version, strlen(version));
+	sized_end(e, at);
+	return 0;
+}

@@ -1,1 +1,751 @@
-/* placeholder: being written */
+/* hl_hooks.c — the interposed entry points: the malloc family, dlclose, the
+ * exec family, _exit/_Exit/abort; plus init, fork and exit handling.
+ * Exports exactly what libheapline.map lists.
+ *
+ * The hook path is: re-entry guard, real call, record, return.  It never
+ * allocates through the hooked allocator, takes no lock, and never changes
+ * what the call returns or errno, whatever the profiler's state.
+ *
+ * Ordering (see hl_ring.c): an allocation is reserved in the ring after the
+ * real allocator returned; a release is reserved and committed before the
+ * real free runs.  realloc is both: its release half before the call, its
+ * allocation half (or REALLOC_FAIL) after.
+ *
+ * Before the real functions are found (dlsym itself calls calloc), requests
+ * are served from a small static bootstrap arena whose blocks are never
+ * freed and never recorded. */
+#include "hl_hooks.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#define UNW_LOCAL_ONLY /* the fast local-only unwinder (_UL* symbols) */
+#include <libunwind.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "hl_arena.h"
+#include "hl_format.h"
+#include "hl_modules.h"
+#include "hl_options.h"
+#include "hl_output.h"
+#include "hl_ring.h"
+#include "hl_state.h"
+#include "hl_writer.h"
+
+#define HL_EXPORT __attribute__((visibility("default")))
+#define likely(x)   __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+struct hl_state hl_state;
+
+/* Per-thread state in static TLS: no allocation, valid from the first
+ * instruction of every thread. */
+struct hl_tls {
+	int busy;      /* inside a hook: nested calls pass straight through */
+	uint32_t gen;  /* hl_state.gen when tid was taken */
+	uint32_t tid;
+	uint32_t prev_len;
+	uint64_t prev[HL_DEPTH_MAX]; /* previous event's stack, outermost first */
+};
+static __thread struct hl_tls tls __attribute__((tls_model("initial-exec")));
+
+static struct {
+	void *(*malloc)(size_t);
+	void (*free)(void *);
+	void *(*calloc)(size_t, size_t);
+	void *(*realloc)(void *, size_t);
+	void *(*reallocarray)(void *, size_t, size_t);
+	int (*posix_memalign)(void **, size_t, size_t);
+	void *(*aligned_alloc)(size_t, size_t);
+	void *(*memalign)(size_t, size_t);
+	void *(*valloc)(size_t);
+	void *(*pvalloc)(size_t);
+	size_t (*malloc_usable_size)(void *);
+	int (*dlclose)(void *);
+	int (*execve)(const char *, char *const[], char *const[]);
+	int (*execv)(const char *, char *const[]);
+	int (*execvp)(const char *, char *const[]);
+	int (*execvpe)(const char *, char *const[], char *const[]);
+	int (*fexecve)(int, char *const[], char *const[]);
+	void (*_exit)(int) __attribute__((noreturn));
+	void (*_Exit)(int) __attribute__((noreturn));
+	void (*abort)(void) __attribute__((noreturn));
+} real;
+
+/* 0 = not started, 1 = initialising, 2 = done */
+static _Atomic int init_state;
+
+/* ---- bootstrap arena ---------------------------------------------------- */
+
+#define BOOT_SIZE (256 * 1024)
+static _Alignas(64) uint8_t boot[BOOT_SIZE];
+static _Atomic size_t boot_used;
+
+static int is_boot(const void *p)
+{
+	return (const uint8_t *)p >= boot && (const uint8_t *)p < boot + BOOT_SIZE;
+}
+
+static void *boot_alloc(size_t n, size_t align)
+{
+	if (align < 16)
+		align = 16;
+	size_t need = n + align + 16;
+	size_t at = atomic_fetch_add(&boot_used, need);
+	if (at + need > BOOT_SIZE) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	uintptr_t p = (uintptr_t)(boot + at + 16);
+	p = (p + align - 1) & ~(uintptr_t)(align - 1);
+	((size_t *)p)[-1] = n; /* for realloc and malloc_usable_size */
+	return (void *)p;
+}
+
+static size_t boot_size(const void *p)
+{
+	return ((const size_t *)p)[-1];
+}
+
+/* ---- init --------------------------------------------------------------- */
+
+#define RESOLVE(name) (*(void **)&real.name = dlsym(RTLD_NEXT, #name))
+
+static void thread_key_end(void *arg);
+static void fork_child(void);
+
+static void hl_init(void)
+{
+	int expected = 0;
+	if (!atomic_compare_exchange_strong(&init_state, &expected, 1))
+		return;
+	/* dlsym may allocate: those calls see real.* still NULL and use boot. */
+	RESOLVE(malloc);
+	RESOLVE(free);
+	RESOLVE(calloc);
+	RESOLVE(realloc);
+	RESOLVE(reallocarray);
+	RESOLVE(posix_memalign);
+	RESOLVE(aligned_alloc);
+	RESOLVE(memalign);
+	RESOLVE(valloc);
+	RESOLVE(pvalloc);
+	RESOLVE(malloc_usable_size);
+	RESOLVE(dlclose);
+	RESOLVE(execve);
+	RESOLVE(execv);
+	RESOLVE(execvp);
+	RESOLVE(execvpe);
+	RESOLVE(fexecve);
+	RESOLVE(_exit);
+	RESOLVE(_Exit);
+	RESOLVE(abort);
+
+	hl_options_read();
+	hl_state.pid = getpid();
+	hl_state.depth = hl_opt.depth;
+	hl_state.is_root = hl_opt.root_pid ? hl_opt.root_pid == hl_state.pid : 1;
+	int enable = !hl_opt.disabled && real.malloc && real.free && real.calloc && real.realloc;
+	if (hl_opt.no_children && hl_opt.root_pid && hl_opt.root_pid != hl_state.pid)
+		enable = 0;
+	if (enable) {
+		struct timeval tv;
+		gettimeofday(&tv, NULL);
+		hl_state.start_unix_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+		hl_state.start_ns = hl_clock_ns();
+		hl_output_prepare();
+		hl_modules_init();
+		hl_modules_self_range(&hl_state.self_lo, &hl_state.self_hi);
+		unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+		hl_state.ring = hl_ring_create(hl_opt.ring_bytes);
+		if (hl_state.ring && pthread_key_create(&hl_state.thread_key, thread_key_end) == 0 &&
+		    pthread_atfork(NULL, NULL, fork_child) == 0)
+			atomic_store(&hl_state.active, 1);
+	}
+	atomic_store(&init_state, 2);
+}
+
+__attribute__((constructor)) static void hl_ctor(void)
+{
+	tls.busy++;
+	hl_init();
+	if (atomic_load(&hl_state.active))
+		hl_writer_start();
+	tls.busy--;
+}
+
+/* Called by the writer thread on start: nothing it allocates is recorded. */
+void hl_hooks_enter_writer(void)
+{
+	tls.busy = 1;
+}
+
+/* ---- recording ---------------------------------------------------------- */
+
+static void register_thread(void)
+{
+	tls.gen = atomic_load_explicit(&hl_state.gen, memory_order_relaxed);
+	tls.tid = atomic_fetch_add_explicit(&hl_state.next_tid, 1, memory_order_relaxed) + 1;
+	tls.prev_len = 0;
+	/* Any non-NULL value makes the key's destructor run at thread exit. */
+	pthread_setspecific(hl_state.thread_key, (void *)1);
+}
+
+static void push_simple(uint8_t type, uint8_t fn, uint64_t ptr)
+{
+	struct hl_ev *ev = hl_ring_reserve(hl_state.ring, sizeof(*ev), 0);
+	if (!ev)
+		return;
+	memset(ev, 0, sizeof(*ev));
+	ev->type = type;
+	ev->fn = fn;
+	ev->tid = tls.tid;
+	ev->ptr = ptr;
+	hl_ring_commit(hl_state.ring, ev);
+}
+
+/* Records one event with the calling thread's stack.  With reuse_stack the
+ * stack of the thread's previous event is used (realloc's second half). */
+static __attribute__((noinline)) void record(uint8_t type, uint8_t fn, const void *ptr,
+					     size_t size, int reuse_stack)
+{
+	if (unlikely(tls.gen != atomic_load_explicit(&hl_state.gen, memory_order_relaxed) ||
+		     !tls.tid))
+		register_thread();
+	if (unlikely(atomic_load_explicit(&hl_state.writer_state, memory_order_relaxed) != 1) &&
+	    hl_writer_start())
+		return;
+
+	uint64_t buf[HL_DEPTH_MAX + 16];
+	const uint64_t *s = buf;
+	uint32_t n = 0, k, nnew;
+	if (reuse_stack) {
+		k = tls.prev_len;
+		nnew = 0;
+	} else {
+		int got = unw_backtrace((void **)buf, (int)hl_state.depth + 16);
+		int skip = 0;
+		while (skip < got && buf[skip] >= hl_state.self_lo && buf[skip] < hl_state.self_hi)
+			skip++;
+		s = buf + skip;
+		n = (uint32_t)(got - skip);
+		if (n > hl_state.depth)
+			n = hl_state.depth;
+		/* Outer frames shared with the previous event of this thread. */
+		uint32_t m = tls.prev_len < n ? tls.prev_len : n;
+		k = 0;
+		while (k < m && s[n - 1 - k] == tls.prev[k])
+			k++;
+		nnew = n - k;
+	}
+
+	int lossy = hl_opt.lossy;
+	struct hl_ev *ev = hl_ring_reserve(hl_state.ring, sizeof(*ev) + (size_t)nnew * 8, lossy);
+	if (unlikely(!ev)) {
+		atomic_fetch_add_explicit(&hl_state.lost, 1, memory_order_relaxed);
+		tls.prev_len = 0; /* the writer did not see this stack */
+		return;
+	}
+	ev->type = type;
+	ev->fn = fn;
+	ev->common = (uint16_t)k;
+	ev->nnew = (uint16_t)nnew;
+	ev->tid = tls.tid;
+	ev->ptr = (uint64_t)(uintptr_t)ptr;
+	ev->size = size;
+	memcpy(ev->ips, s, (size_t)nnew * 8);
+	hl_ring_commit(hl_state.ring, ev);
+
+	if (!reuse_stack) {
+		for (uint32_t i = k; i < n; i++)
+			tls.prev[i] = s[n - 1 - i];
+		tls.prev_len = n;
+	}
+	if (unlikely(atomic_load_explicit(&hl_state.sync, memory_order_relaxed)))
+		hl_writer_flush();
+}
+
+static void thread_key_end(void *arg)
+{
+	(void)arg;
+	if (!atomic_load(&hl_state.active) || !tls.tid)
+		return;
+	tls.busy++;
+	if (tls.gen == atomic_load(&hl_state.gen))
+		push_simple(HL_EV_THREAD_END, 0, 0);
+	tls.tid = 0;
+	tls.prev_len = 0;
+	tls.busy--;
+}
+
+/* Gate for every hook: 1 if this call should be recorded. */
+static inline int enter(void)
+{
+	if (unlikely(atomic_load_explicit(&init_state, memory_order_acquire) != 2)) {
+		if (atomic_load(&init_state) == 0 && !tls.busy) {
+			tls.busy++;
+			hl_init();
+			tls.busy--;
+		}
+		return 0;
+	}
+	if (tls.busy || !atomic_load_explicit(&hl_state.active, memory_order_relaxed))
+		return 0;
+	tls.busy = 1;
+	return 1;
+}
+
+static inline void leave(void)
+{
+	tls.busy = 0;
+}
+
+/* ---- the allocator ------------------------------------------------------ */
+
+HL_EXPORT void *malloc(size_t n)
+{
+	if (!enter()) {
+		if (unlikely(!real.malloc))
+			return boot_alloc(n, 16);
+		return real.malloc(n);
+	}
+	void *p = real.malloc(n);
+	int e = errno;
+	if (p)
+		record(HL_EV_ALLOC, HL_FN_MALLOC, p, n, 0);
+	errno = e;
+	leave();
+	return p;
+}
+
+HL_EXPORT void free(void *p)
+{
+	if (!p)
+		return;
+	if (unlikely(is_boot(p)))
+		return;
+	if (!enter()) {
+		if (likely(real.free != NULL))
+			real.free(p);
+		return;
+	}
+	int e = errno;
+	record(HL_EV_FREE, HL_FN_FREE, p, 0, 0); /* before the block can be reused */
+	errno = e;
+	real.free(p);
+	leave();
+}
+
+HL_EXPORT void *calloc(size_t n, size_t sz)
+{
+	if (!enter()) {
+		if (unlikely(!real.calloc)) {
+			size_t t;
+			if (__builtin_mul_overflow(n, sz, &t)) {
+				errno = ENOMEM;
+				return NULL;
+			}
+			return boot_alloc(t, 16); /* static memory is zero */
+		}
+		return real.calloc(n, sz);
+	}
+	void *p = real.calloc(n, sz);
+	int e = errno;
+	if (p)
+		record(HL_EV_ALLOC, HL_FN_CALLOC, p, n * sz, 0);
+	errno = e;
+	leave();
+	return p;
+}
+
+static void *realloc_common(void *p, size_t n, size_t elem, int fn)
+{
+	size_t total;
+	int overflow = __builtin_mul_overflow(n, elem, &total);
+	if (unlikely(p && is_boot(p))) {
+		/* A bootstrap block moves to the real heap (recorded as new). */
+		if (overflow) {
+			errno = ENOMEM;
+			return NULL;
+		}
+		void *q = malloc(total);
+		if (q) {
+			size_t old = boot_size(p);
+			memcpy(q, p, old < total ? old : total);
+		}
+		return q;
+	}
+	if (!enter()) {
+		if (unlikely(!real.realloc)) {
+			if (overflow) {
+				errno = ENOMEM;
+				return NULL;
+			}
+			return boot_alloc(total, 16);
+		}
+		return fn == HL_FN_REALLOCARRAY && real.reallocarray ? real.reallocarray(p, n, elem)
+								    : real.realloc(p, total);
+	}
+	int e = errno;
+	if (p)
+		record(HL_EV_FREE, (uint8_t)fn, p, 0, 0);
+	errno = e;
+	void *q = fn == HL_FN_REALLOCARRAY ? real.reallocarray(p, n, elem) : real.realloc(p, total);
+	e = errno;
+	if (q)
+		record(HL_EV_ALLOC, (uint8_t)fn, q, total, p != NULL);
+	else if (p && (total != 0 || overflow)) {
+		/* failed: p is still the caller's */
+		push_simple(HL_EV_REALLOC_FAIL, 0, (uint64_t)(uintptr_t)p);
+	}
+	/* realloc(p, 0) freed p and returned NULL: the release stands. */
+	errno = e;
+	leave();
+	return q;
+}
+
+HL_EXPORT void *realloc(void *p, size_t n)
+{
+	return realloc_common(p, n, 1, HL_FN_REALLOC);
+}
+
+HL_EXPORT void *reallocarray(void *p, size_t n, size_t sz)
+{
+	return realloc_common(p, n, sz, HL_FN_REALLOCARRAY);
+}
+
+static void *aligned_common(size_t align, size_t n, int fn)
+{
+	if (!enter()) {
+		if (unlikely(!real.memalign))
+			return boot_alloc(n, align > 4096 ? 4096 : align);
+		switch (fn) {
+		case HL_FN_ALIGNED_ALLOC:
+			return real.aligned_alloc(align, n);
+		case HL_FN_VALLOC:
+			return real.valloc(n);
+		case HL_FN_PVALLOC:
+			return real.pvalloc(n);
+		default:
+			return real.memalign(align, n);
+		}
+	}
+	void *p;
+	switch (fn) {
+	case HL_FN_ALIGNED_ALLOC:
+		p = real.aligned_alloc(align, n);
+		break;
+	case HL_FN_VALLOC:
+		p = real.valloc(n);
+		break;
+	case HL_FN_PVALLOC:
+		p = real.pvalloc(n);
+		break;
+	default:
+		p = real.memalign(align, n);
+		break;
+	}
+	int e = errno;
+	if (p)
+		record(HL_EV_ALLOC, (uint8_t)fn, p, n, 0);
+	errno = e;
+	leave();
+	return p;
+}
+
+HL_EXPORT void *aligned_alloc(size_t align, size_t n)
+{
+	return aligned_common(align, n, HL_FN_ALIGNED_ALLOC);
+}
+
+HL_EXPORT void *memalign(size_t align, size_t n)
+{
+	return aligned_common(align, n, HL_FN_MEMALIGN);
+}
+
+HL_EXPORT void *valloc(size_t n)
+{
+	return aligned_common(4096, n, HL_FN_VALLOC);
+}
+
+HL_EXPORT void *pvalloc(size_t n)
+{
+	return aligned_common(4096, n, HL_FN_PVALLOC);
+}
+
+HL_EXPORT int posix_memalign(void **out, size_t align, size_t n)
+{
+	if (!enter()) {
+		if (unlikely(!real.posix_memalign)) {
+			void *p = boot_alloc(n, align > 4096 ? 4096 : align);
+			if (!p)
+				return ENOMEM;
+			*out = p;
+			return 0;
+		}
+		return real.posix_memalign(out, align, n);
+	}
+	int rc = real.posix_memalign(out, align, n);
+	int e = errno;
+	if (rc == 0)
+		record(HL_EV_ALLOC, HL_FN_POSIX_MEMALIGN, *out, n, 0);
+	errno = e;
+	leave();
+	return rc;
+}
+
+HL_EXPORT size_t malloc_usable_size(void *p)
+{
+	if (!p)
+		return 0;
+	if (is_boot(p))
+		return boot_size(p);
+	if (unlikely(!real.malloc_usable_size))
+		return 0;
+	return real.malloc_usable_size(p);
+}
+
+/* ---- modules ------------------------------------------------------------ */
+
+/* Puts a snapshot of the loaded modules in the ring, in order with events. */
+static void push_modules(void)
+{
+	size_t need = hl_modules_snapshot(NULL, 0, NULL);
+	struct hl_ev *ev = hl_ring_reserve(hl_state.ring, sizeof(*ev) + need + 4096, 0);
+	if (!ev)
+		return;
+	memset(ev, 0, sizeof(*ev));
+	ev->type = HL_EV_MODULES;
+	ev->tid = tls.tid;
+	size_t written;
+	hl_modules_snapshot(ev->ips, need + 4096, &written);
+	ev->size = written;
+	hl_ring_commit(hl_state.ring, ev);
+}
+
+/* dlopen is deliberately not interposed: glibc resolves a relative name
+ * against the *caller's* RUNPATH, and a wrapper would become the caller.
+ * New modules are found by the writer when a frame falls outside every known
+ * module.  dlclose is interposed so that stacks recorded before an unload are
+ * matched with the module that was there (snapshot before and after). */
+HL_EXPORT int dlclose(void *handle)
+{
+	if (!real.dlclose) {
+		hl_init();
+		if (!real.dlclose)
+			return -1;
+	}
+	int rec = enter();
+	if (rec) {
+		int e = errno;
+		if (!tls.tid || tls.gen != hl_state.gen)
+			register_thread();
+		push_modules();
+		errno = e;
+	}
+	int rc = real.dlclose(handle);
+	if (rec) {
+		int e = errno;
+		push_modules();
+		errno = e;
+		leave();
+	}
+	return rc;
+}
+
+/* ---- process end, exec, fork -------------------------------------------- */
+
+/* Writes everything so far and an END record.  Only for the process that
+ * owns the state: a vfork child shares our memory but is not us. */
+static void finish(unsigned reason)
+{
+	if (!atomic_load(&hl_state.active) || getpid() != hl_state.pid)
+		return;
+	tls.busy++;
+	if (atomic_load(&hl_state.writer_state) == 0 &&
+	    (hl_ring_produced(hl_state.ring) || reason != HL_END_EXEC))
+		hl_writer_start();
+	if (atomic_load(&hl_state.writer_state) == 1) {
+		if (!tls.tid || tls.gen != hl_state.gen)
+			register_thread();
+		push_simple(HL_EV_END, (uint8_t)reason, 0);
+		hl_writer_flush();
+	}
+	tls.busy--;
+}
+
+__attribute__((destructor)) static void hl_dtor(void)
+{
+	finish(HL_END_EXIT);
+	/* From here on (other libraries' destructors, other threads still
+	 * running) every event is written before its hook returns. */
+	atomic_store(&hl_state.sync, 1);
+}
+
+HL_EXPORT void _exit(int status)
+{
+	int e = errno;
+	finish(HL_END_UEXIT);
+	errno = e;
+	if (!real._exit)
+		RESOLVE(_exit);
+	real._exit(status);
+}
+
+HL_EXPORT void _Exit(int status)
+{
+	int e = errno;
+	finish(HL_END_UEXIT);
+	errno = e;
+	if (!real._Exit)
+		RESOLVE(_Exit);
+	real._Exit(status);
+}
+
+HL_EXPORT void abort(void)
+{
+	int e = errno;
+	finish(HL_END_ABORT);
+	errno = e;
+	if (!real.abort)
+		RESOLVE(abort);
+	real.abort();
+}
+
+#define BEFORE_EXEC(name)                                                                          \
+	int saved_errno_ = errno;                                                                  \
+	if (!real.name)                                                                            \
+		hl_init();                                                                         \
+	finish(HL_END_EXEC);                                                                       \
+	errno = saved_errno_
+
+HL_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+	BEFORE_EXEC(execve);
+	return real.execve(path, argv, envp);
+}
+
+HL_EXPORT int execv(const char *path, char *const argv[])
+{
+	BEFORE_EXEC(execv);
+	return real.execv(path, argv);
+}
+
+HL_EXPORT int execvp(const char *file, char *const argv[])
+{
+	BEFORE_EXEC(execvp);
+	return real.execvp(file, argv);
+}
+
+HL_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	BEFORE_EXEC(execvpe);
+	return real.execvpe(file, argv, envp);
+}
+
+HL_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+	BEFORE_EXEC(fexecve);
+	return real.fexecve(fd, argv, envp);
+}
+
+/* The execl family: collect the variadic arguments on the stack. */
+static size_t count_args(const char *arg0, va_list ap)
+{
+	size_t n = 1;
+	if (!arg0)
+		return 0;
+	while (va_arg(ap, const char *))
+		n++;
+	return n;
+}
+
+HL_EXPORT int execl(const char *path, const char *arg0, ...)
+{
+	va_list ap;
+	va_start(ap, arg0);
+	size_t n = count_args(arg0, ap);
+	va_end(ap);
+	const char *argv[n + 1];
+	va_start(ap, arg0);
+	for (size_t i = 0; i < n; i++)
+		argv[i] = i ? va_arg(ap, const char *) : arg0;
+	va_end(ap);
+	argv[n] = NULL;
+	return execv(path, (char *const *)argv);
+}
+
+HL_EXPORT int execlp(const char *file, const char *arg0, ...)
+{
+	va_list ap;
+	va_start(ap, arg0);
+	size_t n = count_args(arg0, ap);
+	va_end(ap);
+	const char *argv[n + 1];
+	va_start(ap, arg0);
+	for (size_t i = 0; i < n; i++)
+		argv[i] = i ? va_arg(ap, const char *) : arg0;
+	va_end(ap);
+	argv[n] = NULL;
+	return execvp(file, (char *const *)argv);
+}
+
+HL_EXPORT int execle(const char *path, const char *arg0, ...)
+{
+	va_list ap;
+	va_start(ap, arg0);
+	size_t n = count_args(arg0, ap);
+	va_end(ap);
+	const char *argv[n + 1];
+	char *const *envp;
+	va_start(ap, arg0);
+	for (size_t i = 0; i < n; i++)
+		argv[i] = i ? va_arg(ap, const char *) : arg0;
+	if (n)
+		(void)va_arg(ap, const char *); /* the NULL ending argv */
+	envp = va_arg(ap, char *const *);
+	va_end(ap);
+	argv[n] = NULL;
+	return execve(path, (char *const *)argv, envp);
+}
+
+/* In a fork child: a new process, a new trace.  The parent's ring may hold
+ * its uncommitted events and its writer thread does not exist here, so all of
+ * it is dropped and started afresh (the writer starts at the first event). */
+static void fork_child(void)
+{
+	if (!atomic_load(&hl_state.active))
+		return;
+	if (hl_opt.no_children) {
+		atomic_store(&hl_state.active, 0);
+		return;
+	}
+	struct hl_ring *old = hl_state.ring;
+	hl_writer_forget();
+	hl_arena_forget();
+	hl_modules_forget();
+	hl_state.pid = getpid();
+	hl_state.is_root = 0;
+	hl_state.start_ns = hl_clock_ns();
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	hl_state.start_unix_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+	atomic_store(&hl_state.now_ms, 0);
+	atomic_store(&hl_state.lost, 0);
+	atomic_store(&hl_state.next_tid, 0);
+	atomic_fetch_add(&hl_state.gen, 1);
+	atomic_store(&hl_state.sync, 0);
+	hl_state.ring = hl_ring_create(hl_ring_size(old));
+	hl_ring_destroy(old);
+	if (!hl_state.ring)
+		atomic_store(&hl_state.active, 0);
+	tls.tid = 0;
+	tls.prev_len = 0;
+}

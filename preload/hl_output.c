@@ -1,1 +1,162 @@
-/* placeholder: being written */
+/* hl_output.c — naming and creating trace files.  Exports hl_output_*.
+ * Never calls malloc (fixed buffers, snprintf-free formatting) and never
+ * follows a symlink where the trace should be: a pre-planted link is refused.
+ *
+ * Naming: %p is the pid, %e the program's short name, %% a percent sign.
+ * The launched (root) process gets the pattern as is; any other process
+ * whose pattern has no %p gets ".<pid>" inserted before a ".hlt" suffix (or
+ * appended).  If the name exists as a regular file (an exec'd image with the
+ * same pid), ".2", ".3", ... is inserted the same way. */
+#include "hl_output.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "hl_options.h"
+
+extern char *program_invocation_short_name;
+
+static char pattern[4096];
+
+static size_t put_str(char *dst, size_t at, size_t cap, const char *s)
+{
+	while (*s && at + 1 < cap)
+		dst[at++] = *s++;
+	dst[at] = '\0';
+	return at;
+}
+
+static size_t put_num(char *dst, size_t at, size_t cap, unsigned long v)
+{
+	char tmp[24];
+	int n = 0;
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n && at + 1 < cap)
+		dst[at++] = tmp[--n];
+	dst[at] = '\0';
+	return at;
+}
+
+void hl_output_prepare(void)
+{
+	const char *p = hl_opt.output;
+	size_t at = 0;
+	pattern[0] = '\0';
+	if (p[0] != '/') {
+		if (!getcwd(pattern, sizeof(pattern) - 2))
+			pattern[0] = '\0';
+		at = strlen(pattern);
+		if (at)
+			at = put_str(pattern, at, sizeof(pattern), "/");
+	}
+	put_str(pattern, at, sizeof(pattern), p);
+}
+
+/* Expands the pattern; `extra` (if nonzero) is inserted before ".hlt" or appended. */
+static int expand(char *out, size_t cap, unsigned long extra_pid, unsigned serial)
+{
+	size_t at = 0;
+	int has_pid = 0;
+	out[0] = '\0';
+	for (const char *s = pattern; *s; s++) {
+		if (s[0] == '%' && s[1] == 'p') {
+			at = put_num(out, at, cap, (unsigned long)getpid());
+			has_pid = 1;
+			s++;
+		} else if (s[0] == '%' && s[1] == 'e') {
+			const char *name = program_invocation_short_name;
+			at = put_str(out, at, cap, name && *name ? name : "prog");
+			s++;
+		} else if (s[0] == '%' && s[1] == '%') {
+			at = put_str(out, at, cap, "%");
+			s++;
+		} else if (at + 1 < cap) {
+			out[at++] = *s;
+			out[at] = '\0';
+		}
+	}
+	if (at + 40 >= cap)
+		return -ENAMETOOLONG;
+	/* Insertion point: before a trailing ".hlt", else the end. */
+	size_t ins = at;
+	if (at >= 4 && !strcmp(out + at - 4, ".hlt"))
+		ins = at - 4;
+	char tail[8];
+	strcpy(tail, out + ins);
+	out[ins] = '\0';
+	at = ins;
+	if (extra_pid && !has_pid) {
+		at = put_str(out, at, cap, ".");
+		at = put_num(out, at, cap, extra_pid);
+	}
+	if (serial > 1) {
+		at = put_str(out, at, cap, ".");
+		at = put_num(out, at, cap, serial);
+	}
+	put_str(out, at, cap, tail);
+	return 0;
+}
+
+static void say(const char *a, const char *b, const char *c)
+{
+	/* One line, written with a single write so it is not interleaved. */
+	char line[4300];
+	size_t at = put_str(line, 0, sizeof(line) - 1, "heapline: ");
+	at = put_str(line, at, sizeof(line) - 1, a);
+	at = put_str(line, at, sizeof(line) - 1, b);
+	at = put_str(line, at, sizeof(line) - 1, c);
+	at = put_str(line, at, sizeof(line), "\n");
+	ssize_t r = write(2, line, at);
+	(void)r;
+}
+
+int hl_output_open(int is_root, char *path, unsigned long cap)
+{
+	int fd = -1;
+	for (unsigned serial = 1; serial < 1000; serial++) {
+		if (expand(path, cap, is_root ? 0 : (unsigned long)getpid(), serial)) {
+			say("trace path too long: ", pattern, "");
+			return -1;
+		}
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			break;
+		if (errno != EEXIST) {
+			say("cannot create trace ", path, errno == EACCES ? ": permission denied"
+							     : errno == ENOENT ? ": no such directory"
+									       : ": cannot create file");
+			return -1;
+		}
+		struct stat st;
+		if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+			say("refusing to write trace ", path, ": it is a symbolic link");
+			return -1;
+		}
+	}
+	if (fd < 0) {
+		say("cannot create trace ", path, ": too many files of that name");
+		return -1;
+	}
+	if (hl_opt.session_log) {
+		int lfd = open(hl_opt.session_log, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+		if (lfd >= 0) {
+			char line[4200];
+			size_t at = put_num(line, 0, sizeof(line), (unsigned long)getpid());
+			at = put_str(line, at, sizeof(line), "\t");
+			at = put_num(line, at, sizeof(line), (unsigned long)getppid());
+			at = put_str(line, at, sizeof(line), "\t");
+			at = put_str(line, at, sizeof(line) - 1, path);
+			at = put_str(line, at, sizeof(line), "\n");
+			ssize_t r = write(lfd, line, at);
+			(void)r;
+			close(lfd);
+		}
+	}
+	return fd;
+}

@@ -1,1 +1,250 @@
-/* placeholder: being written */
+/* hl_ring.c — lock-free multi-producer, single-consumer ring of
+ * variable-length records.  Exports hl_ring_*.  Never calls malloc, never
+ * takes a lock: a producer runs inside the program's malloc and free.
+ *
+ * Contract: any number of producers, exactly one consumer (the writer
+ * thread).  Nothing is lost: a producer that finds the ring full waits for
+ * the consumer (or, with nowait, gets NULL and counts a lost event).
+ *
+ *          cons                          prod
+ *           |                              |
+ *   ... ----+-------+------+-------+-------+---------------- ...
+ *           | READY | EMPTY| READY | EMPTY |   free space
+ *           +-------+------+-------+-------+
+ *            oldest  reserved, not yet committed
+ *
+ * Positions `prod` and `cons` are byte counters that only grow; the offset in
+ * the buffer is position & mask.  Owners: `prod` is advanced by producers with
+ * a CAS; `cons` is written only by the consumer.  They live on separate cache
+ * lines (struct layout below).
+ *
+ * Reserve: a producer reads cons (acquire, pairs with the consumer's release
+ * of cons in hl_ring_release, so the zeroed headers it left are visible), then
+ * claims [prod, prod+len) with a CAS on prod.  If the record would run past the
+ * end of the buffer, it claims the tail too and fills it with a PAD record,
+ * so a record is always contiguous.  Claimed bytes are zero (the consumer
+ * zeroes what it consumes), so the header reads EMPTY until committed.
+ *
+ * Fill + commit: the producer writes its payload, then stores the header's
+ * state word READY with release (pairs with the consumer's acquire load of the
+ * state in hl_ring_peek).  Records become visible in reservation order, which
+ * is the order the consumer reads them: the consumer stops at the first
+ * EMPTY header even if later ones are READY.
+ *
+ * Order: because a record's place is fixed when it is reserved, callers get
+ * per-address order by reserving at the right moment: a free reserves and
+ * commits before the real free runs, an allocation reserves after the real
+ * allocator returned (hl_hooks.c).  The allocator's own synchronisation
+ * orders "B's free returned p" before "C's malloc returned p", so B's
+ * reservation precedes C's.
+ *
+ * Full: a producer that finds no space spins briefly, then registers in
+ * `waiters` and sleeps on the futex word `space_seq`, which the consumer
+ * bumps (and wakes) after releasing space when waiters is nonzero.  Sleeps
+ * are bounded (2 ms) so a lost wake-up costs time, never a hang.
+ */
+#include "hl_ring.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CACHELINE 64
+
+struct hl_ring {
+	/* read-mostly */
+	uint8_t *buf;
+	uint64_t size, mask;
+	uint64_t map_len;
+	/* producers' line */
+	_Alignas(CACHELINE) _Atomic uint64_t prod;
+	/* consumer's line */
+	_Alignas(CACHELINE) _Atomic uint64_t cons;
+	uint64_t peek_len; /* length of the record hl_ring_peek returned (consumer only) */
+	/* wake-ups */
+	_Alignas(CACHELINE) _Atomic uint32_t space_seq; /* futex: space was released */
+	_Atomic uint32_t waiters;                       /* producers sleeping on space_seq */
+	_Atomic uint32_t consumer_seq;                  /* futex: consumer wanted */
+	_Atomic uint32_t consumer_sleeping;
+};
+
+static long futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *ts)
+{
+	return syscall(SYS_futex, (uint32_t *)addr, op, val, ts, NULL, 0);
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#else
+	atomic_signal_fence(memory_order_seq_cst);
+#endif
+}
+
+struct hl_ring *hl_ring_create(size_t bytes)
+{
+	size_t ctl = (sizeof(struct hl_ring) + 4095) & ~(size_t)4095;
+	size_t len = ctl + bytes;
+	uint8_t *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	struct hl_ring *r = (struct hl_ring *)m;
+	r->buf = m + ctl;
+	r->size = bytes;
+	r->mask = bytes - 1;
+	r->map_len = len;
+	return r;
+}
+
+void hl_ring_destroy(struct hl_ring *r)
+{
+	if (r)
+		munmap(r, r->map_len);
+}
+
+size_t hl_ring_size(const struct hl_ring *r)
+{
+	return r->size;
+}
+
+static void wait_for_space(struct hl_ring *r, unsigned *spins)
+{
+	if (++*spins < 64) {
+		cpu_relax();
+		return;
+	}
+	if (*spins < 80) {
+		sched_yield();
+		return;
+	}
+	hl_ring_wake_consumer(r);
+	uint32_t seq = atomic_load_explicit(&r->space_seq, memory_order_acquire);
+	atomic_fetch_add_explicit(&r->waiters, 1, memory_order_seq_cst);
+	/* Re-check after registering: pairs with the consumer's seq_cst load
+	 * of waiters after it advanced cons. */
+	struct timespec ts = {0, 2 * 1000 * 1000};
+	futex(&r->space_seq, FUTEX_WAIT_PRIVATE, seq, &ts);
+	atomic_fetch_sub_explicit(&r->waiters, 1, memory_order_relaxed);
+}
+
+void *hl_ring_reserve(struct hl_ring *r, size_t payload_len, int nowait)
+{
+	uint64_t len = (sizeof(struct hl_ring_hdr) + payload_len + 7) & ~(uint64_t)7;
+	if (len > r->size / 4)
+		return NULL;
+	unsigned spins = 0;
+	uint64_t pos = atomic_load_explicit(&r->prod, memory_order_relaxed);
+	for (;;) {
+		uint64_t off = pos & r->mask;
+		uint64_t pad = (off + len > r->size) ? r->size - off : 0;
+		/* acquire: pairs with the release store of cons in hl_ring_release */
+		uint64_t cons = atomic_load_explicit(&r->cons, memory_order_acquire);
+		if (pos + pad + len - cons > r->size) {
+			if (nowait)
+				return NULL;
+			wait_for_space(r, &spins);
+			pos = atomic_load_explicit(&r->prod, memory_order_relaxed);
+			continue;
+		}
+		if (!atomic_compare_exchange_weak_explicit(&r->prod, &pos, pos + pad + len,
+							   memory_order_relaxed,
+							   memory_order_relaxed))
+			continue;
+		if (pad) {
+			struct hl_ring_hdr *ph = (struct hl_ring_hdr *)(r->buf + off);
+			ph->len = (uint32_t)pad;
+			/* release: pairs with the acquire load in hl_ring_peek */
+			atomic_store_explicit((_Atomic uint32_t *)&ph->state, HL_RING_PAD,
+					      memory_order_release);
+			off = 0;
+		}
+		struct hl_ring_hdr *h = (struct hl_ring_hdr *)(r->buf + off);
+		h->len = (uint32_t)len;
+		if (pos + pad + len - cons > r->size / 2 &&
+		    atomic_load_explicit(&r->consumer_sleeping, memory_order_relaxed))
+			hl_ring_wake_consumer(r);
+		return h + 1;
+	}
+}
+
+void hl_ring_commit(struct hl_ring *r, void *payload)
+{
+	(void)r;
+	struct hl_ring_hdr *h = (struct hl_ring_hdr *)payload - 1;
+	/* release: the payload is visible before READY; pairs with the acquire
+	 * load of state in hl_ring_peek */
+	atomic_store_explicit((_Atomic uint32_t *)&h->state, HL_RING_READY, memory_order_release);
+}
+
+void *hl_ring_peek(struct hl_ring *r, size_t *payload_len)
+{
+	for (;;) {
+		uint64_t cons = atomic_load_explicit(&r->cons, memory_order_relaxed);
+		struct hl_ring_hdr *h = (struct hl_ring_hdr *)(r->buf + (cons & r->mask));
+		/* acquire: pairs with the release store in hl_ring_commit / the PAD store */
+		uint32_t st = atomic_load_explicit((_Atomic uint32_t *)&h->state,
+						   memory_order_acquire);
+		if (st == HL_RING_EMPTY)
+			return NULL;
+		if (st == HL_RING_PAD) {
+			r->peek_len = h->len;
+			hl_ring_release(r);
+			continue;
+		}
+		r->peek_len = h->len;
+		*payload_len = h->len - sizeof(*h);
+		return h + 1;
+	}
+}
+
+void hl_ring_release(struct hl_ring *r)
+{
+	uint64_t cons = atomic_load_explicit(&r->cons, memory_order_relaxed);
+	/* Zero what we consumed so the next lap's headers read EMPTY until
+	 * their producers commit. */
+	memset(r->buf + (cons & r->mask), 0, r->peek_len);
+	/* release: pairs with the acquire load of cons in hl_ring_reserve */
+	atomic_store_explicit(&r->cons, cons + r->peek_len, memory_order_release);
+	if (atomic_load_explicit(&r->waiters, memory_order_seq_cst)) {
+		atomic_fetch_add_explicit(&r->space_seq, 1, memory_order_release);
+		futex(&r->space_seq, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL);
+	}
+}
+
+uint64_t hl_ring_backlog(const struct hl_ring *r)
+{
+	return atomic_load_explicit(&r->prod, memory_order_relaxed) -
+	       atomic_load_explicit(&r->cons, memory_order_relaxed);
+}
+
+uint64_t hl_ring_produced(const struct hl_ring *r)
+{
+	return atomic_load_explicit(&r->prod, memory_order_acquire);
+}
+
+uint64_t hl_ring_consumed(const struct hl_ring *r)
+{
+	return atomic_load_explicit(&r->cons, memory_order_acquire);
+}
+
+void hl_ring_consumer_sleep(struct hl_ring *r, unsigned ms)
+{
+	uint32_t seq = atomic_load_explicit(&r->consumer_seq, memory_order_acquire);
+	atomic_store_explicit(&r->consumer_sleeping, 1, memory_order_seq_cst);
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	futex(&r->consumer_seq, FUTEX_WAIT_PRIVATE, seq, &ts);
+	atomic_store_explicit(&r->consumer_sleeping, 0, memory_order_relaxed);
+}
+
+void hl_ring_wake_consumer(struct hl_ring *r)
+{
+	atomic_fetch_add_explicit(&r->consumer_seq, 1, memory_order_release);
+	futex(&r->consumer_seq, FUTEX_WAKE_PRIVATE, 1, NULL);
+}

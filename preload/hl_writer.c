@@ -1,1 +1,529 @@
-/* placeholder: being written */
+/* hl_writer.c — the writer thread: drains the ring, turns events into trace
+ * records (hl_encode), compresses blocks with zstd and writes them.  Exports
+ * hl_writer_*.  Never calls malloc for its own data (hl_arena; zstd is given
+ * a custom allocator); runs with every signal blocked so the program's
+ * signals never land here; its hook guard is always set so anything libc
+ * allocates on its behalf passes through unrecorded.
+ *
+ * Cadence: it wakes at least every 5 ms, writes a TIME+RSS record when 10 ms
+ * have passed, and writes a block at least every 50 ms while there is data, so
+ * a program killed by SIGKILL loses at most the last ~60 ms.
+ *
+ * Flush protocol (exit, exec, _exit, abort): the requester bumps flush_req
+ * and wakes the ring's consumer; the writer notes the ring's produced
+ * position, drains up to it, writes the block, then publishes flush_done
+ * (release, pairs with the requester's acquire) and wakes it. */
+#include "hl_writer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_customMem: zstd must not call malloc */
+#include <zstd.h>
+
+#include "hl_arena.h"
+#include "hl_encode.h"
+#include "hl_format.h"
+#include "hl_hooks.h"
+#include "hl_modules.h"
+#include "hl_options.h"
+#include "hl_output.h"
+#include "hl_ring.h"
+#include "hl_state.h"
+
+#define uthash_malloc(sz)    hl_arena_alloc(sz)
+#define uthash_free(ptr, sz) hl_arena_free(ptr, sz)
+#include <uthash.h>
+
+#define TIME_EVERY_MS  10
+#define BLOCK_EVERY_MS 50
+#define SLEEP_MS       5
+#define ZSTD_LEVEL     3
+
+/* A thread's last stack, as node ids from the outermost frame down. */
+struct thread_stack {
+	uint32_t tid;
+	uint32_t len;
+	uint32_t path[HL_DEPTH_MAX];
+	UT_hash_handle hh;
+};
+
+static struct {
+	struct hl_enc enc;
+	struct thread_stack *threads;
+	ZSTD_CCtx *zc;
+	uint8_t *zbuf;
+	size_t zcap;
+	int fd;          /* -1 until the first block is written */
+	int failed;      /* writing failed: drain and discard */
+	int statm_fd;
+	uint64_t last_block_ms;
+	uint64_t events_seen;
+	uint64_t lost_written;
+	int ended_by_exec;
+	char path[4096];
+	pthread_t thread;
+	uint8_t snap[1 << 16];
+} w;
+
+/* Flush handshake. */
+static _Atomic uint32_t flush_req, flush_done;
+
+uint64_t hl_clock_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t now_ms(void)
+{
+	return (hl_clock_ns() - hl_state.start_ns) / 1000000ull;
+}
+
+/* zstd allocates through these: arena memory with the size kept in front. */
+static void *z_alloc(void *opaque, size_t n)
+{
+	(void)opaque;
+	uint64_t *p = hl_arena_alloc(n + 16);
+	if (!p)
+		return NULL;
+	p[0] = n + 16;
+	return p + 2;
+}
+
+static void z_free(void *opaque, void *addr)
+{
+	(void)opaque;
+	if (!addr)
+		return;
+	uint64_t *p = (uint64_t *)addr - 2;
+	hl_arena_free(p, p[0]);
+}
+
+static uint64_t rss_kib(void)
+{
+	char buf[128];
+	if (w.statm_fd < 0)
+		return 0;
+	ssize_t n = pread(w.statm_fd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	const char *p = strchr(buf, ' ');
+	if (!p)
+		return 0;
+	uint64_t pages = 0;
+	for (p++; *p >= '0' && *p <= '9'; p++)
+		pages = pages * 10 + (uint64_t)(*p - '0');
+	return pages * ((uint64_t)sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static void say_once(const char *what)
+{
+	static int said;
+	if (said++)
+		return;
+	char line[4400];
+	size_t n = 0;
+	const char *parts[] = {"heapline: ", what, " ", w.path, ": ",
+			       strerror(errno), "; the program runs on without profiling\n"};
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		size_t l = strlen(parts[i]);
+		if (n + l >= sizeof(line))
+			break;
+		memcpy(line + n, parts[i], l);
+		n += l;
+	}
+	ssize_t r = write(2, line, n);
+	(void)r;
+}
+
+static int write_all(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	while (n) {
+		ssize_t r = write(w.fd, b, n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		b += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+/* Compresses and writes the block being filled (if any). */
+static void write_block(void)
+{
+	size_t len;
+	if (w.enc.len == 0)
+		return;
+	/* An image that made no allocation and was replaced by exec (a fork
+	 * child on its way to exec) leaves no trace; keep the data in case the
+	 * exec fails and the program goes on. */
+	if (w.fd < 0 && w.ended_by_exec && w.events_seen == 0)
+		return;
+	const uint8_t *raw = hl_enc_take(&w.enc, &len);
+	if (w.failed)
+		return;
+	if (w.fd < 0) {
+		w.fd = hl_output_open(hl_state.is_root, w.path, sizeof(w.path));
+		if (w.fd < 0) {
+			w.failed = 1;
+			return;
+		}
+		uint8_t hdr[HL_HEADER_LEN];
+		memcpy(hdr, HL_MAGIC, HL_MAGIC_LEN);
+		hl_put_u32le(hdr + 8, HL_VERSION);
+		hl_put_u32le(hdr + 12, 0);
+		if (write_all(hdr, sizeof(hdr))) {
+			say_once("cannot write trace");
+			w.failed = 1;
+			return;
+		}
+	}
+	size_t c = ZSTD_compress2(w.zc, w.zbuf + HL_BLOCK_HDR_LEN, w.zcap - HL_BLOCK_HDR_LEN, raw,
+				  len);
+	if (ZSTD_isError(c)) {
+		errno = EIO;
+		say_once("cannot compress trace");
+		w.failed = 1;
+		return;
+	}
+	hl_put_u32le(w.zbuf, HL_BLOCK_MAGIC);
+	hl_put_u32le(w.zbuf + 4, (uint32_t)c);
+	hl_put_u32le(w.zbuf + 8, (uint32_t)len);
+	if (write_all(w.zbuf, c + HL_BLOCK_HDR_LEN)) {
+		say_once("cannot write trace");
+		w.failed = 1;
+	}
+	w.last_block_ms = now_ms();
+}
+
+static void ensure_room(size_t n)
+{
+	if (hl_enc_room(&w.enc) < n)
+		write_block();
+}
+
+static void put_time(uint64_t ms)
+{
+	ensure_room(HL_ENC_MAX_EVENT);
+	hl_enc_time(&w.enc, ms, rss_kib());
+}
+
+static void apply_modules(const void *snap, size_t len)
+{
+	while (hl_modules_apply(&w.enc, snap, len) == -ENOSPC) {
+		if (w.enc.len == 0)
+			break; /* a single entry larger than a block: give up on it */
+		write_block();
+	}
+}
+
+static void refresh_modules(void)
+{
+	size_t written;
+	hl_modules_snapshot(w.snap, sizeof(w.snap), &written);
+	apply_modules(w.snap, written);
+}
+
+static struct thread_stack *thread_of(uint32_t tid)
+{
+	struct thread_stack *t;
+	HASH_FIND(hh, w.threads, &tid, sizeof(tid), t);
+	if (t)
+		return t;
+	t = hl_arena_alloc(sizeof(*t));
+	if (!t)
+		return NULL;
+	t->tid = tid;
+	HASH_ADD(hh, w.threads, tid, sizeof(tid), t);
+	return t;
+}
+
+static void thread_end(uint32_t tid)
+{
+	struct thread_stack *t;
+	HASH_FIND(hh, w.threads, &tid, sizeof(tid), t);
+	if (t) {
+		HASH_DEL(w.threads, t);
+		hl_arena_free(t, sizeof(*t));
+	}
+}
+
+/* The stack of an event as a node id: the thread's shared outer frames,
+ * then the new ones, outermost first. */
+static uint32_t stack_node(const struct hl_ev *ev)
+{
+	struct thread_stack *t = thread_of(ev->tid);
+	if (!t)
+		return 0;
+	uint32_t k = ev->common < t->len ? ev->common : t->len;
+	uint32_t parent = k ? t->path[k - 1] : 0;
+	uint32_t n = k;
+	ensure_room((size_t)ev->nnew * 24 + 2 * HL_ENC_MAX_EVENT);
+	for (int i = (int)ev->nnew - 1; i >= 0 && n < HL_DEPTH_MAX; i--) {
+		uint64_t ip = ev->ips[i];
+		/* A frame in no known module: something was loaded since the
+		 * last snapshot (dlopen is not hooked: see hl_hooks.c). */
+		if (!hl_modules_known_ip(ip) && hl_modules_changed()) {
+			refresh_modules();
+			ensure_room((size_t)(i + 1) * 24 + 2 * HL_ENC_MAX_EVENT);
+		}
+		uint32_t node = hl_enc_node(&w.enc, parent, ip);
+		if (!node)
+			break; /* out of memory: keep the outer part of the stack */
+		t->path[n++] = node;
+		parent = node;
+	}
+	t->len = n;
+	return parent;
+}
+
+static void handle(const struct hl_ev *ev, size_t len)
+{
+	switch (ev->type) {
+	case HL_EV_ALLOC:
+	case HL_EV_FREE: {
+		if (len < sizeof(*ev) + (size_t)ev->nnew * 8)
+			return;
+		uint32_t node = stack_node(ev);
+		ensure_room(2 * HL_ENC_MAX_EVENT);
+		hl_enc_thread(&w.enc, ev->tid);
+		if (ev->type == HL_EV_ALLOC)
+			hl_enc_alloc(&w.enc, ev->fn, node, ev->ptr, ev->size);
+		else
+			hl_enc_free(&w.enc, ev->fn, node, ev->ptr);
+		w.events_seen++;
+		break;
+	}
+	case HL_EV_REALLOC_FAIL:
+		ensure_room(2 * HL_ENC_MAX_EVENT);
+		hl_enc_thread(&w.enc, ev->tid);
+		hl_enc_realloc_fail(&w.enc, ev->ptr);
+		w.events_seen++;
+		break;
+	case HL_EV_MODULES:
+		if (ev->size <= len - sizeof(*ev))
+			apply_modules(ev->ips, ev->size);
+		break;
+	case HL_EV_THREAD_END:
+		thread_end(ev->tid);
+		break;
+	case HL_EV_END:
+		if (ev->fn == HL_END_EXEC)
+			w.ended_by_exec = 1;
+		put_time(now_ms());
+		ensure_room(HL_ENC_MAX_EVENT);
+		hl_enc_end(&w.enc, ev->fn, now_ms());
+		break;
+	default:
+		break;
+	}
+}
+
+/* Drains committed records; stops at `until` (a ring position) if nonzero,
+ * else when the next record is not committed.  Returns records handled. */
+static uint64_t drain(uint64_t until)
+{
+	uint64_t n = 0, waited_since = 0;
+	for (;;) {
+		if (until && hl_ring_consumed(hl_state.ring) >= until)
+			break;
+		size_t len;
+		const struct hl_ev *ev = hl_ring_peek(hl_state.ring, &len);
+		if (!ev) {
+			if (!until)
+				break;
+			/* A producer reserved but has not committed yet.  It will
+			 * within microseconds, unless a signal handler interrupted
+			 * it and is itself flushing: then give up after a second
+			 * rather than spin. */
+			if (!waited_since)
+				waited_since = hl_clock_ns();
+			else if (hl_clock_ns() - waited_since > 1000000000ull)
+				break;
+			sched_yield();
+			continue;
+		}
+		handle(ev, len);
+		hl_ring_release(hl_state.ring);
+		waited_since = 0;
+		n++;
+		if ((n & 1023) == 0) {
+			uint64_t ms = now_ms();
+			atomic_store_explicit(&hl_state.now_ms, ms, memory_order_relaxed);
+			if (ms >= w.enc.last_time_ms + TIME_EVERY_MS)
+				put_time(ms);
+		}
+	}
+	uint64_t lost = atomic_load_explicit(&hl_state.lost, memory_order_relaxed);
+	if (lost != w.lost_written) {
+		ensure_room(HL_ENC_MAX_EVENT);
+		hl_enc_lost(&w.enc, lost - w.lost_written);
+		w.lost_written = lost;
+	}
+	return n;
+}
+
+static int write_preamble(void)
+{
+	/* argv from /proc/self/cmdline, into arena memory */
+	static char cmd[32768];
+	static const char *argv[512];
+	size_t argc = 0, n = 0;
+	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t r;
+		while (n < sizeof(cmd) - 1 &&
+		       (r = read(fd, cmd + n, sizeof(cmd) - 1 - n)) > 0)
+			n += (size_t)r;
+		close(fd);
+	}
+	cmd[n] = '\0';
+	for (size_t i = 0; i < n && argc < 512; i += strlen(cmd + i) + 1)
+		argv[argc++] = cmd + i;
+	static char exe[4096];
+	ssize_t l = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	exe[l > 0 ? l : 0] = '\0';
+	unsigned flags = hl_opt.lossy ? 1u : 0u;
+	if (hl_enc_info(&w.enc, (uint64_t)hl_state.pid, (uint64_t)getppid(),
+			hl_state.start_unix_ms, hl_state.depth, flags, exe, argv, argc,
+			HEAPLINE_VERSION))
+		return -1;
+	refresh_modules();
+	put_time(now_ms());
+	return 0;
+}
+
+static void *writer_main(void *arg)
+{
+	(void)arg;
+	hl_hooks_enter_writer();
+	prctl(PR_SET_NAME, "heapline-write", 0, 0, 0);
+	uint32_t handled_req = 0;
+	for (;;) {
+		uint32_t req = atomic_load_explicit(&flush_req, memory_order_acquire);
+		uint64_t ms = now_ms();
+		atomic_store_explicit(&hl_state.now_ms, ms, memory_order_relaxed);
+		uint64_t n;
+		if (req != handled_req) {
+			uint64_t until = hl_ring_produced(hl_state.ring);
+			drain(until);
+			n = 1;
+		} else {
+			n = drain(0);
+		}
+		ms = now_ms();
+		if (n && ms >= w.enc.last_time_ms + TIME_EVERY_MS)
+			put_time(ms);
+		if (req != handled_req || (w.enc.len && ms >= w.last_block_ms + BLOCK_EVERY_MS)) {
+			write_block();
+		}
+		if (req != handled_req) {
+			handled_req = req;
+			/* release: pairs with the acquire load in hl_writer_flush */
+			atomic_store_explicit(&flush_done, req, memory_order_release);
+			syscall(SYS_futex, (uint32_t *)&flush_done, FUTEX_WAKE_PRIVATE, 0x7fffffff,
+				NULL, NULL, 0);
+			continue;
+		}
+		if (n == 0)
+			hl_ring_consumer_sleep(hl_state.ring, SLEEP_MS);
+	}
+	return NULL;
+}
+
+int hl_writer_start(void)
+{
+	int expected = 0;
+	if (!atomic_compare_exchange_strong(&hl_state.writer_state, &expected, 1))
+		return atomic_load(&hl_state.writer_state) == 1 ? 0 : -1;
+	w.fd = -1;
+	w.failed = 0;
+	w.events_seen = 0;
+	w.lost_written = 0;
+	w.ended_by_exec = 0;
+	w.threads = NULL;
+	w.statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	ZSTD_customMem mem = {z_alloc, z_free, NULL};
+	w.zc = ZSTD_createCCtx_advanced(mem);
+	w.zcap = HL_BLOCK_HDR_LEN + ZSTD_compressBound(HL_BLOCK_MAX_RAW);
+	w.zbuf = hl_arena_alloc(w.zcap);
+	if (!w.zc || !w.zbuf || hl_enc_init(&w.enc))
+		goto fail;
+	ZSTD_CCtx_setParameter(w.zc, ZSTD_c_compressionLevel, ZSTD_LEVEL);
+	ZSTD_CCtx_setParameter(w.zc, ZSTD_c_checksumFlag, 1);
+	if (write_preamble())
+		goto fail;
+	w.last_block_ms = now_ms();
+
+	/* The writer must never receive the program's signals. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	int rc = pthread_create(&w.thread, &attr, writer_main, NULL);
+	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc) {
+		errno = rc;
+		goto fail;
+	}
+	return 0;
+fail:
+	say_once("cannot start the trace writer for");
+	atomic_store(&hl_state.writer_state, 2);
+	atomic_store(&hl_state.active, 0);
+	return -1;
+}
+
+void hl_writer_flush(void)
+{
+	if (atomic_load(&hl_state.writer_state) != 1)
+		return;
+	uint32_t req = atomic_fetch_add_explicit(&flush_req, 1, memory_order_acq_rel) + 1;
+	hl_ring_wake_consumer(hl_state.ring);
+	uint64_t deadline = hl_clock_ns() + 10ull * 1000000000ull;
+	for (;;) {
+		/* acquire: pairs with the writer's release store of flush_done */
+		uint32_t done = atomic_load_explicit(&flush_done, memory_order_acquire);
+		if ((int32_t)(done - req) >= 0)
+			return;
+		if (hl_clock_ns() > deadline)
+			return; /* never hang the program on the profiler */
+		struct timespec ts = {0, 2 * 1000 * 1000};
+		syscall(SYS_futex, (uint32_t *)&flush_done, FUTEX_WAIT_PRIVATE, done, &ts, NULL, 0);
+	}
+}
+
+void hl_writer_forget(void)
+{
+	/* The parent's writer thread does not exist in this child; its memory
+	 * (arena, zstd context) is abandoned with the arena.  The trace fd
+	 * belongs to the parent's trace: close our copy. */
+	if (w.fd >= 0)
+		close(w.fd);
+	if (w.statm_fd >= 0)
+		close(w.statm_fd);
+	w.fd = -1;
+	w.statm_fd = -1;
+	atomic_store(&flush_req, 0);
+	atomic_store(&flush_done, 0);
+	hl_state.writer_state = 0;
+}

@@ -1,1 +1,664 @@
-/* placeholder: being written */
+/* replay.c — stage 2 of the report pipeline: replays a trace's events against
+ * a model of the live heap (address -> size, allocating stack), keeps SPEC's
+ * summary counters and the stack-node and module tables, and hands every
+ * event to the hooks of later stages.  Exports what replay.h lists.
+ *
+ * Semantics are those of docs/trace-format.md, "Replay semantics".  Memory
+ * grows with live blocks, distinct stacks, threads and modules, never with
+ * the number of events: freed block entries are recycled.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Out of memory in uthash becomes an entry with hh.tbl == NULL, not exit(). */
+#define HASH_NONFATAL_OOM 1
+#include <uthash.h>
+
+#include "hl_format.h"
+#include "replay.h"
+
+struct block {
+	uint64_t ptr; /* the key */
+	uint64_t size;
+	uint64_t node;
+	UT_hash_handle hh;
+};
+
+/* Block entries come from chunks and return to a free list, so a trace of
+ * billions of malloc/free pairs costs no allocator round trip per event. */
+#define BLOCKS_PER_CHUNK 4096
+struct block_chunk {
+	struct block_chunk *next;
+	struct block b[BLOCKS_PER_CHUNK];
+};
+
+/* A realloc's FREE whose REALLOC_FAIL may still follow.  Only the latest
+ * matters: a thread is inside one realloc at a time. */
+struct pending_free {
+	int valid, known;
+	unsigned fn;
+	uint64_t ptr, size, alloc_node, free_node;
+};
+
+struct thread_state {
+	uint64_t tid; /* the key */
+	struct pending_free pending;
+	UT_hash_handle hh;
+};
+
+struct node {
+	uint64_t parent, ip;
+};
+
+/* Internal stop reasons returned to the reader (positive, so never taken
+ * for its -1 = corrupt). */
+#define STOP_NOMEM 1
+#define STOP_HOOK  2
+
+struct hl_replay {
+	struct hl_replay_hooks hooks[HL_REPLAY_MAX_HOOKS];
+	unsigned nhooks;
+	int hook_ret; /* what a hook returned when it stopped the replay */
+	int ran;
+
+	struct block *live; /* uthash head */
+	struct block *spare; /* recycled entries, linked through hh.next */
+	struct block_chunk *chunks;
+	size_t chunk_used; /* entries handed out of chunks (the newest) */
+
+	struct thread_state *threads; /* uthash head */
+	struct thread_state *cur; /* current thread's state, NULL until needed */
+	uint64_t cur_tid;
+
+	struct node *nodes;
+	uint64_t nnodes;
+	size_t node_cap;
+
+	struct hl_replay_module *mods;
+	size_t nmods, mod_cap;
+
+	int have_info;
+	struct hl_info info; /* strings owned */
+
+	uint64_t time_ms;  /* the current TIME's absolute ms */
+	uint64_t end_ms;
+	uint64_t live_bytes, live_blocks;
+	struct hl_summary s; /* counters only: strings are made by hl_replay_summary */
+};
+
+struct hl_replay *hl_replay_new(void)
+{
+	struct hl_replay *r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->node_cap = 4096;
+	r->nodes = malloc(r->node_cap * sizeof(*r->nodes));
+	if (!r->nodes) {
+		free(r);
+		return NULL;
+	}
+	r->nodes[0] = (struct node){ 0, 0 }; /* the empty stack */
+	r->nnodes = 1;
+	r->cur_tid = 1; /* the first thread, should the trace not say */
+	return r;
+}
+
+int hl_replay_add_hooks(struct hl_replay *r, const struct hl_replay_hooks *hooks)
+{
+	if (r->nhooks == HL_REPLAY_MAX_HOOKS)
+		return -ENOSPC;
+	r->hooks[r->nhooks++] = *hooks;
+	return 0;
+}
+
+static void free_info(struct hl_info *info)
+{
+	free(info->exe);
+	if (info->argv)
+		for (uint64_t i = 0; i < info->argc; i++)
+			free(info->argv[i]);
+	free(info->argv);
+	free(info->version);
+	memset(info, 0, sizeof(*info));
+}
+
+void hl_replay_free(struct hl_replay *r)
+{
+	struct thread_state *ts, *tmp;
+
+	if (!r)
+		return;
+	HASH_CLEAR(hh, r->live); /* entries live in chunks */
+	HASH_ITER(hh, r->threads, ts, tmp) {
+		HASH_DEL(r->threads, ts);
+		free(ts);
+	}
+	while (r->chunks) {
+		struct block_chunk *c = r->chunks;
+		r->chunks = c->next;
+		free(c);
+	}
+	for (size_t i = 0; i < r->nmods; i++) {
+		free(r->mods[i].mod.path);
+		free(r->mods[i].mod.build_id);
+	}
+	free(r->mods);
+	free(r->nodes);
+	free_info(&r->info);
+	free(r);
+}
+
+/* ---- live blocks ------------------------------------------------------------ */
+
+static struct block *block_get(struct hl_replay *r)
+{
+	struct block *b = r->spare;
+	if (b) {
+		r->spare = b->hh.next;
+		return b;
+	}
+	if (!r->chunks || r->chunk_used == BLOCKS_PER_CHUNK) {
+		struct block_chunk *c = malloc(sizeof(*c));
+		if (!c)
+			return NULL;
+		c->next = r->chunks;
+		r->chunks = c;
+		r->chunk_used = 0;
+	}
+	return &r->chunks->b[r->chunk_used++];
+}
+
+static void block_put(struct hl_replay *r, struct block *b)
+{
+	b->hh.next = r->spare;
+	r->spare = b;
+}
+
+static struct block *block_find(struct hl_replay *r, uint64_t ptr)
+{
+	struct block *b;
+	HASH_FIND(hh, r->live, &ptr, sizeof(ptr), b);
+	return b;
+}
+
+/* Makes a block live.  Returns 0 or STOP_NOMEM. */
+static int block_add(struct hl_replay *r, uint64_t ptr, uint64_t size, uint64_t node)
+{
+	struct block *b = block_get(r);
+	if (!b)
+		return STOP_NOMEM;
+	b->ptr = ptr;
+	b->size = size;
+	b->node = node;
+	HASH_ADD(hh, r->live, ptr, sizeof(b->ptr), b);
+	if (!b->hh.tbl) {
+		block_put(r, b);
+		return STOP_NOMEM;
+	}
+	r->live_bytes += size;
+	r->live_blocks++;
+	if (r->live_bytes > r->s.peak_bytes) {
+		r->s.peak_bytes = r->live_bytes;
+		r->s.peak_time_ms = r->time_ms;
+	}
+	return 0;
+}
+
+static void block_remove(struct hl_replay *r, struct block *b)
+{
+	HASH_DEL(r->live, b);
+	r->live_bytes -= b->size;
+	r->live_blocks--;
+	block_put(r, b);
+}
+
+/* ---- events ----------------------------------------------------------------- */
+
+static int emit(struct hl_replay *r, struct hl_event *ev)
+{
+	ev->thread = r->cur_tid;
+	ev->time_ms = r->time_ms;
+	ev->live_bytes = r->live_bytes;
+	ev->live_blocks = r->live_blocks;
+	for (unsigned i = 0; i < r->nhooks; i++) {
+		if (!r->hooks[i].event)
+			continue;
+		int ret = r->hooks[i].event(r->hooks[i].ctx, r, ev);
+		if (ret) {
+			r->hook_ret = ret;
+			return STOP_HOOK;
+		}
+	}
+	return 0;
+}
+
+static struct thread_state *cur_thread(struct hl_replay *r)
+{
+	if (r->cur)
+		return r->cur;
+	HASH_FIND(hh, r->threads, &r->cur_tid, sizeof(r->cur_tid), r->cur);
+	if (r->cur)
+		return r->cur;
+	struct thread_state *ts = calloc(1, sizeof(*ts));
+	if (!ts)
+		return NULL;
+	ts->tid = r->cur_tid;
+	HASH_ADD(hh, r->threads, tid, sizeof(ts->tid), ts);
+	if (!ts->hh.tbl) {
+		free(ts);
+		return NULL;
+	}
+	return r->cur = ts;
+}
+
+static int on_alloc(void *ctx, unsigned fn, uint64_t node, uint64_t ptr, uint64_t size)
+{
+	struct hl_replay *r = ctx;
+	struct block *old = block_find(r, ptr);
+	int ret;
+
+	if (old) {
+		/* The library orders a free before any reuse of its address, so
+		 * this means a free it missed: drop the old block, count no free. */
+		struct hl_event ev = {
+			.kind = HL_EV_REPLACED, .fn = fn, .node = node, .ptr = ptr,
+			.size = old->size, .alloc_node = old->node, .known = 1,
+		};
+		block_remove(r, old);
+		ret = emit(r, &ev);
+		if (ret)
+			return ret;
+	}
+	if (fn == HL_FN_REALLOC || fn == HL_FN_REALLOCARRAY) {
+		/* The realloc succeeded: its FREE can no longer be undone. */
+		struct thread_state *ts = cur_thread(r);
+		if (!ts)
+			return STOP_NOMEM;
+		ts->pending.valid = 0;
+	}
+	r->s.allocations++;
+	r->s.bytes_allocated += size;
+	ret = block_add(r, ptr, size, node);
+	if (ret)
+		return ret;
+	struct hl_event ev = {
+		.kind = HL_EV_ALLOC, .fn = fn, .node = node, .ptr = ptr, .size = size,
+		.alloc_node = node, .known = 1,
+	};
+	return emit(r, &ev);
+}
+
+static int on_free(void *ctx, unsigned fn, uint64_t node, uint64_t ptr)
+{
+	struct hl_replay *r = ctx;
+	struct block *b = block_find(r, ptr);
+	struct hl_event ev = { .kind = HL_EV_FREE, .fn = fn, .node = node, .ptr = ptr };
+
+	r->s.frees++;
+	if (b) {
+		ev.size = b->size;
+		ev.alloc_node = b->node;
+		ev.known = 1;
+		block_remove(r, b);
+	} else {
+		r->s.unknown_frees++;
+	}
+	if (fn == HL_FN_REALLOC || fn == HL_FN_REALLOCARRAY) {
+		struct thread_state *ts = cur_thread(r);
+		if (!ts)
+			return STOP_NOMEM;
+		ts->pending = (struct pending_free){
+			.valid = 1, .known = ev.known, .fn = fn, .ptr = ptr, .size = ev.size,
+			.alloc_node = ev.alloc_node, .free_node = node,
+		};
+	}
+	return emit(r, &ev);
+}
+
+static int on_realloc_fail(void *ctx, uint64_t ptr)
+{
+	struct hl_replay *r = ctx;
+	struct thread_state *ts = cur_thread(r);
+	int ret;
+
+	if (!ts)
+		return STOP_NOMEM;
+	struct pending_free pf = ts->pending;
+	/* Without a matching realloc-free there is nothing to undo; such a
+	 * record changes no counter rather than inventing a block. */
+	if (!pf.valid || pf.ptr != ptr)
+		return 0;
+	ts->pending.valid = 0;
+	r->s.frees--;
+	if (!pf.known) {
+		r->s.unknown_frees--;
+	} else {
+		struct block *clash = block_find(r, ptr);
+		if (clash) /* reallocated meanwhile: only a broken trace does this */
+			block_remove(r, clash);
+		ret = block_add(r, ptr, pf.size, pf.alloc_node);
+		if (ret)
+			return ret;
+	}
+	struct hl_event ev = {
+		.kind = HL_EV_REALLOC_UNDO, .fn = pf.fn, .node = pf.free_node, .ptr = ptr,
+		.size = pf.size, .alloc_node = pf.alloc_node, .known = pf.known,
+	};
+	return emit(r, &ev);
+}
+
+/* ---- everything else in the trace ------------------------------------------ */
+
+static char *dup_bytes(const void *p, size_t n)
+{
+	char *d = malloc(n + 1);
+	if (d) {
+		memcpy(d, p, n);
+		d[n] = '\0';
+	}
+	return d;
+}
+
+static int on_info(void *ctx, const struct hl_info *in)
+{
+	struct hl_replay *r = ctx;
+	struct hl_info c = *in;
+
+	/* A second INFO (not written by v1 writers) replaces the first. */
+	c.exe = strdup(in->exe);
+	c.version = strdup(in->version);
+	c.argv = calloc((size_t)in->argc + 1, sizeof(*c.argv));
+	if (!c.exe || !c.version || !c.argv)
+		goto nomem;
+	for (uint64_t i = 0; i < in->argc; i++)
+		if (!(c.argv[i] = strdup(in->argv[i])))
+			goto nomem;
+	free_info(&r->info);
+	r->info = c;
+	r->have_info = 1;
+	r->s.pid = c.pid;
+	r->s.ppid = c.ppid;
+	return 0;
+nomem:
+	free_info(&c);
+	return STOP_NOMEM;
+}
+
+static int on_node(void *ctx, uint64_t id, uint64_t parent, uint64_t ip)
+{
+	struct hl_replay *r = ctx;
+
+	/* The reader numbers nodes densely from 1, so id == nnodes. */
+	if (r->nnodes == r->node_cap) {
+		struct node *n = realloc(r->nodes, r->node_cap * 2 * sizeof(*n));
+		if (!n)
+			return STOP_NOMEM;
+		r->nodes = n;
+		r->node_cap *= 2;
+	}
+	r->nodes[r->nnodes++] = (struct node){ parent, ip };
+	(void)id;
+	return 0;
+}
+
+static int on_thread(void *ctx, uint64_t tid)
+{
+	struct hl_replay *r = ctx;
+	if (tid != r->cur_tid) {
+		r->cur_tid = tid;
+		r->cur = NULL;
+	}
+	return 0;
+}
+
+static int on_time(void *ctx, uint64_t ms, uint64_t rss_kib)
+{
+	struct hl_replay *r = ctx;
+
+	r->time_ms = ms;
+	if (rss_kib > r->s.peak_rss_kib)
+		r->s.peak_rss_kib = rss_kib;
+	for (unsigned i = 0; i < r->nhooks; i++) {
+		if (!r->hooks[i].tick)
+			continue;
+		int ret = r->hooks[i].tick(r->hooks[i].ctx, r, ms, rss_kib, r->live_bytes);
+		if (ret) {
+			r->hook_ret = ret;
+			return STOP_HOOK;
+		}
+	}
+	return 0;
+}
+
+static int on_module_load(void *ctx, const struct hl_module *m)
+{
+	struct hl_replay *r = ctx;
+
+	if (r->nmods == r->mod_cap) {
+		size_t cap = r->mod_cap ? r->mod_cap * 2 : 64;
+		struct hl_replay_module *a = realloc(r->mods, cap * sizeof(*a));
+		if (!a)
+			return STOP_NOMEM;
+		r->mods = a;
+		r->mod_cap = cap;
+	}
+	struct hl_replay_module *rm = &r->mods[r->nmods];
+	rm->mod = *m;
+	rm->mod.path = strdup(m->path);
+	rm->mod.build_id = (uint8_t *)dup_bytes(m->build_id, m->build_id_len);
+	if (!rm->mod.path || !rm->mod.build_id) {
+		free(rm->mod.path);
+		free(rm->mod.build_id);
+		return STOP_NOMEM;
+	}
+	rm->first_node = r->nnodes;
+	rm->end_node = UINT64_MAX;
+	r->nmods++;
+	return 0;
+}
+
+static int on_module_unload(void *ctx, uint64_t id)
+{
+	struct hl_replay *r = ctx;
+
+	for (size_t i = r->nmods; i-- > 0;) {
+		if (r->mods[i].mod.id == id && r->mods[i].end_node == UINT64_MAX) {
+			r->mods[i].end_node = r->nnodes;
+			break;
+		}
+	}
+	return 0;
+}
+
+static int on_lost(void *ctx, uint64_t count)
+{
+	struct hl_replay *r = ctx;
+	r->s.lost_events += count;
+	return 0;
+}
+
+static int on_end(void *ctx, unsigned reason, uint64_t ms)
+{
+	struct hl_replay *r = ctx;
+	r->s.ended = 1;
+	r->s.end_reason = reason;
+	r->end_ms = ms;
+	return 0;
+}
+
+int hl_replay_run(struct hl_replay *r, struct hl_trace *t, char *err, size_t errlen)
+{
+	const struct hl_visitor v = {
+		.ctx = r,
+		.info = on_info,
+		.node = on_node,
+		.thread = on_thread,
+		.time = on_time,
+		.alloc = on_alloc,
+		.free = on_free,
+		.realloc_fail = on_realloc_fail,
+		.module_load = on_module_load,
+		.module_unload = on_module_unload,
+		.lost = on_lost,
+		.end = on_end,
+	};
+
+	if (r->ran) {
+		snprintf(err, errlen, "%s: internal error: a replay runs once", hl_trace_path(t));
+		return -1;
+	}
+	r->ran = 1;
+	int ret = hl_trace_read(t, &v, err, errlen);
+	if (ret == STOP_NOMEM) {
+		snprintf(err, errlen, "%s: out of memory", hl_trace_path(t));
+		return -1;
+	}
+	if (ret == STOP_HOOK)
+		return r->hook_ret;
+	if (ret)
+		return ret; /* -1: err holds the reader's message */
+	r->s.truncated_bytes = hl_trace_truncated_bytes(t);
+	return 0;
+}
+
+/* ---- results ----------------------------------------------------------------- */
+
+static char *join_argv(const struct hl_info *in)
+{
+	size_t len = 1;
+	for (uint64_t i = 0; i < in->argc; i++)
+		len += strlen(in->argv[i]) + 1;
+	char *s = malloc(len), *p = s;
+	if (!s)
+		return NULL;
+	*p = '\0';
+	for (uint64_t i = 0; i < in->argc; i++) {
+		size_t n = strlen(in->argv[i]);
+		if (i)
+			*p++ = ' ';
+		memcpy(p, in->argv[i], n + 1);
+		p += n;
+	}
+	return s;
+}
+
+int hl_replay_summary(const struct hl_replay *r, struct hl_summary *out)
+{
+	*out = r->s;
+	out->leaked_bytes = r->live_bytes;
+	out->leaked_blocks = r->live_blocks;
+	out->duration_ms = r->time_ms > r->end_ms ? r->time_ms : r->end_ms;
+	out->command = NULL;
+	out->exe = NULL;
+	if (r->have_info) {
+		/* An empty argv (execve with none) still names something. */
+		out->command = r->info.argc ? join_argv(&r->info) : strdup(r->info.exe);
+		out->exe = strdup(r->info.exe);
+	} else {
+		out->command = strdup("");
+		out->exe = strdup("");
+	}
+	if (!out->command || !out->exe) {
+		hl_summary_release(out);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void hl_summary_release(struct hl_summary *s)
+{
+	free(s->command);
+	free(s->exe);
+	s->command = NULL;
+	s->exe = NULL;
+}
+
+int hl_summary_of(const char *path, struct hl_summary *out, char *err, size_t errlen)
+{
+	struct hl_trace *t = NULL;
+	struct hl_replay *r = NULL;
+	int ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (hl_trace_open(path, &t, err, errlen))
+		return -1;
+	r = hl_replay_new();
+	if (!r) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto out;
+	}
+	if (hl_replay_run(r, t, err, errlen))
+		goto out;
+	if (hl_replay_summary(r, out)) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto out;
+	}
+	ret = 0;
+out:
+	hl_replay_free(r);
+	hl_trace_close(t);
+	return ret;
+}
+
+const struct hl_info *hl_replay_info(const struct hl_replay *r)
+{
+	return r->have_info ? &r->info : NULL;
+}
+
+uint64_t hl_replay_node_count(const struct hl_replay *r)
+{
+	return r->nnodes;
+}
+
+int hl_replay_node(const struct hl_replay *r, uint64_t id, uint64_t *parent, uint64_t *ip)
+{
+	if (id >= r->nnodes)
+		return -ENOENT;
+	if (parent)
+		*parent = r->nodes[id].parent;
+	if (ip)
+		*ip = r->nodes[id].ip;
+	return 0;
+}
+
+size_t hl_replay_module_count(const struct hl_replay *r)
+{
+	return r->nmods;
+}
+
+const struct hl_replay_module *hl_replay_module(const struct hl_replay *r, size_t i)
+{
+	return i < r->nmods ? &r->mods[i] : NULL;
+}
+
+const struct hl_replay_module *hl_replay_module_of(const struct hl_replay *r, uint64_t node,
+						   uint64_t ip)
+{
+	const struct hl_replay_module *any = NULL;
+
+	/* Newest first: after dlclose + dlopen the newer mapping wins. */
+	for (size_t i = r->nmods; i-- > 0;) {
+		const struct hl_replay_module *m = &r->mods[i];
+		if (ip < m->mod.lo || ip >= m->mod.hi)
+			continue;
+		if (node >= m->first_node && node < m->end_node)
+			return m;
+		if (!any)
+			any = m;
+	}
+	return any;
+}
+
+int hl_replay_foreach_live(const struct hl_replay *r,
+			   int (*fn)(void *ctx, uint64_t ptr, uint64_t size, uint64_t node),
+			   void *ctx)
+{
+	for (const struct block *b = r->live; b; b = b->hh.next) {
+		int ret = fn(ctx, b->ptr, b->size, b->node);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}

@@ -1,0 +1,62 @@
+/* hl_encode.h — turns events into trace records (common/hl_format.h) in a
+ * block buffer, and keeps the stack trie that gives every distinct call stack
+ * an id.  Pure: no I/O, no threads; memory from hl_arena.  Used by the writer
+ * and by unit tests. */
+#ifndef HL_ENCODE_H
+#define HL_ENCODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct hl_trie_node;
+
+struct hl_enc {
+	uint8_t *buf;  /* raw block being filled */
+	size_t len, cap;
+	uint64_t prev_ptr;      /* for ptr deltas */
+	uint64_t cur_tid;       /* thread of the last event, 0 = none yet */
+	uint64_t last_time_ms;  /* of the last TIME record */
+	/* the stack trie */
+	struct hl_trie_node *trie; /* uthash keyed by (parent, ip) */
+	uint64_t *node_ip;         /* ip of node id i; [0] = 0 (root) */
+	size_t nodes, node_cap;    /* ids in use: 1..nodes */
+	uint64_t records;          /* ALLOC + FREE + REALLOC_FAIL written */
+};
+
+/* Returns 0, or -ENOMEM. */
+int hl_enc_init(struct hl_enc *e);
+void hl_enc_fini(struct hl_enc *e);
+
+/* Space left in the block; callers flush (hl_enc_take) when it runs low. */
+static inline size_t hl_enc_room(const struct hl_enc *e)
+{
+	return e->cap - e->len;
+}
+/* Hands the filled block to the caller and starts an empty one.  The bytes
+ * stay valid until the next call that writes. */
+const uint8_t *hl_enc_take(struct hl_enc *e, size_t *len);
+
+/* The node for (parent, ip), writing a NODE record if it is new.
+ * Returns the id (>= 1), or 0 if memory ran out (the event keeps the
+ * shorter stack rather than being lost). */
+uint32_t hl_enc_node(struct hl_enc *e, uint32_t parent, uint64_t ip);
+
+/* Record writers.  Each needs at most HL_ENC_MAX_EVENT bytes of room. */
+#define HL_ENC_MAX_EVENT 64
+void hl_enc_thread(struct hl_enc *e, uint64_t tid);
+void hl_enc_time(struct hl_enc *e, uint64_t ms, uint64_t rss_kib);
+void hl_enc_alloc(struct hl_enc *e, unsigned fn, uint32_t node, uint64_t ptr, uint64_t size);
+void hl_enc_free(struct hl_enc *e, unsigned fn, uint32_t node, uint64_t ptr);
+void hl_enc_realloc_fail(struct hl_enc *e, uint64_t ptr);
+void hl_enc_lost(struct hl_enc *e, uint64_t n);
+void hl_enc_end(struct hl_enc *e, unsigned reason, uint64_t ms);
+void hl_enc_module_unload(struct hl_enc *e, uint64_t id);
+
+/* Sized records with strings: return -ENOSPC if they do not fit. */
+int hl_enc_module_load(struct hl_enc *e, uint64_t id, uint64_t bias, uint64_t lo, uint64_t hi,
+		       const char *path, const uint8_t *build_id, size_t build_id_len);
+int hl_enc_info(struct hl_enc *e, uint64_t pid, uint64_t ppid, uint64_t start_unix_ms,
+		unsigned depth, unsigned flags, const char *exe, const char *const *argv,
+		size_t argc, const char *version);
+
+#endif

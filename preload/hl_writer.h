@@ -1,0 +1,14 @@
+/* hl_writer.h — the background thread that drains the ring into the trace. */
+#ifndef HL_WRITER_H
+#define HL_WRITER_H
+
+/* Starts the writer thread once (later calls return at once).  Returns 0,
+ * or -1 if it could not start (recording is then switched off). */
+int hl_writer_start(void);
+/* Waits until everything committed before the call is in the file.
+ * Bounded: gives up after a few seconds rather than hang the program. */
+void hl_writer_flush(void);
+/* fork child: forget the parent's writer (its thread does not exist here). */
+void hl_writer_forget(void);
+
+#endif

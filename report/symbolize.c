@@ -1,0 +1,928 @@
+/* symbolize.c — stage 3 of the report pipeline: return address -> frames.
+ * Exports the hl_symbolizer_* functions of symbolize.h.
+ *
+ * Each module gets its own libdwfl session (one Dwfl holding one module,
+ * reported with dwfl_report_elf at the trace's load bias), opened at its
+ * first lookup.  One session per module, rather than one for all, lets two
+ * modules of the same trace occupy the same addresses at different times
+ * (dlclose, then dlopen of another library).  libdwfl's standard callbacks
+ * find separate debug files by build-id and .gnu_debuglink.
+ *
+ * For each (module, ip) the answer is computed once and cached; names and
+ * paths are interned, so memory grows with distinct ips and symbols. */
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <uthash.h>
+
+#include "symbolize.h"
+#include "trace_read.h"
+
+#define MAX_INLINE_DEPTH 64	/* frames per ip; deeper inline chains are cut */
+#define MAX_DIE_DEPTH 256	/* DIE tree walks stop here on hostile input */
+#define DEBUG_ROOT "/usr/lib/debug"
+
+enum mod_state { MOD_UNOPENED, MOD_OPEN, MOD_NOFILE };
+
+struct sym_module {
+	uint64_t id, bias, lo, hi;
+	const char *path;		/* interned */
+	unsigned char *build_id;
+	size_t build_id_len;
+	bool loaded;			/* not unloaded yet */
+	uint64_t seq;			/* load order, for overlapping ranges */
+	enum mod_state state;
+	Dwfl *dwfl;
+	Dwfl_Module *dm;
+	UT_hash_handle hh;		/* by id */
+};
+
+struct istr {
+	UT_hash_handle hh;
+	const char *demangled;		/* symbols only: set on first use */
+	bool demangle_tried;
+	char s[];
+};
+
+struct cache_key {
+	uint64_t module_id, ip;
+};
+
+struct cache_entry {
+	struct cache_key key;
+	UT_hash_handle hh;
+	int n;
+	struct hl_frame frames[];
+};
+
+struct func_key {
+	const char *name, *file;	/* interned, so compared as pointers */
+	unsigned first;
+};
+
+struct hl_sym_func {
+	struct func_key key;
+	UT_hash_handle hh;
+	struct sym_module *mod;
+	Dwarf_Die die;			/* abstract origin, or the subprogram */
+	bool computed;
+	unsigned last;
+	uint64_t seen;			/* find_functions generation */
+};
+
+struct hl_symbolizer {
+	struct sym_module *modules;	/* by id */
+	struct sym_module **loaded;	/* loaded modules sorted by lo */
+	size_t nloaded;
+	bool loaded_dirty;
+	bool loaded_overlap;		/* then module_at() scans them all */
+	uint64_t seq;
+	struct istr *strings;
+	struct cache_entry *cache;
+	struct hl_sym_func *funcs;
+	uint64_t generation;
+	char *debuginfo_path;
+	Dwfl_Callbacks callbacks;
+};
+
+/* ---- strings ---------------------------------------------------------- */
+
+static struct istr *intern_entry(struct hl_symbolizer *s, const char *str)
+{
+	struct istr *e;
+	size_t len = strlen(str);
+
+	HASH_FIND(hh, s->strings, str, len, e);
+	if (e)
+		return e;
+	e = calloc(1, sizeof(*e) + len + 1);
+	if (!e)
+		return NULL;
+	memcpy(e->s, str, len + 1);
+	HASH_ADD_KEYPTR(hh, s->strings, e->s, len, e);
+	return e;
+}
+
+static const char *intern(struct hl_symbolizer *s, const char *str)
+{
+	struct istr *e = str ? intern_entry(s, str) : NULL;
+
+	return e ? e->s : NULL;
+}
+
+/* A symbol name as shown: demangled when it is a C++ symbol. */
+static const char *intern_symbol(struct hl_symbolizer *s, const char *sym)
+{
+	struct istr *e = sym ? intern_entry(s, sym) : NULL;
+
+	if (!e)
+		return NULL;
+	if (!e->demangle_tried) {
+		char *d = hl_demangle(e->s);
+
+		e->demangle_tried = true;
+		e->demangled = d ? intern(s, d) : NULL;
+		free(d);
+	}
+	return e->demangled ? e->demangled : e->s;
+}
+
+/* Drops "." and empty components and folds "dir/.." in place, as text: the
+ * file need not exist here, and "build/../src/x.c" should print as
+ * "src/x.c".  (A symlinked dir followed by ".." would fold differently than
+ * the kernel resolves it; compilers rarely write such paths.) */
+static void normalize_path(char *path)
+{
+	bool abs = path[0] == '/';
+	char *out = path + abs;		/* out <= in: rewriting in place */
+	const char *in = path + abs;
+	size_t fixed = abs;		/* what ".." cannot remove: "/" or leading "../" */
+
+	for (bool last = !*in; !last;) {
+		const char *end = strchrnul(in, '/');
+		const char *next = end + 1;
+		size_t len = end - in;
+
+		last = !*end;	/* before writing: "../" may overwrite the NUL */
+		if (len == 0 || (len == 1 && in[0] == '.')) {
+			/* nothing */
+		} else if (len == 2 && in[0] == '.' && in[1] == '.') {
+			if ((size_t)(out - path) > fixed) {	/* out ends "comp/": drop it */
+				out--;
+				while ((size_t)(out - path) > fixed && out[-1] != '/')
+					out--;
+			} else if (!abs) {			/* "/.." is "/" */
+				memcpy(out, "../", 3);
+				out += 3;
+				fixed = out - path;
+			}
+		} else {
+			memmove(out, in, len);
+			out += len;
+			*out++ = '/';
+		}
+		in = next;
+	}
+	if ((size_t)(out - path) > (size_t)abs && out[-1] == '/')
+		out--;
+	if (out == path)
+		*out++ = '.';
+	*out = 0;
+}
+
+/* A source path as DWARF names it, made absolute with the CU's comp_dir.
+ * libdw has already joined the line table's directory (comp_dir itself for
+ * directory 0), so a relative comp_dir (builds with -fdebug-prefix-map=DIR=.)
+ * is not joined twice: such paths stay relative. */
+static const char *intern_path(struct hl_symbolizer *s, const char *file, Dwarf_Die *cu)
+{
+	Dwarf_Attribute a;
+	const char *dir = NULL;
+	char *joined;
+	const char *r;
+
+	if (!file)
+		return NULL;
+	if (file[0] != '/' && cu && dwarf_attr(cu, DW_AT_comp_dir, &a))
+		dir = dwarf_formstring(&a);
+	if (dir && dir[0] != '/')
+		dir = NULL;
+	if (asprintf(&joined, "%s%s%s", dir ? dir : "", dir && dir[0] ? "/" : "", file) < 0)
+		return NULL;
+	normalize_path(joined);
+	r = intern(s, joined);
+	free(joined);
+	return r;
+}
+
+/* ---- modules ---------------------------------------------------------- */
+
+struct hl_symbolizer *hl_symbolizer_new(void)
+{
+	struct hl_symbolizer *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->callbacks.find_elf = dwfl_build_id_find_elf;
+	s->callbacks.find_debuginfo = dwfl_standard_find_debuginfo;
+	s->callbacks.section_address = dwfl_offline_section_address;
+	s->callbacks.debuginfo_path = &s->debuginfo_path;	/* NULL: the default */
+	return s;
+}
+
+void hl_symbolizer_destroy(struct hl_symbolizer *s)
+{
+	struct sym_module *m, *mt;
+	struct istr *e, *et;
+	struct cache_entry *c, *ct;
+	struct hl_sym_func *f, *ft;
+
+	if (!s)
+		return;
+	HASH_ITER(hh, s->modules, m, mt) {
+		HASH_DEL(s->modules, m);
+		if (m->dwfl)
+			dwfl_end(m->dwfl);
+		free(m->build_id);
+		free(m);
+	}
+	HASH_ITER(hh, s->cache, c, ct) {
+		HASH_DEL(s->cache, c);
+		free(c);
+	}
+	HASH_ITER(hh, s->funcs, f, ft) {
+		HASH_DEL(s->funcs, f);
+		free(f);
+	}
+	HASH_ITER(hh, s->strings, e, et) {
+		HASH_DEL(s->strings, e);
+		free(e);
+	}
+	free(s->loaded);
+	free(s);
+}
+
+int hl_symbolizer_add_module(struct hl_symbolizer *s, const struct hl_module *in)
+{
+	struct sym_module *m;
+
+	HASH_FIND(hh, s->modules, &in->id, sizeof(in->id), m);
+	if (m)
+		return -EEXIST;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->id = in->id;
+	m->bias = in->bias;
+	m->lo = in->lo;
+	m->hi = in->hi;
+	m->path = intern(s, in->path ? in->path : "");
+	if (in->build_id_len) {
+		m->build_id = malloc(in->build_id_len);
+		if (!m->build_id) {
+			free(m);
+			return -ENOMEM;
+		}
+		memcpy(m->build_id, in->build_id, in->build_id_len);
+		m->build_id_len = in->build_id_len;
+	}
+	if (!m->path) {
+		free(m->build_id);
+		free(m);
+		return -ENOMEM;
+	}
+	m->loaded = true;
+	m->seq = ++s->seq;
+	HASH_ADD(hh, s->modules, id, sizeof(m->id), m);
+	s->loaded_dirty = true;
+	return 0;
+}
+
+int hl_symbolizer_unload_module(struct hl_symbolizer *s, uint64_t id)
+{
+	struct sym_module *m;
+
+	HASH_FIND(hh, s->modules, &id, sizeof(id), m);
+	if (!m)
+		return -ENOENT;
+	m->loaded = false;
+	s->loaded_dirty = true;
+	return 0;
+}
+
+static int cmp_lo(const void *a, const void *b)
+{
+	const struct sym_module *x = *(struct sym_module *const *)a;
+	const struct sym_module *y = *(struct sym_module *const *)b;
+
+	if (x->lo != y->lo)
+		return x->lo < y->lo ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int rebuild_loaded(struct hl_symbolizer *s)
+{
+	struct sym_module *m, **v;
+	size_t n = 0;
+	uint64_t max_hi;
+
+	v = realloc(s->loaded, (HASH_COUNT(s->modules) + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	s->loaded = v;
+	for (m = s->modules; m; m = m->hh.next)
+		if (m->loaded && m->hi > m->lo)
+			v[n++] = m;
+	qsort(v, n, sizeof(*v), cmp_lo);
+	max_hi = n ? v[0]->hi : 0;
+	s->loaded_overlap = false;
+	for (size_t i = 1; i < n; i++) {
+		if (v[i]->lo < max_hi)
+			s->loaded_overlap = true;
+		if (v[i]->hi > max_hi)
+			max_hi = v[i]->hi;
+	}
+	s->nloaded = n;
+	s->loaded_dirty = false;
+	return 0;
+}
+
+static struct sym_module *module_at(struct hl_symbolizer *s, uint64_t ip)
+{
+	struct sym_module *best = NULL;
+	size_t lo = 0, hi;
+
+	if (s->loaded_dirty && rebuild_loaded(s) < 0)
+		return NULL;
+	if (s->loaded_overlap) {
+		/* Should not happen in a sane trace: the latest load wins. */
+		for (size_t i = 0; i < s->nloaded; i++) {
+			struct sym_module *m = s->loaded[i];
+
+			if (m->lo <= ip && ip < m->hi && (!best || m->seq > best->seq))
+				best = m;
+		}
+		return best;
+	}
+	/* The last module starting at or below ip is the only candidate. */
+	hi = s->nloaded;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->loaded[mid]->lo <= ip)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo > 0 && ip < s->loaded[lo - 1]->hi)
+		best = s->loaded[lo - 1];
+	return best;
+}
+
+uint64_t hl_symbolizer_module_at(struct hl_symbolizer *s, uint64_t ip)
+{
+	struct sym_module *m = module_at(s, ip);
+
+	return m ? m->id : HL_SYM_NO_MODULE;
+}
+
+static bool build_id_matches(struct sym_module *m, Dwfl_Module *dm)
+{
+	const unsigned char *bits;
+	GElf_Addr vaddr;
+	int n;
+
+	if (!m->build_id_len)
+		return true;	/* the trace did not say: trust the path */
+	n = dwfl_module_build_id(dm, &bits, &vaddr);
+	return n > 0 && (size_t)n == m->build_id_len && !memcmp(bits, m->build_id, n);
+}
+
+/* Reports FILE at the module's bias in a fresh session; true if it opened
+ * and its build-id is the trace's.  *mismatch tells which way it failed. */
+static bool try_open(struct hl_symbolizer *s, struct sym_module *m, const char *file,
+		     bool *mismatch)
+{
+	Dwfl *dwfl;
+	Dwfl_Module *dm;
+	GElf_Addr bias;
+	struct stat st;
+
+	/* Regular files only: opening a FIFO named by a hostile trace would hang. */
+	if (!file[0] || stat(file, &st) != 0 || !S_ISREG(st.st_mode))
+		return false;
+	dwfl = dwfl_begin(&s->callbacks);
+	if (!dwfl)
+		return false;
+	dwfl_report_begin(dwfl);
+	/* add_p_vaddr: base is the load bias (ET_DYN); ET_EXEC ignores it. */
+	dm = dwfl_report_elf(dwfl, m->path, file, -1, m->bias, true);
+	if (dwfl_report_end(dwfl, NULL, NULL) != 0 || !dm || !dwfl_module_getelf(dm, &bias)) {
+		dwfl_end(dwfl);
+		return false;
+	}
+	if (!build_id_matches(m, dm)) {
+		*mismatch = true;
+		dwfl_end(dwfl);
+		return false;
+	}
+	m->dwfl = dwfl;
+	m->dm = dm;
+	return true;
+}
+
+/* Opens a module's ELF: its path, else (gone or changed since the trace) the
+ * files the trace's build-id names under /usr/lib/debug/.build-id: the
+ * binary itself where distributions link it, or its separate debug file,
+ * which keeps the program headers and symbols. */
+static void open_module(struct hl_symbolizer *s, struct sym_module *m)
+{
+	bool mismatch = false;
+	char path[sizeof(DEBUG_ROOT) + 16 + 2 * 64 + 8];
+
+	m->state = MOD_NOFILE;
+	if (try_open(s, m, m->path, &mismatch))
+		goto opened;
+	if (m->build_id_len >= 2 && m->build_id_len <= 64) {
+		size_t n = snprintf(path, sizeof(path), DEBUG_ROOT "/.build-id/%02x/",
+				    m->build_id[0]);
+
+		for (size_t i = 1; i < m->build_id_len; i++)
+			n += snprintf(path + n, sizeof(path) - n, "%02x", m->build_id[i]);
+		if (try_open(s, m, path, &mismatch))
+			goto opened;
+		snprintf(path + n, sizeof(path) - n, ".debug");
+		if (try_open(s, m, path, &mismatch))
+			goto opened;
+	}
+	if (mismatch)
+		fprintf(stderr, "heapline: %s: build-id differs from the traced one "
+			"(file changed since the run?); showing module+offset\n", m->path);
+	return;
+opened:
+	m->state = MOD_OPEN;
+}
+
+/* ---- functions ---------------------------------------------------------- */
+
+static const char *die_name(struct hl_symbolizer *s, Dwarf_Die *die)
+{
+	Dwarf_Attribute a;
+	const char *n = NULL;
+
+	if (dwarf_attr_integrate(die, DW_AT_linkage_name, &a) ||
+	    dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &a))
+		n = dwarf_formstring(&a);
+	if (!n && dwarf_attr_integrate(die, DW_AT_name, &a))
+		n = dwarf_formstring(&a);
+	return n ? intern_symbol(s, n) : NULL;
+}
+
+/* The DIE a concrete instance was made from (itself if none). */
+static Dwarf_Die origin_of(Dwarf_Die *die)
+{
+	Dwarf_Die d = *die, o;
+	Dwarf_Attribute a;
+
+	for (int i = 0; i < 8 && dwarf_attr(&d, DW_AT_abstract_origin, &a) &&
+			dwarf_formref_die(&a, &o); i++)
+		d = o;
+	return d;
+}
+
+/* The canonical function of a subprogram or inlined_subroutine DIE. */
+static struct hl_sym_func *func_of(struct hl_symbolizer *s, struct sym_module *m,
+				   Dwarf_Die *die, const char *name)
+{
+	struct func_key key;
+	struct hl_sym_func *f;
+	Dwarf_Die cu, origin = origin_of(die);
+	int line = 0;
+
+	memset(&key, 0, sizeof(key));	/* hashed as bytes: no stray padding */
+	key.name = name;
+	key.file = intern_path(s, dwarf_decl_file(die),
+			       dwarf_diecu(&origin, &cu, NULL, NULL));
+	if (!name || !key.file)
+		return NULL;
+	if (dwarf_decl_line(die, &line) == 0 && line > 0)
+		key.first = line;
+	HASH_FIND(hh, s->funcs, &key, sizeof(key), f);
+	if (f)
+		return f;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	f->key = key;
+	f->mod = m;
+	f->die = origin;
+	HASH_ADD(hh, s->funcs, key, sizeof(f->key), f);
+	return f;
+}
+
+struct range {
+	Dwarf_Addr lo, hi;
+};
+
+struct ranges {
+	struct range *v;
+	size_t n, cap;
+};
+
+static void ranges_add_die(struct ranges *r, Dwarf_Die *die)
+{
+	Dwarf_Addr base, lo, hi;
+	ptrdiff_t off = 0;
+
+	while ((off = dwarf_ranges(die, off, &base, &lo, &hi)) > 0) {
+		if (r->n == r->cap) {
+			size_t cap = r->cap ? 2 * r->cap : 8;
+			struct range *v = realloc(r->v, cap * sizeof(*v));
+
+			if (!v)
+				return;
+			r->v = v;
+			r->cap = cap;
+		}
+		r->v[r->n++] = (struct range){ lo, hi };
+	}
+}
+
+static bool ranges_hold(const struct ranges *r, Dwarf_Addr a)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (a >= r->v[i].lo && a < r->v[i].hi)
+			return true;
+	return false;
+}
+
+struct lines_walk {
+	struct hl_symbolizer *s;
+	struct hl_sym_func *f;
+	Dwarf_Die *cu;
+	Dwarf_Files *files;
+	size_t nfiles;
+	struct ranges code, foreign;	/* the function's code; code inlined into it */
+	unsigned max_call;		/* highest call line of foreign code */
+};
+
+static bool is_instance(struct hl_sym_func *f, Dwarf_Die *die)
+{
+	Dwarf_Attribute a;
+	Dwarf_Die o;
+
+	if (die->addr == f->die.addr)
+		return true;
+	return dwarf_attr(die, DW_AT_abstract_origin, &a) && dwarf_formref_die(&a, &o) &&
+	       o.addr == f->die.addr;
+}
+
+/* Inside one instance: code inlined from other functions is not ours, but
+ * the line it was called from is. */
+static void walk_instance_body(struct lines_walk *w, Dwarf_Die *parent, int depth)
+{
+	Dwarf_Die c;
+
+	if (depth > MAX_DIE_DEPTH || dwarf_child(parent, &c) != 0)
+		return;
+	do {
+		Dwarf_Attribute a;
+		Dwarf_Word file, line;
+
+		switch (dwarf_tag(&c)) {
+		case DW_TAG_inlined_subroutine:
+			ranges_add_die(&w->foreign, &c);
+			if (dwarf_formudata(dwarf_attr(&c, DW_AT_call_file, &a), &file) == 0 &&
+			    dwarf_formudata(dwarf_attr(&c, DW_AT_call_line, &a), &line) == 0 &&
+			    file < w->nfiles && line > w->max_call && line < 1u << 30 &&
+			    intern_path(w->s, dwarf_filesrc(w->files, file, NULL, NULL), w->cu) ==
+				    w->f->key.file)
+				w->max_call = line;
+			break;
+		case DW_TAG_subprogram:	/* nested functions are their own */
+			break;
+		default:
+			walk_instance_body(w, &c, depth + 1);
+		}
+	} while (dwarf_siblingof(&c, &c) == 0);
+}
+
+static void walk_for_instances(struct lines_walk *w, Dwarf_Die *parent, int depth)
+{
+	Dwarf_Die c;
+
+	if (depth > MAX_DIE_DEPTH || dwarf_child(parent, &c) != 0)
+		return;
+	do {
+		int tag = dwarf_tag(&c);
+
+		if ((tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine) &&
+		    is_instance(w->f, &c)) {
+			ranges_add_die(&w->code, &c);
+			walk_instance_body(w, &c, depth + 1);
+		} else {
+			walk_for_instances(w, &c, depth + 1);
+		}
+	} while (dwarf_siblingof(&c, &c) == 0);
+}
+
+static void compute_lines(struct hl_symbolizer *s, struct hl_sym_func *f)
+{
+	struct lines_walk w = { .s = s, .f = f };
+	Dwarf_Die cu;
+	Dwarf_Lines *lines;
+	size_t nlines;
+	unsigned last = f->key.first;
+
+	f->computed = true;
+	f->last = last;
+	if (!dwarf_diecu(&f->die, &cu, NULL, NULL))
+		return;
+	w.cu = &cu;
+	if (dwarf_getsrcfiles(&cu, &w.files, &w.nfiles) != 0)
+		w.nfiles = 0;
+	walk_for_instances(&w, &cu, 0);
+	if (w.max_call > last)
+		last = w.max_call;
+	if (w.code.n && dwarf_getsrclines(&cu, &lines, &nlines) == 0) {
+		const char *prev_src = NULL, *prev_path = NULL;
+
+		for (size_t i = 0; i < nlines; i++) {
+			Dwarf_Line *l = dwarf_onesrcline(lines, i);
+			Dwarf_Addr addr;
+			int line;
+			const char *src;
+
+			if (!l || dwarf_lineaddr(l, &addr) != 0 || dwarf_lineno(l, &line) != 0 ||
+			    line <= 0 || (unsigned)line <= last || !ranges_hold(&w.code, addr) ||
+			    ranges_hold(&w.foreign, addr))
+				continue;
+			src = dwarf_linesrc(l, NULL, NULL);
+			if (src != prev_src) {	/* consecutive rows share a file */
+				prev_src = src;
+				prev_path = intern_path(s, src, &cu);
+			}
+			if (prev_path == f->key.file)
+				last = line;
+		}
+	}
+	free(w.code.v);
+	free(w.foreign.v);
+	f->last = last;
+}
+
+void hl_symbolizer_function_lines(struct hl_symbolizer *s, const struct hl_sym_func *cf,
+				  struct hl_func_lines *out)
+{
+	struct hl_sym_func *f = (struct hl_sym_func *)cf;	/* ours: lazily completed */
+
+	if (!f->computed)
+		compute_lines(s, f);
+	out->name = f->key.name;
+	out->file = f->key.file;
+	out->first = f->key.first;
+	out->last = f->last;
+}
+
+/* ---- resolving ------------------------------------------------------ */
+
+static void frame_init(struct hl_frame *fr, struct sym_module *m, uint64_t ip)
+{
+	memset(fr, 0, sizeof(*fr));
+	fr->module = m ? m->path : NULL;
+	fr->module_id = m ? m->id : HL_SYM_NO_MODULE;
+	fr->offset = m ? ip - m->bias : ip;
+}
+
+static const char *file_of_index(struct hl_symbolizer *s, Dwarf_Die *cu, Dwarf_Word idx)
+{
+	Dwarf_Files *files;
+	size_t n;
+
+	if (dwarf_getsrcfiles(cu, &files, &n) != 0 || idx >= n)
+		return NULL;
+	return intern_path(s, dwarf_filesrc(files, idx, NULL, NULL), cu);
+}
+
+/* The DWARF answer: one frame per inlined level plus the real function. */
+static int resolve_dwarf(struct hl_symbolizer *s, struct sym_module *m, uint64_t ip,
+			 struct hl_frame *out)
+{
+	Dwarf_Addr bias, pc;
+	Dwarf_Die *cu, *scopes = NULL;
+	Dwarf_Line *l;
+	const char *file = NULL;
+	int line = 0, col = 0, nscopes, n = 0;
+
+	cu = dwfl_module_addrdie(m->dm, ip - 1, &bias);
+	if (!cu)
+		return 0;
+	pc = ip - 1 - bias;
+	l = dwarf_getsrc_die(cu, pc);
+	if (l) {
+		file = intern_path(s, dwarf_linesrc(l, NULL, NULL), cu);
+		if (dwarf_lineno(l, &line) != 0 || line < 0)
+			line = 0;
+		if (dwarf_linecol(l, &col) != 0 || col < 0)
+			col = 0;
+	}
+	/* dwarf_getscopes() leaves an inlined instance for the scopes around its
+	 * abstract definition; the DIE tree around the innermost scope found is
+	 * the physical nesting, inlined callers included (as eu-addr2line -i). */
+	nscopes = dwarf_getscopes(cu, pc, &scopes);
+	if (nscopes > 0) {
+		Dwarf_Die inner = scopes[0];
+
+		free(scopes);
+		scopes = NULL;
+		nscopes = dwarf_getscopes_die(&inner, &scopes);
+	}
+	for (int i = 0; i < nscopes && n < MAX_INLINE_DEPTH; i++) {
+		Dwarf_Die *d = &scopes[i];
+		int tag = dwarf_tag(d);
+		Dwarf_Attribute a;
+		Dwarf_Word w;
+
+		if (tag != DW_TAG_subprogram && tag != DW_TAG_inlined_subroutine)
+			continue;
+		frame_init(&out[n], m, ip);
+		out[n].function = die_name(s, d);
+		out[n].file = file;
+		out[n].line = line;
+		out[n].column = col;
+		out[n].inlined = tag == DW_TAG_inlined_subroutine;
+		out[n].func = func_of(s, m, d, out[n].function);
+		n++;
+		if (tag == DW_TAG_subprogram)
+			break;
+		/* The next frame out is where this one was inlined. */
+		file = dwarf_formudata(dwarf_attr(d, DW_AT_call_file, &a), &w) == 0 ?
+			       file_of_index(s, cu, w) : NULL;
+		line = dwarf_formudata(dwarf_attr(d, DW_AT_call_line, &a), &w) == 0 &&
+				       w < 1u << 30 ? (int)w : 0;
+		col = dwarf_formudata(dwarf_attr(d, DW_AT_call_column, &a), &w) == 0 &&
+				      w < 1u << 30 ? (int)w : 0;
+	}
+	free(scopes);
+	if (n == 0 && file) {
+		/* Line table but no function DIE (assembly): keep the line. */
+		frame_init(&out[0], m, ip);
+		out[0].file = file;
+		out[0].line = line;
+		out[0].column = col;
+		n = 1;
+	}
+	return n;
+}
+
+/* Fills in a frame's function from the ELF symbol table if DWARF had none. */
+static void name_from_symtab(struct hl_symbolizer *s, struct sym_module *m, uint64_t ip,
+			     struct hl_frame *fr)
+{
+	GElf_Off off;
+	GElf_Sym sym;
+	const char *name = dwfl_module_addrinfo(m->dm, ip - 1, &off, &sym, NULL, NULL, NULL);
+
+	if (name && name[0]) {
+		fr->function = intern_symbol(s, name);
+		fr->symbol_offset = off + 1;
+	}
+}
+
+static int resolve_uncached(struct hl_symbolizer *s, struct sym_module *m, uint64_t ip,
+			    struct hl_frame *out)
+{
+	int n = 0;
+
+	if (m && m->state == MOD_UNOPENED)
+		open_module(s, m);
+	if (m && m->state == MOD_OPEN && ip > 0) {
+		n = resolve_dwarf(s, m, ip, out);
+		if (n == 0)
+			frame_init(&out[n++], m, ip);
+		if (!out[n - 1].function)
+			name_from_symtab(s, m, ip, &out[n - 1]);
+	} else {
+		frame_init(&out[n++], m, ip);
+	}
+	return n;
+}
+
+int hl_symbolizer_resolve(struct hl_symbolizer *s, uint64_t module_id, uint64_t ip,
+			  const struct hl_frame **frames)
+{
+	struct sym_module *m = NULL;
+	struct cache_key key;
+	struct cache_entry *e;
+	struct hl_frame tmp[MAX_INLINE_DEPTH];
+	int n;
+
+	if (module_id == HL_SYM_CURRENT) {
+		m = module_at(s, ip);
+		module_id = m ? m->id : HL_SYM_NO_MODULE;
+	}
+	memset(&key, 0, sizeof(key));
+	key.module_id = module_id;
+	key.ip = ip;
+	HASH_FIND(hh, s->cache, &key, sizeof(key), e);
+	if (e) {
+		*frames = e->frames;
+		return e->n;
+	}
+	if (module_id != HL_SYM_NO_MODULE && !m) {
+		HASH_FIND(hh, s->modules, &module_id, sizeof(module_id), m);
+		if (!m)
+			return -ENOENT;
+	}
+	n = resolve_uncached(s, m, ip, tmp);
+	e = malloc(sizeof(*e) + n * sizeof(e->frames[0]));
+	if (!e)
+		return -ENOMEM;
+	e->key = key;
+	e->n = n;
+	memcpy(e->frames, tmp, n * sizeof(tmp[0]));
+	HASH_ADD(hh, s->cache, key, sizeof(e->key), e);
+	*frames = e->frames;
+	return n;
+}
+
+/* ---- finding functions by name ------------------------------------------ */
+
+/* fnmatch, where a relative glob may match from any directory boundary. */
+static bool path_matches(const char *glob, const char *path)
+{
+	char *anywhere;
+	bool ok;
+
+	if (!glob)
+		return true;
+	if (!path)
+		return false;
+	if (fnmatch(glob, path, 0) == 0)
+		return true;
+	if (glob[0] == '/' || asprintf(&anywhere, "*/%s", glob) < 0)
+		return false;
+	ok = fnmatch(anywhere, path, 0) == 0;
+	free(anywhere);
+	return ok;
+}
+
+struct find {
+	struct hl_symbolizer *s;
+	struct sym_module *m;
+	Dwarf_Die *cu;
+	const char *name_glob, *file_glob;
+	int (*cb)(void *ctx, const struct hl_sym_func *f);
+	void *ctx;
+	int ret;
+};
+
+static int find_one(Dwarf_Die *die, void *arg)
+{
+	struct find *fd = arg;
+	struct hl_sym_func *f;
+	const char *name;
+	Dwarf_Attribute a;
+	bool flag;
+
+	if (dwarf_attr_integrate(die, DW_AT_declaration, &a) && dwarf_formflag(&a, &flag) == 0 &&
+	    flag && !dwarf_hasattr(die, DW_AT_low_pc) && !dwarf_hasattr(die, DW_AT_ranges))
+		return DWARF_CB_OK;	/* a declaration, not a definition */
+	name = die_name(fd->s, die);
+	if (!name || (fd->name_glob && fnmatch(fd->name_glob, name, 0) != 0))
+		return DWARF_CB_OK;
+	f = func_of(fd->s, fd->m, die, name);
+	if (!f || f->seen == fd->s->generation || !path_matches(fd->file_glob, f->key.file))
+		return DWARF_CB_OK;
+	f->seen = fd->s->generation;
+	fd->ret = fd->cb(fd->ctx, f);
+	return fd->ret ? DWARF_CB_ABORT : DWARF_CB_OK;
+}
+
+/* Whether any file of a CU's file table could hold a matching function. */
+static bool cu_may_match(struct hl_symbolizer *s, Dwarf_Die *cu, const char *file_glob)
+{
+	Dwarf_Files *files;
+	size_t n;
+
+	if (!file_glob || dwarf_getsrcfiles(cu, &files, &n) != 0)
+		return true;
+	for (size_t i = 0; i < n; i++)
+		if (path_matches(file_glob, intern_path(s, dwarf_filesrc(files, i, NULL, NULL), cu)))
+			return true;
+	return false;
+}
+
+int hl_symbolizer_find_functions(struct hl_symbolizer *s, const char *name_glob,
+				 const char *file_glob,
+				 int (*cb)(void *ctx, const struct hl_sym_func *f), void *ctx)
+{
+	struct find fd = { .s = s, .name_glob = name_glob, .file_glob = file_glob,
+			   .cb = cb, .ctx = ctx };
+	struct sym_module *m;
+
+	s->generation++;
+	for (m = s->modules; m && !fd.ret; m = m->hh.next) {
+		Dwarf_Die *cu = NULL;
+		Dwarf_Addr bias;
+
+		if (m->state == MOD_UNOPENED)
+			open_module(s, m);
+		if (m->state != MOD_OPEN)
+			continue;
+		fd.m = m;
+		while (!fd.ret && (cu = dwfl_module_nextcu(m->dm, cu, &bias))) {
+			if (!cu_may_match(s, cu, file_glob))
+				continue;
+			fd.cu = cu;
+			dwarf_getfuncs(cu, find_one, &fd, 0);
+		}
+	}
+	return fd.ret;
+}

@@ -1,0 +1,454 @@
+/* test_symbolize.c — the symbolizer names the lines that called malloc.
+ * This program captures real return addresses of malloc calls (it interposes
+ * malloc, as libheapline does), describes its own modules the way a trace
+ * does (dl_iterate_phdr: bias, address range, build-id), and checks the
+ * frames: plain and inlined calls in a -g -O1 shared library, a call in the
+ * PIE executable, a dlopen'd library without DWARF (symbol+offset), a module
+ * whose file is gone and one whose build-id differs (module+offset), a module
+ * unloaded before resolving, function line ranges, and finding functions by
+ * glob.  Exit 0 pass, 1 fail, 77 skip. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <elf.h>
+#include <fnmatch.h>
+#include <limits.h>
+#include <link.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "symbolize.h"
+#include "symbolize_fixture.h"
+#include "trace_read.h"
+
+/* ---- capturing malloc's return address ------------------------------- */
+
+extern void *__libc_malloc(size_t n);
+
+static int capturing;
+static void *captured;
+
+/* noinline: inlined into local_alloc, it would see local_alloc's caller. */
+__attribute__((noinline)) void *malloc(size_t n)
+{
+	if (capturing) {
+		captured = __builtin_return_address(0);
+		capturing = 0;
+	}
+	return __libc_malloc(n);
+}
+
+#define CAPTURE(call)                                    \
+	({                                               \
+		capturing = 1;                           \
+		free(call);                              \
+		capturing = 0;                           \
+		(uint64_t)(uintptr_t)captured;           \
+	})
+
+static int local_line;
+
+__attribute__((noinline)) void *local_alloc(size_t n)
+{
+	void *p = malloc(n); local_line = __LINE__;
+
+	__asm__ volatile("" : : "r"(p) : "memory");	/* no tail call */
+	return p;
+}
+
+static void *qsort_ra;
+
+static int qsort_cmp(const void *a, const void *b)
+{
+	qsort_ra = __builtin_return_address(0);
+	return *(const int *)a - *(const int *)b;
+}
+
+/* ---- the process's modules, as a trace records them ------------------- */
+
+struct mod {
+	struct hl_module m;
+	char path[PATH_MAX];
+	uint8_t build_id[64];
+};
+
+static struct mod mods[256];
+static size_t nmods;
+
+static void read_build_id(struct dl_phdr_info *info, const ElfW(Phdr) *ph, struct mod *md)
+{
+	const char *p = (const char *)(info->dlpi_addr + ph->p_vaddr);
+	const char *end = p + ph->p_memsz;
+
+	while (p + sizeof(ElfW(Nhdr)) <= end) {
+		const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
+		const char *name = p + sizeof(*nh);
+		const char *desc = name + ((nh->n_namesz + 3) & ~3u);
+
+		if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 &&
+		    !memcmp(name, "GNU", 4) && nh->n_descsz <= sizeof(md->build_id)) {
+			memcpy(md->build_id, desc, nh->n_descsz);
+			md->m.build_id = md->build_id;
+			md->m.build_id_len = nh->n_descsz;
+			return;
+		}
+		p = desc + ((nh->n_descsz + 3) & ~3u);
+	}
+}
+
+static int add_phdr(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct mod *md = &mods[nmods];
+	uint64_t lo = UINT64_MAX, hi = 0;
+
+	if (nmods == sizeof(mods) / sizeof(mods[0]))
+		return 1;
+	memset(md, 0, sizeof(*md));
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uint64_t a = info->dlpi_addr + ph->p_vaddr;
+
+		if (ph->p_type == PT_LOAD) {
+			if (a < lo)
+				lo = a;
+			if (a + ph->p_memsz > hi)
+				hi = a + ph->p_memsz;
+		} else if (ph->p_type == PT_NOTE && !md->m.build_id_len) {
+			read_build_id(info, ph, md);
+		}
+	}
+	if (hi == 0)
+		return 0;
+	if (info->dlpi_name && info->dlpi_name[0]) {
+		snprintf(md->path, sizeof(md->path), "%s", info->dlpi_name);
+	} else {	/* the main program */
+		ssize_t n = readlink("/proc/self/exe", md->path, sizeof(md->path) - 1);
+
+		md->path[n > 0 ? n : 0] = 0;
+	}
+	md->m.id = nmods + 1;
+	md->m.bias = info->dlpi_addr;
+	md->m.lo = lo;
+	md->m.hi = hi;
+	md->m.path = md->path;
+	nmods++;
+	return 0;
+}
+
+static const struct mod *mod_named(const char *glob)
+{
+	for (size_t i = 0; i < nmods; i++)
+		if (fnmatch(glob, mods[i].path, 0) == 0)
+			return &mods[i];
+	return NULL;
+}
+
+/* ---- checks -------------------------------------------------------------- */
+
+static int failures;
+
+#define CHECK(cond, ...)                                                  \
+	do {                                                              \
+		if (!(cond)) {                                            \
+			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+			fprintf(stderr, __VA_ARGS__);                     \
+			fputc('\n', stderr);                              \
+			failures++;                                       \
+		}                                                         \
+	} while (0)
+
+static const char *str(const char *s)
+{
+	return s ? s : "(null)";
+}
+
+static const char *base(const char *path)
+{
+	const char *s = path ? strrchr(path, '/') : NULL;
+
+	return s ? s + 1 : path ? path : "(null)";
+}
+
+static void print_frames(const char *what, const struct hl_frame *f, int n)
+{
+	printf("%s:\n", what);
+	for (int i = 0; i < n; i++)
+		printf("  #%d %s+0x%llx  %s:%u:%u  %s+0x%llx%s\n", i,
+		       f[i].function ? f[i].function : "??",
+		       (unsigned long long)f[i].symbol_offset,
+		       f[i].file ? f[i].file : "??", f[i].line, f[i].column,
+		       f[i].module ? base(f[i].module) : "?", (unsigned long long)f[i].offset,
+		       f[i].inlined ? "  (inlined)" : "");
+}
+
+static bool streq(const char *a, const char *b)
+{
+	return a && b && !strcmp(a, b);
+}
+
+/* last_min < last: an always-inlined function has no epilogue, so its code
+ * may end before its closing brace; any line from last_min to last will do. */
+static void check_lines(struct hl_symbolizer *s, const struct hl_frame *f, const char *name,
+			unsigned first, unsigned last_min, unsigned last)
+{
+	struct hl_func_lines fl;
+
+	CHECK(f->func, "%s has no function handle", name);
+	if (!f->func)
+		return;
+	hl_symbolizer_function_lines(s, f->func, &fl);
+	printf("  %s: %s lines %u-%u\n", str(fl.name), base(fl.file), fl.first, fl.last);
+	CHECK(streq(fl.name, name), "%s", str(fl.name));
+	CHECK(streq(base(fl.file), "symbolize_fixture_lib.c"), "%s", str(fl.file));
+	CHECK(fl.first == first, "%s first %u, want %u", name, fl.first, first);
+	CHECK(fl.last >= last_min && fl.last <= last, "%s last %u, want %u..%u", name, fl.last,
+	      last_min, last);
+}
+
+struct found {
+	struct hl_symbolizer *s;
+	const char *names[16];
+	int n;
+};
+
+static int collect(void *ctx, const struct hl_sym_func *f)
+{
+	struct found *fd = ctx;
+	struct hl_func_lines fl;
+
+	hl_symbolizer_function_lines(fd->s, f, &fl);
+	if (fd->n < 16)
+		fd->names[fd->n] = fl.name;
+	fd->n++;
+	return 0;
+}
+
+static bool found_has(const struct found *fd, const char *name)
+{
+	for (int i = 0; i < fd->n && i < 16; i++)
+		if (streq(fd->names[i], name))
+			return true;
+	return false;
+}
+
+int main(void)
+{
+	struct hl_symbolizer *s;
+	const struct hl_frame *f;
+	const struct mod *fix, *exe, *libc;
+	uint64_t ip_direct, ip_inlined, ip_local, ip_nd, ip_libc;
+	void *nd;
+	void *(*nd_alloc)(size_t);
+	int n, arr[64];
+	char *d;
+
+	/* The dlopen'd module without DWARF. */
+	nd = dlopen(HL_FIX_NODEBUG, RTLD_NOW);
+	if (!nd || !(nd_alloc = (void *(*)(size_t))dlsym(nd, "hl_fixnd_alloc"))) {
+		fprintf(stderr, "dlopen %s: %s\n", HL_FIX_NODEBUG, str(dlerror()));
+		return 1;
+	}
+
+	ip_direct = CAPTURE(hl_fix_direct(10));
+	ip_inlined = CAPTURE(hl_fix_inlined(10));
+	ip_local = CAPTURE(local_alloc(10));
+	ip_nd = CAPTURE(nd_alloc(10));
+	for (int i = 0; i < 64; i++)
+		arr[i] = (i * 37) % 64;
+	qsort(arr, 64, sizeof(arr[0]), qsort_cmp);
+	ip_libc = (uint64_t)(uintptr_t)qsort_ra;
+
+	dl_iterate_phdr(add_phdr, NULL);
+	fix = mod_named("*/libhlsymfix.so");
+	exe = &mods[0];
+	libc = mod_named("*/libc.so*");
+	if (!exe->path[0]) {
+		fprintf(stderr, "cannot name the executable (/proc?): skipped\n");
+		return 77;
+	}
+	CHECK(fix && libc, "fixture or libc not among %zu modules", nmods);
+	if (!fix || !libc)
+		return 1;
+
+	s = hl_symbolizer_new();
+	CHECK(s, "hl_symbolizer_new");
+	if (!s)
+		return 1;
+	for (size_t i = 0; i < nmods; i++)
+		CHECK(hl_symbolizer_add_module(s, &mods[i].m) == 0, "add %s", mods[i].path);
+	CHECK(hl_symbolizer_add_module(s, &mods[0].m) == -EEXIST, "duplicate id");
+
+	/* A plain call, in a shared library. */
+	CHECK(hl_symbolizer_module_at(s, ip_direct) == fix->m.id, "module_at");
+	n = hl_symbolizer_resolve(s, HL_SYM_CURRENT, ip_direct, &f);
+	print_frames("direct", f, n);
+	CHECK(n == 1, "%d frames", n);
+	if (n >= 1) {
+		CHECK(streq(f[0].function, "hl_fix_direct"), "%s", str(f[0].function));
+		CHECK(streq(base(f[0].file), "symbolize_fixture_lib.c"), "%s", str(f[0].file));
+		CHECK(f[0].file && f[0].file[0] == '/', "not absolute: %s", str(f[0].file));
+		CHECK(f[0].line == (unsigned)hl_fix_line[HL_FIX_DIRECT_MALLOC], "line %u, want %d",
+		      f[0].line, hl_fix_line[HL_FIX_DIRECT_MALLOC]);
+		CHECK(!f[0].inlined, "inlined");
+		CHECK(f[0].module == fix->m.path || streq(f[0].module, fix->path), "%s", str(f[0].module));
+		CHECK(f[0].module_id == fix->m.id, "module id");
+		CHECK(f[0].offset == ip_direct - fix->m.bias, "offset");
+		check_lines(s, &f[0], "hl_fix_direct", hl_fix_line[HL_FIX_DIRECT_FIRST],
+			    hl_fix_line[HL_FIX_DIRECT_LAST], hl_fix_line[HL_FIX_DIRECT_LAST]);
+	}
+	/* Cached: the same array comes back. */
+	{
+		const struct hl_frame *again;
+
+		CHECK(hl_symbolizer_resolve(s, fix->m.id, ip_direct, &again) == n && again == f,
+		      "not cached");
+	}
+
+	/* The executable itself (PIE: bias nonzero). */
+	n = hl_symbolizer_resolve(s, HL_SYM_CURRENT, ip_local, &f);
+	print_frames("executable", f, n);
+	CHECK(n == 1 && streq(f[0].function, "local_alloc") &&
+		      streq(base(f[0].file), "test_symbolize.c") &&
+		      f[0].line == (unsigned)local_line,
+	      "want local_alloc test_symbolize.c:%d", local_line);
+
+	/* dlopen'd, no DWARF: symbol table. */
+	n = hl_symbolizer_resolve(s, HL_SYM_CURRENT, ip_nd, &f);
+	print_frames("no debug info", f, n);
+	CHECK(n == 1 && streq(f[0].function, "hl_fixnd_alloc") && !f[0].file && !f[0].line &&
+		      f[0].symbol_offset > 0 && !f[0].func,
+	      "want hl_fixnd_alloc+0xN without a file");
+
+	/* libc: separate debug file by build-id, when libc6-dbg is installed. */
+	n = hl_symbolizer_resolve(s, HL_SYM_CURRENT, ip_libc, &f);
+	print_frames("libc (qsort -> comparator)", f, n);
+	CHECK(n >= 1 && f[n - 1].function && f[n - 1].module_id == libc->m.id, "libc frame");
+	if (libc->m.build_id_len) {
+		char dbg[PATH_MAX];
+		size_t k = snprintf(dbg, sizeof(dbg), "/usr/lib/debug/.build-id/%02x/",
+				    libc->m.build_id[0]);
+		struct stat st;
+
+		for (size_t i = 1; i < libc->m.build_id_len; i++)
+			k += snprintf(dbg + k, sizeof(dbg) - k, "%02x", libc->m.build_id[i]);
+		snprintf(dbg + k, sizeof(dbg) - k, ".debug");
+		if (stat(dbg, &st) == 0)
+			CHECK(n >= 1 && f[0].file && f[0].line > 0, "no line from %s", dbg);
+		else
+			printf("  (no %s: libc lines not checked)\n", dbg);
+	}
+
+	/* A module whose file is gone: module+offset. */
+	{
+		struct hl_module gone = { .id = 1000, .bias = 0x100000000000, .lo = 0x100000000000,
+					  .hi = 0x100000010000, .path = "/nonexistent/libgone.so" };
+
+		CHECK(hl_symbolizer_add_module(s, &gone) == 0, "add gone");
+		CHECK(hl_symbolizer_module_at(s, gone.lo + 0x1234) == 1000, "module_at gone");
+		n = hl_symbolizer_resolve(s, HL_SYM_CURRENT, gone.lo + 0x1234, &f);
+		print_frames("missing file", f, n);
+		CHECK(n == 1 && !f[0].function && !f[0].file && f[0].offset == 0x1234 &&
+			      streq(f[0].module, "/nonexistent/libgone.so"),
+		      "want libgone.so+0x1234");
+		/* Outside every module. */
+		CHECK(hl_symbolizer_module_at(s, 0x10) == HL_SYM_NO_MODULE, "module_at 0x10");
+		n = hl_symbolizer_resolve(s, HL_SYM_CURRENT, 0x10, &f);
+		CHECK(n == 1 && !f[0].module && f[0].offset == 0x10 &&
+			      f[0].module_id == HL_SYM_NO_MODULE, "want bare 0x10");
+		CHECK(hl_symbolizer_resolve(s, 4242, 0x10, &f) == -ENOENT, "unknown id");
+	}
+
+	/* The fixture again, elsewhere (as if dlclose'd and dlopen'd at a new
+	 * address): once with its build-id, once with a wrong one. */
+	{
+		struct hl_module moved = fix->m, changed = fix->m;
+		uint8_t bad[64];
+		uint64_t shift = 0x200000000000 - fix->m.bias;
+
+		moved.id = 3000;
+		moved.bias += shift;
+		moved.lo += shift;
+		moved.hi += shift;
+		CHECK(hl_symbolizer_add_module(s, &moved) == 0, "add moved");
+		n = hl_symbolizer_resolve(s, HL_SYM_CURRENT, ip_direct + shift, &f);
+		print_frames("moved", f, n);
+		CHECK(n == 1 && streq(f[0].function, "hl_fix_direct") && f[0].module_id == 3000 &&
+			      f[0].line == (unsigned)hl_fix_line[HL_FIX_DIRECT_MALLOC],
+		      "moved module");
+		CHECK(hl_symbolizer_unload_module(s, 3000) == 0, "unload moved");
+
+		memcpy(bad, fix->m.build_id, fix->m.build_id_len);
+		bad[0] ^= 0xff;
+		changed.id = 2000;
+		changed.build_id = bad;
+		changed.bias += shift;
+		changed.lo += shift;
+		changed.hi += shift;
+		CHECK(fix->m.build_id_len > 0, "fixture has no build-id");
+		CHECK(hl_symbolizer_add_module(s, &changed) == 0, "add changed");
+		fprintf(stderr, "(a build-id warning for libhlsymfix.so is expected next)\n");
+		n = hl_symbolizer_resolve(s, HL_SYM_CURRENT, ip_direct + shift, &f);
+		print_frames("build-id mismatch", f, n);
+		CHECK(n == 1 && f[0].module_id == 2000 && !f[0].function && !f[0].file &&
+			      f[0].offset == ip_direct - fix->m.bias,
+		      "want libhlsymfix.so+offset");
+	}
+
+	/* Unloaded before its first lookup: still resolves by id. */
+	CHECK(hl_symbolizer_unload_module(s, fix->m.id) == 0, "unload");
+	CHECK(hl_symbolizer_unload_module(s, 5555) == -ENOENT, "unload unknown");
+	CHECK(hl_symbolizer_module_at(s, ip_inlined) == HL_SYM_NO_MODULE, "module_at unloaded");
+	n = hl_symbolizer_resolve(s, fix->m.id, ip_inlined, &f);
+	print_frames("inlined (module unloaded)", f, n);
+	CHECK(n == 2, "%d frames", n);
+	if (n == 2) {
+		CHECK(streq(f[0].function, "fix_helper") && f[0].inlined &&
+			      streq(base(f[0].file), "symbolize_fixture_lib.c") &&
+			      f[0].line == (unsigned)hl_fix_line[HL_FIX_HELPER_MALLOC],
+		      "want fix_helper :%d inlined", hl_fix_line[HL_FIX_HELPER_MALLOC]);
+		CHECK(streq(f[1].function, "hl_fix_inlined") && !f[1].inlined &&
+			      streq(base(f[1].file), "symbolize_fixture_lib.c") &&
+			      f[1].line == (unsigned)hl_fix_line[HL_FIX_INLINED_CALL],
+		      "want hl_fix_inlined :%d", hl_fix_line[HL_FIX_INLINED_CALL]);
+		CHECK(f[0].offset == f[1].offset, "offsets differ");
+		check_lines(s, &f[0], "fix_helper", hl_fix_line[HL_FIX_HELPER_FIRST],
+			    hl_fix_line[HL_FIX_HELPER_MALLOC] + 2, hl_fix_line[HL_FIX_HELPER_LAST]);
+		check_lines(s, &f[1], "hl_fix_inlined", hl_fix_line[HL_FIX_INLINED_FIRST],
+			    hl_fix_line[HL_FIX_INLINED_LAST], hl_fix_line[HL_FIX_INLINED_LAST]);
+	}
+
+	/* Finding functions by glob. */
+	{
+		struct found fd = { .s = s };
+
+		hl_symbolizer_find_functions(s, "hl_fix_*", "symbolize_fixture_lib.c", collect, &fd);
+		CHECK(fd.n == 2 && found_has(&fd, "hl_fix_direct") && found_has(&fd, "hl_fix_inlined"),
+		      "found %d by name", fd.n);
+		memset(&fd, 0, sizeof(fd));
+		fd.s = s;
+		hl_symbolizer_find_functions(s, NULL, "tests/symbolize_fixture_lib.c", collect, &fd);
+		CHECK(fd.n == 3 && found_has(&fd, "fix_helper"), "found %d by file", fd.n);
+		memset(&fd, 0, sizeof(fd));
+		fd.s = s;
+		hl_symbolizer_find_functions(s, "hl_fix_direct", NULL, collect, &fd);
+		CHECK(fd.n == 1, "found %d by name alone", fd.n);
+		memset(&fd, 0, sizeof(fd));
+		fd.s = s;
+		hl_symbolizer_find_functions(s, "no_such_function_*", NULL, collect, &fd);
+		CHECK(fd.n == 0, "found %d nonexistent", fd.n);
+	}
+
+	/* The demangler. */
+	d = hl_demangle("_ZN2ns3fooEi");
+	CHECK(streq(d, "ns::foo(int)"), "%s", str(d));
+	free(d);
+	CHECK(hl_demangle("main") == NULL && hl_demangle("i") == NULL, "plain names");
+
+	hl_symbolizer_destroy(s);
+	dlclose(nd);
+	printf("%s\n", failures ? "FAILED" : "ok");
+	return failures ? 1 : 0;
+}

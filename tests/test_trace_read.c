@@ -1,0 +1,862 @@
+/* test_trace_read.c — the trace reader and replay against traces crafted
+ * byte by byte: exact decoding and summary of a valid trace (realloc,
+ * failed realloc, unknown free, address reuse), truncation at every byte,
+ * bit flips and garbage records (a clean error or a decode, never a crash or
+ * a hang), bad magic, newer version, empty file, and the specific corruption
+ * messages.  Exit 0 pass, 1 fail, 77 skip (liburing's convention).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "hl_format.h"
+#include "replay.h"
+#include "trace_read.h"
+
+static int failures;
+static char tmpdir[] = "/tmp/hl-test-trace-read.XXXXXX";
+
+#define CHECK(cond, ...)                                                          \
+	do {                                                                      \
+		if (!(cond)) {                                                    \
+			failures++;                                               \
+			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+			fprintf(stderr, __VA_ARGS__);                             \
+			fputc('\n', stderr);                                      \
+		}                                                                 \
+	} while (0)
+
+/* ---- building traces ------------------------------------------------------ */
+
+struct buf {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+static void buf_put(struct buf *b, const void *p, size_t n)
+{
+	if (b->len + n > b->cap) {
+		b->cap = (b->len + n) * 2 + 64;
+		b->p = realloc(b->p, b->cap);
+		if (!b->p) {
+			perror("realloc");
+			exit(1);
+		}
+	}
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+}
+
+static void put_u8(struct buf *b, uint8_t v)
+{
+	buf_put(b, &v, 1);
+}
+
+static void put_uv(struct buf *b, uint64_t v)
+{
+	uint8_t t[HL_VARINT_MAX];
+	buf_put(b, t, hl_put_uv(t, v));
+}
+
+static void put_sv(struct buf *b, int64_t v)
+{
+	uint8_t t[HL_VARINT_MAX];
+	buf_put(b, t, hl_put_sv(t, v));
+}
+
+static void put_str(struct buf *b, const char *s)
+{
+	put_uv(b, strlen(s));
+	buf_put(b, s, strlen(s));
+}
+
+/* A trace being written, plus the visitor log the reader must produce. */
+struct tw {
+	struct buf file, raw, expect;
+	struct buf allraw; /* every block's records, for mutation */
+	uint64_t prev_ptr, time_ms;
+	uint64_t node_ip[64];
+	uint64_t nodes;
+};
+
+static void logf_(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logf_(struct buf *b, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	buf_put(b, line, (size_t)n);
+}
+
+static void tw_init(struct tw *w, uint32_t version)
+{
+	uint8_t h[HL_HEADER_LEN];
+	memset(w, 0, sizeof(*w));
+	memcpy(h, HL_MAGIC, HL_MAGIC_LEN);
+	hl_put_u32le(h + 8, version);
+	hl_put_u32le(h + 12, 0);
+	buf_put(&w->file, h, sizeof(h));
+	w->nodes = 1;
+}
+
+static void tw_free(struct tw *w)
+{
+	free(w->file.p);
+	free(w->raw.p);
+	free(w->expect.p);
+	free(w->allraw.p);
+}
+
+/* Compresses the pending records into one block (checksum on). */
+static void tw_block(struct tw *w)
+{
+	size_t cap = ZSTD_compressBound(w->raw.len);
+	uint8_t *c = malloc(cap);
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
+	size_t n = ZSTD_compress2(cc, c, cap, w->raw.p, w->raw.len);
+	if (ZSTD_isError(n)) {
+		fprintf(stderr, "zstd: %s\n", ZSTD_getErrorName(n));
+		exit(1);
+	}
+	uint8_t h[HL_BLOCK_HDR_LEN];
+	hl_put_u32le(h, HL_BLOCK_MAGIC);
+	hl_put_u32le(h + 4, (uint32_t)n);
+	hl_put_u32le(h + 8, (uint32_t)w->raw.len);
+	buf_put(&w->file, h, sizeof(h));
+	buf_put(&w->file, c, n);
+	buf_put(&w->allraw, w->raw.p, w->raw.len);
+	w->raw.len = 0;
+	ZSTD_freeCCtx(cc);
+	free(c);
+}
+
+static void put_ptr(struct tw *w, uint64_t ptr)
+{
+	put_sv(&w->raw, (int64_t)(ptr - w->prev_ptr));
+	w->prev_ptr = ptr;
+}
+
+static void r_node(struct tw *w, uint64_t parent, uint64_t ip)
+{
+	put_u8(&w->raw, HL_REC_NODE);
+	put_uv(&w->raw, parent);
+	put_sv(&w->raw, (int64_t)(ip - w->node_ip[parent]));
+	logf_(&w->expect, "node %" PRIu64 " %" PRIu64 " %#" PRIx64 "\n", w->nodes, parent, ip);
+	w->node_ip[w->nodes++] = ip;
+}
+
+static void r_thread(struct tw *w, uint64_t tid)
+{
+	put_u8(&w->raw, HL_REC_THREAD);
+	put_uv(&w->raw, tid);
+	logf_(&w->expect, "thread %" PRIu64 "\n", tid);
+}
+
+static void r_time(struct tw *w, uint64_t dms, uint64_t rss)
+{
+	put_u8(&w->raw, HL_REC_TIME);
+	put_uv(&w->raw, dms);
+	put_uv(&w->raw, rss);
+	w->time_ms += dms;
+	logf_(&w->expect, "time %" PRIu64 " %" PRIu64 "\n", w->time_ms, rss);
+}
+
+static void r_alloc(struct tw *w, unsigned fn, uint64_t node, uint64_t ptr, uint64_t size)
+{
+	put_u8(&w->raw, (uint8_t)(HL_REC_ALLOC + fn));
+	put_uv(&w->raw, node);
+	put_ptr(w, ptr);
+	put_uv(&w->raw, size);
+	logf_(&w->expect, "alloc %u %" PRIu64 " %#" PRIx64 " %" PRIu64 "\n", fn, node, ptr, size);
+}
+
+static void r_free(struct tw *w, unsigned fn, uint64_t node, uint64_t ptr)
+{
+	put_u8(&w->raw, (uint8_t)(HL_REC_FREE + fn));
+	put_uv(&w->raw, node);
+	put_ptr(w, ptr);
+	logf_(&w->expect, "free %u %" PRIu64 " %#" PRIx64 "\n", fn, node, ptr);
+}
+
+static void r_realloc_fail(struct tw *w, uint64_t ptr)
+{
+	put_u8(&w->raw, HL_REC_REALLOC_FAIL);
+	put_ptr(w, ptr);
+	logf_(&w->expect, "realloc_fail %#" PRIx64 "\n", ptr);
+}
+
+static void r_sized(struct tw *w, uint8_t type, const struct buf *payload)
+{
+	put_u8(&w->raw, type);
+	put_uv(&w->raw, payload->len);
+	buf_put(&w->raw, payload->p, payload->len);
+}
+
+static void r_info(struct tw *w, uint64_t pid, uint64_t ppid, const char *exe, int argc,
+		   const char *const *argv)
+{
+	struct buf p = { 0 };
+	put_uv(&p, pid);
+	put_uv(&p, ppid);
+	put_uv(&p, 1700000000000ull);
+	put_uv(&p, 64);
+	put_uv(&p, 0);
+	put_str(&p, exe);
+	put_uv(&p, (uint64_t)argc);
+	for (int i = 0; i < argc; i++)
+		put_str(&p, argv[i]);
+	put_str(&p, "0.1.0");
+	r_sized(w, HL_REC_INFO, &p);
+	logf_(&w->expect, "info %" PRIu64 " %" PRIu64 " %s %d", pid, ppid, exe, argc);
+	for (int i = 0; i < argc; i++)
+		logf_(&w->expect, " [%s]", argv[i]);
+	logf_(&w->expect, " 0.1.0\n");
+	free(p.p);
+}
+
+static void r_module(struct tw *w, uint64_t id, uint64_t lo, uint64_t hi, const char *path)
+{
+	struct buf p = { 0 };
+	put_uv(&p, id);
+	put_uv(&p, lo);
+	put_uv(&p, lo);
+	put_uv(&p, hi);
+	put_str(&p, path);
+	put_uv(&p, 2);
+	put_u8(&p, 0xde);
+	put_u8(&p, 0xad);
+	r_sized(w, HL_REC_MODULE_LOAD, &p);
+	logf_(&w->expect, "module %" PRIu64 " %#" PRIx64 " %#" PRIx64 " %s dead\n", id, lo, hi, path);
+	free(p.p);
+}
+
+static void r_one_uv(struct tw *w, uint8_t type, const char *name, uint64_t v)
+{
+	struct buf p = { 0 };
+	put_uv(&p, v);
+	r_sized(w, type, &p);
+	logf_(&w->expect, "%s %" PRIu64 "\n", name, v);
+	free(p.p);
+}
+
+static void r_end(struct tw *w, unsigned reason, uint64_t ms)
+{
+	struct buf p = { 0 };
+	put_uv(&p, reason);
+	put_uv(&p, ms);
+	r_sized(w, HL_REC_END, &p);
+	logf_(&w->expect, "end %u %" PRIu64 "\n", reason, ms);
+	free(p.p);
+}
+
+/* A type from a later version: the reader must skip it. */
+static void r_future(struct tw *w)
+{
+	struct buf p = { 0 };
+	buf_put(&p, "\x01\x02\x03xyz", 6);
+	r_sized(w, 0x57, &p);
+	free(p.p);
+}
+
+/* ---- reading back ----------------------------------------------------------- */
+
+struct log {
+	struct buf b;
+};
+
+static int v_info(void *c, const struct hl_info *in)
+{
+	struct log *l = c;
+	logf_(&l->b, "info %" PRIu64 " %" PRIu64 " %s %" PRIu64, in->pid, in->ppid, in->exe, in->argc);
+	for (uint64_t i = 0; i < in->argc; i++)
+		logf_(&l->b, " [%s]", in->argv[i]);
+	logf_(&l->b, " %s\n", in->version);
+	return 0;
+}
+static int v_node(void *c, uint64_t id, uint64_t parent, uint64_t ip)
+{
+	logf_(&((struct log *)c)->b, "node %" PRIu64 " %" PRIu64 " %#" PRIx64 "\n", id, parent, ip);
+	return 0;
+}
+static int v_thread(void *c, uint64_t tid)
+{
+	logf_(&((struct log *)c)->b, "thread %" PRIu64 "\n", tid);
+	return 0;
+}
+static int v_time(void *c, uint64_t ms, uint64_t rss)
+{
+	logf_(&((struct log *)c)->b, "time %" PRIu64 " %" PRIu64 "\n", ms, rss);
+	return 0;
+}
+static int v_alloc(void *c, unsigned fn, uint64_t node, uint64_t ptr, uint64_t size)
+{
+	logf_(&((struct log *)c)->b, "alloc %u %" PRIu64 " %#" PRIx64 " %" PRIu64 "\n", fn, node, ptr,
+	      size);
+	return 0;
+}
+static int v_free(void *c, unsigned fn, uint64_t node, uint64_t ptr)
+{
+	logf_(&((struct log *)c)->b, "free %u %" PRIu64 " %#" PRIx64 "\n", fn, node, ptr);
+	return 0;
+}
+static int v_realloc_fail(void *c, uint64_t ptr)
+{
+	logf_(&((struct log *)c)->b, "realloc_fail %#" PRIx64 "\n", ptr);
+	return 0;
+}
+static int v_module(void *c, const struct hl_module *m)
+{
+	struct log *l = c;
+	logf_(&l->b, "module %" PRIu64 " %#" PRIx64 " %#" PRIx64 " %s ", m->id, m->lo, m->hi, m->path);
+	for (size_t i = 0; i < m->build_id_len; i++)
+		logf_(&l->b, "%02x", m->build_id[i]);
+	logf_(&l->b, "\n");
+	return 0;
+}
+static int v_unload(void *c, uint64_t id)
+{
+	logf_(&((struct log *)c)->b, "unload %" PRIu64 "\n", id);
+	return 0;
+}
+static int v_lost(void *c, uint64_t n)
+{
+	logf_(&((struct log *)c)->b, "lost %" PRIu64 "\n", n);
+	return 0;
+}
+static int v_end(void *c, unsigned reason, uint64_t ms)
+{
+	logf_(&((struct log *)c)->b, "end %u %" PRIu64 "\n", reason, ms);
+	return 0;
+}
+
+static const struct hl_visitor log_visitor = {
+	.info = v_info, .node = v_node, .thread = v_thread, .time = v_time,
+	.alloc = v_alloc, .free = v_free, .realloc_fail = v_realloc_fail,
+	.module_load = v_module, .module_unload = v_unload, .lost = v_lost, .end = v_end,
+};
+
+static void write_file(const char *path, const void *p, size_t n)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || (n && write(fd, p, n) != (ssize_t)n) || close(fd)) {
+		perror(path);
+		exit(1);
+	}
+}
+
+static char *tmp_path(const char *name)
+{
+	static char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	return path;
+}
+
+/* Reads path with the logging visitor.  Returns hl_trace_read's result, or
+ * -2 if open failed; err holds the message. */
+static int read_logged(const char *path, struct log *l, uint64_t *truncated, char *err,
+		       size_t errlen)
+{
+	struct hl_trace *t;
+	struct hl_visitor v = log_visitor;
+
+	err[0] = '\0';
+	if (hl_trace_open(path, &t, err, errlen))
+		return -2;
+	v.ctx = l;
+	int ret = hl_trace_read(t, &v, err, errlen);
+	if (truncated)
+		*truncated = hl_trace_truncated_bytes(t);
+	hl_trace_close(t);
+	return ret;
+}
+
+/* ---- the reference trace ---------------------------------------------------- */
+
+/* Two blocks exercising every record type and the replay's corner cases.
+ * The expected summary is worked out in the comments. */
+static void build_reference(struct tw *w, size_t *block1_end)
+{
+	static const char *const argv[] = { "./prog", "a b", "x" };
+
+	tw_init(w, HL_VERSION);
+	r_info(w, 4242, 1, "/usr/bin/prog", 3, argv);
+	r_module(w, 1, 0x400000, 0x500000, "/usr/bin/prog");
+	r_thread(w, 1);
+	r_time(w, 0, 1000);
+	r_node(w, 0, 0x401000);                 /* 1 */
+	r_node(w, 1, 0x401010);                 /* 2 */
+	r_node(w, 1, 0x400f00);                 /* 3: negative delta */
+	r_alloc(w, HL_FN_MALLOC, 2, 0x1000, 100); /* live 100 */
+	r_alloc(w, HL_FN_CALLOC, 3, 0x2000, 200); /* live 300 */
+	r_time(w, 5, 2000);                       /* t 5 */
+	r_free(w, HL_FN_FREE, 1, 0x1000);         /* live 200, frees 1 */
+	r_future(w);
+	tw_block(w);
+	*block1_end = w->file.len;
+
+	r_time(w, 10, 1500);                           /* t 15 */
+	r_thread(w, 2);
+	r_alloc(w, HL_FN_MALLOC, 2, 0x1000, 50);       /* address reuse: live 250 */
+	r_free(w, HL_FN_REALLOC, 3, 0x2000);           /* live 50, frees 2 */
+	r_alloc(w, HL_FN_REALLOC, 3, 0x3000, 400);     /* live 450: peak at 15 */
+	r_free(w, HL_FN_REALLOC, 2, 0x1000);           /* live 400, frees 3 */
+	r_thread(w, 3);
+	r_free(w, HL_FN_FREE, 1, 0x9999);              /* unknown: frees 4 */
+	r_thread(w, 2);
+	r_realloc_fail(w, 0x1000);                     /* undo: live 450, frees 3 */
+	r_thread(w, 3);
+	r_free(w, HL_FN_REALLOCARRAY, 1, 0x7777);      /* unknown: frees 4 */
+	r_realloc_fail(w, 0x7777);                     /* undo: frees 3 */
+	r_alloc(w, HL_FN_MALLOC, 1, 0x3000, 10);       /* replaces the live 400: live 60 */
+	r_one_uv(w, HL_REC_LOST, "lost", 2);
+	r_time(w, 3, 3000);                            /* t 18 */
+	r_alloc(w, HL_FN_POSIX_MEMALIGN, 2, 0x5000, 1000); /* live 1060: peak at 18 */
+	r_free(w, HL_FN_FREE, 2, 0x5000);              /* live 60, frees 4 */
+	r_one_uv(w, HL_REC_MODULE_UNLOAD, "unload", 1);
+	r_end(w, HL_END_EXIT, 20);
+	tw_block(w);
+}
+
+struct hook_log {
+	struct buf b;
+	uint64_t events;
+};
+
+static int h_event(void *ctx, const struct hl_replay *r, const struct hl_event *ev)
+{
+	static const char *const kinds[] = { "?", "ALLOC", "FREE", "UNDO", "REPLACED" };
+	struct hook_log *h = ctx;
+	h->events++;
+	logf_(&h->b, "%s fn%u t%" PRIu64 " n%" PRIu64 " %#" PRIx64 " %" PRIu64 " a%" PRIu64 " k%d @%" PRIu64
+	      " live %" PRIu64 "/%" PRIu64 "\n",
+	      kinds[ev->kind], ev->fn, ev->thread, ev->node, ev->ptr, ev->size, ev->alloc_node,
+	      ev->known, ev->time_ms, ev->live_bytes, ev->live_blocks);
+	return 0;
+}
+
+static int live_sum(void *ctx, uint64_t ptr, uint64_t size, uint64_t node)
+{
+	logf_(ctx, "live %#" PRIx64 " %" PRIu64 " n%" PRIu64 "\n", ptr, size, node);
+	return 0;
+}
+
+static void test_valid(void)
+{
+	struct tw w;
+	size_t b1;
+	struct log l = { 0 };
+	uint64_t trunc = 99;
+	char err[512];
+
+	build_reference(&w, &b1);
+	char *path = tmp_path("valid.hlt");
+	write_file(path, w.file.p, w.file.len);
+
+	int ret = read_logged(path, &l, &trunc, err, sizeof(err));
+	CHECK(ret == 0, "read returned %d: %s", ret, err);
+	CHECK(trunc == 0, "truncated %" PRIu64, trunc);
+	put_u8(&l.b, 0);
+	put_u8(&w.expect, 0);
+	CHECK(!strcmp((char *)l.b.p, (char *)w.expect.p), "decoded records differ:\n--- got\n%s--- expected\n%s",
+	      (char *)l.b.p, (char *)w.expect.p);
+
+	/* Replay: the summary worked out in build_reference(). */
+	struct hl_summary s;
+	ret = hl_summary_of(path, &s, err, sizeof(err));
+	CHECK(ret == 0, "summary failed: %s", err);
+	if (ret == 0) {
+		CHECK(s.allocations == 6, "allocations %" PRIu64, s.allocations);
+		CHECK(s.frees == 4, "frees %" PRIu64, s.frees);
+		CHECK(s.unknown_frees == 1, "unknown_frees %" PRIu64, s.unknown_frees);
+		CHECK(s.bytes_allocated == 1760, "bytes_allocated %" PRIu64, s.bytes_allocated);
+		CHECK(s.peak_bytes == 1060, "peak_bytes %" PRIu64, s.peak_bytes);
+		CHECK(s.peak_time_ms == 18, "peak_time_ms %" PRIu64, s.peak_time_ms);
+		CHECK(s.leaked_bytes == 60, "leaked_bytes %" PRIu64, s.leaked_bytes);
+		CHECK(s.leaked_blocks == 2, "leaked_blocks %" PRIu64, s.leaked_blocks);
+		CHECK(s.duration_ms == 20, "duration_ms %" PRIu64, s.duration_ms);
+		CHECK(s.lost_events == 2, "lost_events %" PRIu64, s.lost_events);
+		CHECK(s.pid == 4242 && s.ppid == 1, "pid %" PRIu64 " ppid %" PRIu64, s.pid, s.ppid);
+		CHECK(!strcmp(s.command, "./prog a b x"), "command '%s'", s.command);
+		CHECK(!strcmp(s.exe, "/usr/bin/prog"), "exe '%s'", s.exe);
+		CHECK(s.truncated_bytes == 0, "truncated %" PRIu64, s.truncated_bytes);
+		CHECK(s.ended && s.end_reason == HL_END_EXIT, "ended %d reason %u", s.ended, s.end_reason);
+		CHECK(s.peak_rss_kib == 3000, "peak_rss_kib %" PRIu64, s.peak_rss_kib);
+		hl_summary_release(&s);
+	}
+
+	/* The hooks see every event with the freed block's size and stack. */
+	static const char expect_events[] =
+		"ALLOC fn0 t1 n2 0x1000 100 a2 k1 @0 live 100/1\n"
+		"ALLOC fn1 t1 n3 0x2000 200 a3 k1 @0 live 300/2\n"
+		"FREE fn0 t1 n1 0x1000 100 a2 k1 @5 live 200/1\n"
+		"ALLOC fn0 t2 n2 0x1000 50 a2 k1 @15 live 250/2\n"
+		"FREE fn2 t2 n3 0x2000 200 a3 k1 @15 live 50/1\n"
+		"ALLOC fn2 t2 n3 0x3000 400 a3 k1 @15 live 450/2\n"
+		"FREE fn2 t2 n2 0x1000 50 a2 k1 @15 live 400/1\n"
+		"FREE fn0 t3 n1 0x9999 0 a0 k0 @15 live 400/1\n"
+		"UNDO fn2 t2 n2 0x1000 50 a2 k1 @15 live 450/2\n"
+		"FREE fn3 t3 n1 0x7777 0 a0 k0 @15 live 450/2\n"
+		"UNDO fn3 t3 n1 0x7777 0 a0 k0 @15 live 450/2\n"
+		"REPLACED fn0 t3 n1 0x3000 400 a3 k1 @15 live 50/1\n"
+		"ALLOC fn0 t3 n1 0x3000 10 a1 k1 @15 live 60/2\n"
+		"ALLOC fn4 t3 n2 0x5000 1000 a2 k1 @18 live 1060/3\n"
+		"FREE fn0 t3 n2 0x5000 1000 a2 k1 @18 live 60/2\n";
+	struct hook_log h = { 0 };
+	struct hl_replay_hooks hooks = { .ctx = &h, .event = h_event };
+	struct hl_trace *t;
+	struct hl_replay *r = hl_replay_new();
+	CHECK(r != NULL, "hl_replay_new");
+	CHECK(hl_trace_open(path, &t, err, sizeof(err)) == 0, "open: %s", err);
+	CHECK(hl_replay_add_hooks(r, &hooks) == 0, "add_hooks");
+	CHECK(hl_replay_run(r, t, err, sizeof(err)) == 0, "run: %s", err);
+	put_u8(&h.b, 0);
+	CHECK(!strcmp((char *)h.b.p, expect_events), "events differ:\n--- got\n%s--- expected\n%s",
+	      (char *)h.b.p, expect_events);
+
+	uint64_t parent = 0, ip = 0;
+	CHECK(hl_replay_node_count(r) == 4, "node count %" PRIu64, hl_replay_node_count(r));
+	CHECK(hl_replay_node(r, 3, &parent, &ip) == 0 && parent == 1 && ip == 0x400f00,
+	      "node 3: parent %" PRIu64 " ip %#" PRIx64, parent, ip);
+	CHECK(hl_replay_node(r, 4, NULL, NULL) == -ENOENT, "node 4 should not exist");
+	CHECK(hl_replay_module_count(r) == 1, "modules %zu", hl_replay_module_count(r));
+	const struct hl_replay_module *m = hl_replay_module_of(r, 2, 0x401010);
+	CHECK(m && m->mod.id == 1 && m->mod.build_id_len == 2 && m->mod.build_id[0] == 0xde &&
+		      !strcmp(m->mod.path, "/usr/bin/prog") && m->end_node == 4,
+	      "module_of");
+	CHECK(hl_replay_module_of(r, 2, 0x600000) == NULL, "module_of outside any module");
+	const struct hl_info *in = hl_replay_info(r);
+	CHECK(in && in->argc == 3 && !strcmp(in->argv[1], "a b"), "info");
+	struct buf live = { 0 };
+	hl_replay_foreach_live(r, live_sum, &live);
+	put_u8(&live, 0);
+	CHECK(!strcmp((char *)live.p, "live 0x1000 50 n2\nlive 0x3000 10 n1\n"), "live blocks:\n%s",
+	      (char *)live.p);
+	hl_replay_free(r);
+	hl_trace_close(t);
+
+	free(live.p);
+	free(h.b.p);
+	free(l.b.p);
+	tw_free(&w);
+}
+
+/* A second read of the same handle starts again from the first block. */
+static void test_reread(void)
+{
+	struct tw w;
+	size_t b1;
+	struct log l1 = { 0 }, l2 = { 0 };
+	char err[512];
+	struct hl_trace *t;
+
+	build_reference(&w, &b1);
+	char *path = tmp_path("reread.hlt");
+	write_file(path, w.file.p, w.file.len);
+	CHECK(hl_trace_open(path, &t, err, sizeof(err)) == 0, "open: %s", err);
+	struct hl_visitor v = log_visitor;
+	v.ctx = &l1;
+	CHECK(hl_trace_read(t, &v, err, sizeof(err)) == 0, "read 1: %s", err);
+	v.ctx = &l2;
+	CHECK(hl_trace_read(t, &v, err, sizeof(err)) == 0, "read 2: %s", err);
+	CHECK(l1.b.len == l2.b.len && !memcmp(l1.b.p, l2.b.p, l1.b.len), "second read differs");
+	unsigned reason = 9;
+	CHECK(hl_trace_has_end(t, &reason) && reason == HL_END_EXIT, "has_end");
+	CHECK(!strcmp(hl_trace_path(t), path), "path");
+	hl_trace_close(t);
+	free(l1.b.p);
+	free(l2.b.p);
+	tw_free(&w);
+}
+
+static void test_truncation(void)
+{
+	struct tw w;
+	size_t b1;
+	char err[512];
+
+	build_reference(&w, &b1);
+	size_t full = w.file.len;
+	char *path = tmp_path("trunc.hlt");
+	for (size_t len = 0; len <= full; len++) {
+		struct log l = { 0 };
+		uint64_t trunc = 0;
+		write_file(path, w.file.p, len);
+		int ret = read_logged(path, &l, &trunc, err, sizeof(err));
+		if (len < HL_HEADER_LEN) {
+			CHECK(ret == -2 && !strncmp(err, path, strlen(path)),
+			      "len %zu: open should fail naming the file, got %d '%s'", len, ret, err);
+		} else {
+			uint64_t usable = len == full ? full : len >= b1 ? b1 : HL_HEADER_LEN;
+			CHECK(ret == 0, "len %zu: read failed: %s", len, err);
+			CHECK(trunc == len - usable, "len %zu: truncated %" PRIu64 ", expected %" PRIu64,
+			      len, trunc, (uint64_t)(len - usable));
+			/* Exactly the first block's records when cut in the second. */
+			size_t nrec = 0;
+			for (size_t i = 0; i < l.b.len; i++)
+				nrec += l.b.p[i] == '\n';
+			size_t want = len == full ? 32 : len >= b1 ? 11 : 0;
+			CHECK(nrec == want, "len %zu: %zu records, expected %zu", len, nrec, want);
+			struct hl_summary s;
+			CHECK(hl_summary_of(path, &s, err, sizeof(err)) == 0, "len %zu: summary: %s", len,
+			      err);
+			CHECK(s.truncated_bytes == len - usable, "len %zu: summary truncated %" PRIu64, len,
+			      s.truncated_bytes);
+			hl_summary_release(&s);
+		}
+		free(l.b.p);
+	}
+	tw_free(&w);
+}
+
+/* Reads path every way the report does; the result must be a decode or one
+ * clean message naming the file. */
+static void read_must_be_clean(const char *path, const char *what, size_t pos)
+{
+	struct log l = { 0 };
+	char err[512];
+	int ret = read_logged(path, &l, NULL, err, sizeof(err));
+	if (ret) {
+		CHECK((ret == -1 || ret == -2) && !strncmp(err, path, strlen(path)) &&
+			      !strchr(err, '\n') && strlen(err) > strlen(path) + 4,
+		      "%s at %zu: ret %d, message '%s'", what, pos, ret, err);
+	}
+	struct hl_summary s;
+	if (hl_summary_of(path, &s, err, sizeof(err)) == 0)
+		hl_summary_release(&s);
+	free(l.b.p);
+}
+
+static void test_bit_flips(void)
+{
+	struct tw w;
+	size_t b1;
+
+	build_reference(&w, &b1);
+	char *path = tmp_path("flip.hlt");
+	size_t bad = 0, ok = 0;
+	for (size_t bit = 0; bit < w.file.len * 8; bit++) {
+		w.file.p[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		write_file(path, w.file.p, w.file.len);
+		w.file.p[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		struct log l = { 0 };
+		char err[512];
+		if (read_logged(path, &l, NULL, err, sizeof(err)))
+			bad++;
+		else
+			ok++;
+		free(l.b.p);
+		read_must_be_clean(path, "bit flip", bit);
+	}
+	/* The checksums catch flips in the frames; the header flags word and a
+	 * few length bits that only shorten into truncation are all that may
+	 * still read. */
+	CHECK(bad > ok * 4, "only %zu of %zu flips detected", bad, bad + ok);
+	tw_free(&w);
+}
+
+/* Garbage records inside valid frames: the checksum passes, so the record
+ * decoder alone must stay safe. */
+static void test_garbage_records(void)
+{
+	struct tw ref;
+	size_t b1;
+	uint64_t seed = 0x9e3779b97f4a7c15ull;
+	char *path = tmp_path("garbage.hlt");
+
+	build_reference(&ref, &b1);
+	for (int iter = 0; iter < 6000; iter++) {
+		struct tw g;
+		tw_init(&g, HL_VERSION);
+		if (iter % 2) {
+			/* The reference records with a few bytes changed. */
+			buf_put(&g.raw, ref.allraw.p, ref.allraw.len);
+			for (int k = 0; k < 1 + iter % 3; k++) {
+				seed ^= seed << 13;
+				seed ^= seed >> 7;
+				seed ^= seed << 17;
+				g.raw.p[(seed >> 8) % g.raw.len] = (uint8_t)seed;
+			}
+		} else {
+			size_t n = 1 + (size_t)(seed % 200);
+			for (size_t i = 0; i < n; i++) {
+				seed ^= seed << 13;
+				seed ^= seed >> 7;
+				seed ^= seed << 17;
+				uint8_t b = (uint8_t)seed;
+				/* Often a plausible type byte, so decoding
+				 * gets deep before it fails. */
+				if (iter % 4 == 0 && i % 3 == 0)
+					b = (uint8_t)(b % 0x48);
+				put_u8(&g.raw, b);
+			}
+		}
+		tw_block(&g);
+		write_file(path, g.file.p, g.file.len);
+		read_must_be_clean(path, "garbage records", (size_t)iter);
+		tw_free(&g);
+	}
+	tw_free(&ref);
+}
+
+static void expect_error(const char *name, const void *data, size_t len, const char *want)
+{
+	struct log l = { 0 };
+	char err[512], msg[600];
+	char *path = tmp_path(name);
+	write_file(path, data, len);
+	int ret = read_logged(path, &l, NULL, err, sizeof(err));
+	snprintf(msg, sizeof(msg), "%s: %s", path, want);
+	CHECK(ret == -1 || ret == -2, "%s: expected an error, got %d", name, ret);
+	CHECK(!strncmp(err, msg, strlen(msg)), "%s: message '%s', expected '%s...'", name, err, msg);
+	free(l.b.p);
+}
+
+/* A one-block trace whose records are raw. */
+static void one_block(struct tw *w, const void *raw, size_t n)
+{
+	tw_init(w, HL_VERSION);
+	buf_put(&w->raw, raw, n);
+	tw_block(w);
+}
+
+static void test_bad_files(void)
+{
+	struct tw w;
+	uint8_t h[64];
+
+	expect_error("empty.hlt", "", 0, "empty file, not a heapline trace");
+	expect_error("text.hlt", "hello, world\nthis is not a trace\n", 32, "not a heapline trace");
+	memcpy(h, "HEAPLINX", 8);
+	hl_put_u32le(h + 8, 1);
+	hl_put_u32le(h + 12, 0);
+	expect_error("magic.hlt", h, 16, "not a heapline trace");
+	memcpy(h, HL_MAGIC, 8);
+	hl_put_u32le(h + 8, 2);
+	expect_error("newer.hlt", h, 16,
+		     "trace format version 2 is newer than this heapline supports (1)");
+	expect_error("short-header.hlt", HL_MAGIC, 10, "trace truncated inside its header");
+
+	/* A header alone is a valid empty trace (killed before any block). */
+	hl_put_u32le(h + 8, 1);
+	write_file(tmp_path("header-only.hlt"), h, 16);
+	struct hl_summary s;
+	char err[512];
+	CHECK(hl_summary_of(tmp_path("header-only.hlt"), &s, err, sizeof(err)) == 0,
+	      "header-only: %s", err);
+	CHECK(s.allocations == 0 && !s.ended && !strcmp(s.command, ""), "header-only summary");
+	hl_summary_release(&s);
+
+	/* Block-level corruption. */
+	memcpy(h + 16, "HBLX\x10\0\0\0\x10\0\0\0", 12);
+	expect_error("block-magic.hlt", h, 28, "corrupt trace: bad block magic at byte offset 16");
+	hl_put_u32le(h + 16, HL_BLOCK_MAGIC);
+	hl_put_u32le(h + 24, HL_BLOCK_MAX_RAW + 1);
+	expect_error("raw-len.hlt", h, 28, "corrupt trace: impossible block lengths");
+	hl_put_u32le(h + 20, 0);
+	hl_put_u32le(h + 24, 10);
+	expect_error("comp-len.hlt", h, 28, "corrupt trace: impossible block lengths");
+
+	/* Header raw length disagreeing with the frame. */
+	one_block(&w, "\x02\x01", 2);
+	hl_put_u32le(w.file.p + 24, 3);
+	expect_error("raw-mismatch.hlt", w.file.p, w.file.len, "corrupt trace: block header says 3 raw bytes");
+	tw_free(&w);
+
+	/* A flipped payload byte: zstd's checksum or its decoder objects. */
+	one_block(&w, "\x02\x01\x02\x02\x02\x03", 6);
+	w.file.p[w.file.len - 6] ^= 0x40;
+	expect_error("checksum.hlt", w.file.p, w.file.len, "corrupt trace: ");
+	tw_free(&w);
+
+	/* Record-level corruption, each message names the problem. */
+	one_block(&w, "\x01\x01\x02", 3); /* node 1 with parent 1 */
+	expect_error("node-parent.hlt", w.file.p, w.file.len,
+		     "corrupt trace: stack node's parent is not an earlier node (record type 0x01 at offset 0 in the block at byte offset 16)");
+	tw_free(&w);
+	one_block(&w, "\x02\x01\x05\x00", 4);
+	expect_error("unknown-type.hlt", w.file.p, w.file.len,
+		     "corrupt trace: unknown record type (record type 0x05 at offset 2");
+	tw_free(&w);
+	one_block(&w, "\x19\x00\x00\x00", 4); /* ALLOC with fn 9 */
+	expect_error("alloc-fn.hlt", w.file.p, w.file.len, "corrupt trace: unknown record type");
+	tw_free(&w);
+	one_block(&w, "\x21\x00\x00", 3); /* FREE with fn 1 */
+	expect_error("free-fn.hlt", w.file.p, w.file.len, "corrupt trace: unknown record type");
+	tw_free(&w);
+	one_block(&w, "\x10\x00\x02", 3); /* ALLOC missing its size */
+	expect_error("overrun.hlt", w.file.p, w.file.len,
+		     "corrupt trace: record runs past the end of its block");
+	tw_free(&w);
+	one_block(&w, "\x02\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 12);
+	expect_error("varint.hlt", w.file.p, w.file.len, "corrupt trace: bad varint");
+	tw_free(&w);
+	one_block(&w, "\x10\x05\x00\x01", 4); /* ALLOC on an undefined node */
+	expect_error("undefined-node.hlt", w.file.p, w.file.len,
+		     "corrupt trace: event names a stack node not yet defined");
+	tw_free(&w);
+	one_block(&w, "\x44\x09\x00\x00", 4); /* END claiming 9 payload bytes */
+	expect_error("sized-overrun.hlt", w.file.p, w.file.len,
+		     "corrupt trace: record runs past the end of its block");
+	tw_free(&w);
+	one_block(&w, "\x44\x01\x00", 3); /* END whose payload lacks its ms */
+	expect_error("payload-short.hlt", w.file.p, w.file.len,
+		     "corrupt trace: fields run past the record's stated length");
+	tw_free(&w);
+	one_block(&w, "\x40\x08\x01\x01\x01\x01\x00\x00\xff\x00", 10); /* INFO, argc 255 */
+	expect_error("info-argc.hlt", w.file.p, w.file.len, "corrupt trace: ");
+	tw_free(&w);
+
+	/* Garbage after the last block: a partial header that is not HBLK. */
+	one_block(&w, "\x02\x01", 2);
+	buf_put(&w.file, "junk", 4);
+	expect_error("trailing.hlt", w.file.p, w.file.len, "corrupt trace: bad block magic");
+	tw_free(&w);
+
+	/* A missing file. */
+	struct log l = { 0 };
+	int ret = read_logged(tmp_path("missing.hlt"), &l, NULL, err, sizeof(err));
+	CHECK(ret == -2 && strstr(err, "No such file"), "missing file: '%s'", err);
+	free(l.b.p);
+}
+
+static void cleanup(void)
+{
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	if (system(cmd))
+		fprintf(stderr, "could not remove %s\n", tmpdir);
+}
+
+int main(void)
+{
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		return 77;
+	}
+	alarm(300); /* a hang is a failure, not a stuck CI job */
+
+	test_valid();
+	test_reread();
+	test_truncation();
+	test_bit_flips();
+	test_garbage_records();
+	test_bad_files();
+
+	cleanup();
+	if (failures) {
+		fprintf(stderr, "%d check(s) failed\n", failures);
+		return 1;
+	}
+	printf("trace_read: all checks passed\n");
+	return 0;
+}
