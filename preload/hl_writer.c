@@ -24,6 +24,7 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -65,7 +66,8 @@ static struct {
 	size_t zcap;
 	int fd;          /* -1 until the first block is written */
 	int failed;      /* writing failed: drain and discard */
-	int statm_fd;
+	dev_t dev;       /* identity of the trace file: a program that closes */
+	ino_t ino;       /* every fd must not make us write into its own file */
 	uint64_t last_block_ms;
 	uint64_t events_seen;
 	uint64_t lost_written;
@@ -113,9 +115,12 @@ static void z_free(void *opaque, void *addr)
 static uint64_t rss_kib(void)
 {
 	char buf[128];
-	if (w.statm_fd < 0)
+	/* Opened each time: the program may close or reuse any descriptor. */
+	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return 0;
-	ssize_t n = pread(w.statm_fd, buf, sizeof(buf) - 1, 0);
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
 	if (n <= 0)
 		return 0;
 	buf[n] = '\0';
@@ -179,10 +184,13 @@ static void write_block(void)
 		return;
 	if (w.fd < 0) {
 		w.fd = hl_output_open(hl_state.is_root, w.path, sizeof(w.path));
-		if (w.fd < 0) {
+		struct stat st;
+		if (w.fd < 0 || fstat(w.fd, &st)) {
 			w.failed = 1;
 			return;
 		}
+		w.dev = st.st_dev;
+		w.ino = st.st_ino;
 		uint8_t hdr[HL_HEADER_LEN];
 		memcpy(hdr, HL_MAGIC, HL_MAGIC_LEN);
 		hl_put_u32le(hdr + 8, HL_VERSION);
@@ -198,6 +206,14 @@ static void write_block(void)
 	if (ZSTD_isError(c)) {
 		errno = EIO;
 		say_once("cannot compress trace");
+		w.failed = 1;
+		return;
+	}
+	struct stat st;
+	if (fstat(w.fd, &st) || st.st_dev != w.dev || st.st_ino != w.ino) {
+		errno = EBADF;
+		say_once("the program closed the trace file descriptor of");
+		w.fd = -1;
 		w.failed = 1;
 		return;
 	}
@@ -457,7 +473,6 @@ int hl_writer_start(void)
 	w.lost_written = 0;
 	w.ended_by_exec = 0;
 	w.threads = NULL;
-	w.statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
 	ZSTD_customMem mem = {z_alloc, z_free, NULL};
 	w.zc = ZSTD_createCCtx_advanced(mem);
 	w.zcap = HL_BLOCK_HDR_LEN + ZSTD_compressBound(HL_BLOCK_MAX_RAW);
@@ -517,12 +532,10 @@ void hl_writer_forget(void)
 	/* The parent's writer thread does not exist in this child; its memory
 	 * (arena, zstd context) is abandoned with the arena.  The trace fd
 	 * belongs to the parent's trace: close our copy. */
-	if (w.fd >= 0)
-		close(w.fd);
-	if (w.statm_fd >= 0)
-		close(w.statm_fd);
+	struct stat st;
+	if (w.fd >= 0 && fstat(w.fd, &st) == 0 && st.st_dev == w.dev && st.st_ino == w.ino)
+		close(w.fd); /* only if it is still ours */
 	w.fd = -1;
-	w.statm_fd = -1;
 	atomic_store(&flush_req, 0);
 	atomic_store(&flush_done, 0);
 	hl_state.writer_state = 0;

@@ -24,28 +24,28 @@
 #include "symbolize.h"
 #include "trace_read.h"
 
-#define MAX_INLINE_DEPTH 64	/* frames per ip; deeper inline chains are cut */
-#define MAX_DIE_DEPTH 256	/* DIE tree walks stop here on hostile input */
-#define DEBUG_ROOT "/usr/lib/debug"
+#define MAX_INLINE_DEPTH 64  /* frames per ip; deeper inline chains are cut */
+#define MAX_DIE_DEPTH	 256 /* DIE tree walks stop here on hostile input */
+#define DEBUG_ROOT	 "/usr/lib/debug"
 
 enum mod_state { MOD_UNOPENED, MOD_OPEN, MOD_NOFILE };
 
 struct sym_module {
 	uint64_t id, bias, lo, hi;
-	const char *path;		/* interned */
+	const char *path; /* interned */
 	unsigned char *build_id;
 	size_t build_id_len;
-	bool loaded;			/* not unloaded yet */
-	uint64_t seq;			/* load order, for overlapping ranges */
+	bool loaded;  /* not unloaded yet */
+	uint64_t seq; /* load order, for overlapping ranges */
 	enum mod_state state;
 	Dwfl *dwfl;
 	Dwfl_Module *dm;
-	UT_hash_handle hh;		/* by id */
+	UT_hash_handle hh; /* by id */
 };
 
 struct istr {
 	UT_hash_handle hh;
-	const char *demangled;		/* symbols only: set on first use */
+	const char *demangled; /* symbols only: set on first use */
 	bool demangle_tried;
 	char s[];
 };
@@ -62,7 +62,7 @@ struct cache_entry {
 };
 
 struct func_key {
-	const char *name, *file;	/* interned, so compared as pointers */
+	const char *name, *file; /* interned, so compared as pointers */
 	unsigned first;
 };
 
@@ -70,18 +70,18 @@ struct hl_sym_func {
 	struct func_key key;
 	UT_hash_handle hh;
 	struct sym_module *mod;
-	Dwarf_Die die;			/* abstract origin, or the subprogram */
+	Dwarf_Die die; /* abstract origin, or the subprogram */
 	bool computed;
 	unsigned last;
-	uint64_t seen;			/* find_functions generation */
+	uint64_t seen; /* find_functions generation */
 };
 
 struct hl_symbolizer {
-	struct sym_module *modules;	/* by id */
-	struct sym_module **loaded;	/* loaded modules sorted by lo */
+	struct sym_module *modules; /* by id */
+	struct sym_module **loaded; /* loaded modules sorted by lo */
 	size_t nloaded;
 	bool loaded_dirty;
-	bool loaded_overlap;		/* then module_at() scans them all */
+	bool loaded_overlap; /* then module_at() scans them all */
 	uint64_t seq;
 	struct istr *strings;
 	struct cache_entry *cache;
@@ -140,24 +140,24 @@ static const char *intern_symbol(struct hl_symbolizer *s, const char *sym)
 static void normalize_path(char *path)
 {
 	bool abs = path[0] == '/';
-	char *out = path + abs;		/* out <= in: rewriting in place */
+	char *out = path + abs; /* out <= in: rewriting in place */
 	const char *in = path + abs;
-	size_t fixed = abs;		/* what ".." cannot remove: "/" or leading "../" */
+	size_t fixed = abs; /* what ".." cannot remove: "/" or leading "../" */
 
 	for (bool last = !*in; !last;) {
 		const char *end = strchrnul(in, '/');
 		const char *next = end + 1;
 		size_t len = end - in;
 
-		last = !*end;	/* before writing: "../" may overwrite the NUL */
+		last = !*end; /* before writing: "../" may overwrite the NUL */
 		if (len == 0 || (len == 1 && in[0] == '.')) {
 			/* nothing */
 		} else if (len == 2 && in[0] == '.' && in[1] == '.') {
-			if ((size_t)(out - path) > fixed) {	/* out ends "comp/": drop it */
+			if ((size_t)(out - path) > fixed) { /* out ends "comp/": drop it */
 				out--;
 				while ((size_t)(out - path) > fixed && out[-1] != '/')
 					out--;
-			} else if (!abs) {			/* "/.." is "/" */
+			} else if (!abs) { /* "/.." is "/" */
 				memcpy(out, "../", 3);
 				out += 3;
 				fixed = out - path;
@@ -212,7 +212,7 @@ struct hl_symbolizer *hl_symbolizer_new(void)
 	s->callbacks.find_elf = dwfl_build_id_find_elf;
 	s->callbacks.find_debuginfo = dwfl_standard_find_debuginfo;
 	s->callbacks.section_address = dwfl_offline_section_address;
-	s->callbacks.debuginfo_path = &s->debuginfo_path;	/* NULL: the default */
+	s->callbacks.debuginfo_path = &s->debuginfo_path; /* NULL: the default */
 	return s;
 }
 
@@ -225,22 +225,26 @@ void hl_symbolizer_destroy(struct hl_symbolizer *s)
 
 	if (!s)
 		return;
-	HASH_ITER(hh, s->modules, m, mt) {
+	HASH_ITER(hh, s->modules, m, mt)
+	{
 		HASH_DEL(s->modules, m);
 		if (m->dwfl)
 			dwfl_end(m->dwfl);
 		free(m->build_id);
 		free(m);
 	}
-	HASH_ITER(hh, s->cache, c, ct) {
+	HASH_ITER(hh, s->cache, c, ct)
+	{
 		HASH_DEL(s->cache, c);
 		free(c);
 	}
-	HASH_ITER(hh, s->funcs, f, ft) {
+	HASH_ITER(hh, s->funcs, f, ft)
+	{
 		HASH_DEL(s->funcs, f);
 		free(f);
 	}
-	HASH_ITER(hh, s->strings, e, et) {
+	HASH_ITER(hh, s->strings, e, et)
+	{
 		HASH_DEL(s->strings, e);
 		free(e);
 	}
@@ -379,7 +383,7 @@ static bool build_id_matches(struct sym_module *m, Dwfl_Module *dm)
 	int n;
 
 	if (!m->build_id_len)
-		return true;	/* the trace did not say: trust the path */
+		return true; /* the trace did not say: trust the path */
 	n = dwfl_module_build_id(dm, &bits, &vaddr);
 	return n > 0 && (size_t)n == m->build_id_len && !memcmp(bits, m->build_id, n);
 }
@@ -430,8 +434,8 @@ static void open_module(struct hl_symbolizer *s, struct sym_module *m)
 	if (try_open(s, m, m->path, &mismatch))
 		goto opened;
 	if (m->build_id_len >= 2 && m->build_id_len <= 64) {
-		size_t n = snprintf(path, sizeof(path), DEBUG_ROOT "/.build-id/%02x/",
-				    m->build_id[0]);
+		size_t n =
+		    snprintf(path, sizeof(path), DEBUG_ROOT "/.build-id/%02x/", m->build_id[0]);
 
 		for (size_t i = 1; i < m->build_id_len; i++)
 			n += snprintf(path + n, sizeof(path) - n, "%02x", m->build_id[i]);
@@ -442,8 +446,10 @@ static void open_module(struct hl_symbolizer *s, struct sym_module *m)
 			goto opened;
 	}
 	if (mismatch)
-		fprintf(stderr, "heapline: %s: build-id differs from the traced one "
-			"(file changed since the run?); showing module+offset\n", m->path);
+		fprintf(stderr,
+			"heapline: %s: build-id differs from the traced one "
+			"(file changed since the run?); showing module+offset\n",
+			m->path);
 	return;
 opened:
 	m->state = MOD_OPEN;
@@ -456,9 +462,13 @@ static const char *die_name(struct hl_symbolizer *s, Dwarf_Die *die)
 	Dwarf_Attribute a;
 	const char *n = NULL;
 
+	/* The linkage name only when mangled: in C it is an asm label, such as
+	 * glibc's internal "__GI_qsort" for qsort. */
 	if (dwarf_attr_integrate(die, DW_AT_linkage_name, &a) ||
 	    dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &a))
 		n = dwarf_formstring(&a);
+	if (n && strncmp(n, "_Z", 2) != 0)
+		n = NULL;
 	if (!n && dwarf_attr_integrate(die, DW_AT_name, &a))
 		n = dwarf_formstring(&a);
 	return n ? intern_symbol(s, n) : NULL;
@@ -470,25 +480,24 @@ static Dwarf_Die origin_of(Dwarf_Die *die)
 	Dwarf_Die d = *die, o;
 	Dwarf_Attribute a;
 
-	for (int i = 0; i < 8 && dwarf_attr(&d, DW_AT_abstract_origin, &a) &&
-			dwarf_formref_die(&a, &o); i++)
+	for (int i = 0;
+	     i < 8 && dwarf_attr(&d, DW_AT_abstract_origin, &a) && dwarf_formref_die(&a, &o); i++)
 		d = o;
 	return d;
 }
 
 /* The canonical function of a subprogram or inlined_subroutine DIE. */
-static struct hl_sym_func *func_of(struct hl_symbolizer *s, struct sym_module *m,
-				   Dwarf_Die *die, const char *name)
+static struct hl_sym_func *func_of(struct hl_symbolizer *s, struct sym_module *m, Dwarf_Die *die,
+				   const char *name)
 {
 	struct func_key key;
 	struct hl_sym_func *f;
 	Dwarf_Die cu, origin = origin_of(die);
 	int line = 0;
 
-	memset(&key, 0, sizeof(key));	/* hashed as bytes: no stray padding */
+	memset(&key, 0, sizeof(key)); /* hashed as bytes: no stray padding */
 	key.name = name;
-	key.file = intern_path(s, dwarf_decl_file(die),
-			       dwarf_diecu(&origin, &cu, NULL, NULL));
+	key.file = intern_path(s, dwarf_decl_file(die), dwarf_diecu(&origin, &cu, NULL, NULL));
 	if (!name || !key.file)
 		return NULL;
 	if (dwarf_decl_line(die, &line) == 0 && line > 0)
@@ -530,7 +539,7 @@ static void ranges_add_die(struct ranges *r, Dwarf_Die *die)
 			r->v = v;
 			r->cap = cap;
 		}
-		r->v[r->n++] = (struct range){ lo, hi };
+		r->v[r->n++] = (struct range){lo, hi};
 	}
 }
 
@@ -542,14 +551,21 @@ static bool ranges_hold(const struct ranges *r, Dwarf_Addr a)
 	return false;
 }
 
+/* Code of one kind of instance: out-of-line copies, or inlined ones. */
+struct lines_part {
+	struct ranges code;    /* the function's code */
+	struct ranges foreign; /* code inlined into it from others */
+	unsigned max_call;     /* highest call line of that code */
+};
+
 struct lines_walk {
 	struct hl_symbolizer *s;
 	struct hl_sym_func *f;
 	Dwarf_Die *cu;
 	Dwarf_Files *files;
 	size_t nfiles;
-	struct ranges code, foreign;	/* the function's code; code inlined into it */
-	unsigned max_call;		/* highest call line of foreign code */
+	struct lines_part ool, inl;
+	unsigned next_start; /* first line of the next function in the file */
 };
 
 static bool is_instance(struct hl_sym_func *f, Dwarf_Die *die)
@@ -565,7 +581,8 @@ static bool is_instance(struct hl_sym_func *f, Dwarf_Die *die)
 
 /* Inside one instance: code inlined from other functions is not ours, but
  * the line it was called from is. */
-static void walk_instance_body(struct lines_walk *w, Dwarf_Die *parent, int depth)
+static void walk_instance_body(struct lines_walk *w, struct lines_part *p, Dwarf_Die *parent,
+			       int depth)
 {
 	Dwarf_Die c;
 
@@ -577,20 +594,35 @@ static void walk_instance_body(struct lines_walk *w, Dwarf_Die *parent, int dept
 
 		switch (dwarf_tag(&c)) {
 		case DW_TAG_inlined_subroutine:
-			ranges_add_die(&w->foreign, &c);
+			ranges_add_die(&p->foreign, &c);
 			if (dwarf_formudata(dwarf_attr(&c, DW_AT_call_file, &a), &file) == 0 &&
 			    dwarf_formudata(dwarf_attr(&c, DW_AT_call_line, &a), &line) == 0 &&
-			    file < w->nfiles && line > w->max_call && line < 1u << 30 &&
+			    file < w->nfiles && line > p->max_call && line < 1u << 30 &&
 			    intern_path(w->s, dwarf_filesrc(w->files, file, NULL, NULL), w->cu) ==
-				    w->f->key.file)
-				w->max_call = line;
+				w->f->key.file)
+				p->max_call = line;
 			break;
-		case DW_TAG_subprogram:	/* nested functions are their own */
+		case DW_TAG_subprogram: /* nested functions are their own */
 			break;
 		default:
-			walk_instance_body(w, &c, depth + 1);
+			walk_instance_body(w, p, &c, depth + 1);
 		}
 	} while (dwarf_siblingof(&c, &c) == 0);
+}
+
+/* A function defined after ours in the same file bounds our last line.
+ * Only file-scope definitions count: a C++ lambda or local class method,
+ * whose DIE has DW_AT_specification, is declared inside its function. */
+static void note_next_start(struct lines_walk *w, Dwarf_Die *die)
+{
+	int line;
+
+	if (dwarf_hasattr(die, DW_AT_specification) || dwarf_hasattr(die, DW_AT_abstract_origin) ||
+	    dwarf_decl_line(die, &line) != 0 || line <= 0 || (unsigned)line <= w->f->key.first ||
+	    (w->next_start && (unsigned)line >= w->next_start))
+		return;
+	if (intern_path(w->s, dwarf_decl_file(die), w->cu) == w->f->key.file)
+		w->next_start = line;
 }
 
 static void walk_for_instances(struct lines_walk *w, Dwarf_Die *parent, int depth)
@@ -601,23 +633,62 @@ static void walk_for_instances(struct lines_walk *w, Dwarf_Die *parent, int dept
 		return;
 	do {
 		int tag = dwarf_tag(&c);
+		int ptag = dwarf_tag(parent);
 
+		if (tag == DW_TAG_subprogram &&
+		    (ptag == DW_TAG_compile_unit || ptag == DW_TAG_namespace))
+			note_next_start(w, &c);
 		if ((tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine) &&
 		    is_instance(w->f, &c)) {
-			ranges_add_die(&w->code, &c);
-			walk_instance_body(w, &c, depth + 1);
+			struct lines_part *p = tag == DW_TAG_subprogram ? &w->ool : &w->inl;
+
+			ranges_add_die(&p->code, &c);
+			walk_instance_body(w, p, &c, depth + 1);
 		} else {
 			walk_for_instances(w, &c, depth + 1);
 		}
 	} while (dwarf_siblingof(&c, &c) == 0);
 }
 
-static void compute_lines(struct hl_symbolizer *s, struct hl_sym_func *f)
+/* The highest line of the function's file in a part's own code. */
+static unsigned max_line(struct lines_walk *w, struct lines_part *p, unsigned last)
 {
-	struct lines_walk w = { .s = s, .f = f };
-	Dwarf_Die cu;
 	Dwarf_Lines *lines;
 	size_t nlines;
+	const char *prev_src = NULL, *prev_path = NULL;
+
+	if (p->max_call > last)
+		last = p->max_call;
+	if (!p->code.n || dwarf_getsrclines(w->cu, &lines, &nlines) != 0)
+		return last;
+	for (size_t i = 0; i < nlines; i++) {
+		Dwarf_Line *l = dwarf_onesrcline(lines, i);
+		Dwarf_Addr addr;
+		int line;
+		const char *src;
+
+		if (!l || dwarf_lineaddr(l, &addr) != 0 || dwarf_lineno(l, &line) != 0 ||
+		    line <= 0 || (unsigned)line <= last ||
+		    (w->next_start && (unsigned)line >= w->next_start) ||
+		    !ranges_hold(&p->code, addr) || ranges_hold(&p->foreign, addr))
+			continue;
+		src = dwarf_linesrc(l, NULL, NULL);
+		if (src != prev_src) { /* consecutive rows share a file */
+			prev_src = src;
+			prev_path = intern_path(w->s, src, w->cu);
+		}
+		if (prev_path == w->f->key.file)
+			last = line;
+	}
+	return last;
+}
+
+/* Out-of-line copies are preferred: in inlined copies the caller's
+ * instructions mingle with the callee's, under the caller's lines. */
+static void compute_lines(struct hl_symbolizer *s, struct hl_sym_func *f)
+{
+	struct lines_walk w = {.s = s, .f = f};
+	Dwarf_Die cu;
 	unsigned last = f->key.first;
 
 	f->computed = true;
@@ -628,39 +699,20 @@ static void compute_lines(struct hl_symbolizer *s, struct hl_sym_func *f)
 	if (dwarf_getsrcfiles(&cu, &w.files, &w.nfiles) != 0)
 		w.nfiles = 0;
 	walk_for_instances(&w, &cu, 0);
-	if (w.max_call > last)
-		last = w.max_call;
-	if (w.code.n && dwarf_getsrclines(&cu, &lines, &nlines) == 0) {
-		const char *prev_src = NULL, *prev_path = NULL;
-
-		for (size_t i = 0; i < nlines; i++) {
-			Dwarf_Line *l = dwarf_onesrcline(lines, i);
-			Dwarf_Addr addr;
-			int line;
-			const char *src;
-
-			if (!l || dwarf_lineaddr(l, &addr) != 0 || dwarf_lineno(l, &line) != 0 ||
-			    line <= 0 || (unsigned)line <= last || !ranges_hold(&w.code, addr) ||
-			    ranges_hold(&w.foreign, addr))
-				continue;
-			src = dwarf_linesrc(l, NULL, NULL);
-			if (src != prev_src) {	/* consecutive rows share a file */
-				prev_src = src;
-				prev_path = intern_path(s, src, &cu);
-			}
-			if (prev_path == f->key.file)
-				last = line;
-		}
-	}
-	free(w.code.v);
-	free(w.foreign.v);
+	last = max_line(&w, w.ool.code.n ? &w.ool : &w.inl, last);
+	if (w.next_start && last >= w.next_start)
+		last = w.next_start > f->key.first ? w.next_start - 1 : f->key.first;
+	free(w.ool.code.v);
+	free(w.ool.foreign.v);
+	free(w.inl.code.v);
+	free(w.inl.foreign.v);
 	f->last = last;
 }
 
 void hl_symbolizer_function_lines(struct hl_symbolizer *s, const struct hl_sym_func *cf,
 				  struct hl_func_lines *out)
 {
-	struct hl_sym_func *f = (struct hl_sym_func *)cf;	/* ours: lazily completed */
+	struct hl_sym_func *f = (struct hl_sym_func *)cf; /* ours: lazily completed */
 
 	if (!f->computed)
 		compute_lines(s, f);
@@ -742,12 +794,15 @@ static int resolve_dwarf(struct hl_symbolizer *s, struct sym_module *m, uint64_t
 		if (tag == DW_TAG_subprogram)
 			break;
 		/* The next frame out is where this one was inlined. */
-		file = dwarf_formudata(dwarf_attr(d, DW_AT_call_file, &a), &w) == 0 ?
-			       file_of_index(s, cu, w) : NULL;
-		line = dwarf_formudata(dwarf_attr(d, DW_AT_call_line, &a), &w) == 0 &&
-				       w < 1u << 30 ? (int)w : 0;
-		col = dwarf_formudata(dwarf_attr(d, DW_AT_call_column, &a), &w) == 0 &&
-				      w < 1u << 30 ? (int)w : 0;
+		file = dwarf_formudata(dwarf_attr(d, DW_AT_call_file, &a), &w) == 0
+			   ? file_of_index(s, cu, w)
+			   : NULL;
+		line = dwarf_formudata(dwarf_attr(d, DW_AT_call_line, &a), &w) == 0 && w < 1u << 30
+			   ? (int)w
+			   : 0;
+		col = dwarf_formudata(dwarf_attr(d, DW_AT_call_column, &a), &w) == 0 && w < 1u << 30
+			  ? (int)w
+			  : 0;
 	}
 	free(scopes);
 	if (n == 0 && file) {
@@ -873,7 +928,7 @@ static int find_one(Dwarf_Die *die, void *arg)
 
 	if (dwarf_attr_integrate(die, DW_AT_declaration, &a) && dwarf_formflag(&a, &flag) == 0 &&
 	    flag && !dwarf_hasattr(die, DW_AT_low_pc) && !dwarf_hasattr(die, DW_AT_ranges))
-		return DWARF_CB_OK;	/* a declaration, not a definition */
+		return DWARF_CB_OK; /* a declaration, not a definition */
 	name = die_name(fd->s, die);
 	if (!name || (fd->name_glob && fnmatch(fd->name_glob, name, 0) != 0))
 		return DWARF_CB_OK;
@@ -894,7 +949,8 @@ static bool cu_may_match(struct hl_symbolizer *s, Dwarf_Die *cu, const char *fil
 	if (!file_glob || dwarf_getsrcfiles(cu, &files, &n) != 0)
 		return true;
 	for (size_t i = 0; i < n; i++)
-		if (path_matches(file_glob, intern_path(s, dwarf_filesrc(files, i, NULL, NULL), cu)))
+		if (path_matches(file_glob,
+				 intern_path(s, dwarf_filesrc(files, i, NULL, NULL), cu)))
 			return true;
 	return false;
 }
@@ -903,8 +959,8 @@ int hl_symbolizer_find_functions(struct hl_symbolizer *s, const char *name_glob,
 				 const char *file_glob,
 				 int (*cb)(void *ctx, const struct hl_sym_func *f), void *ctx)
 {
-	struct find fd = { .s = s, .name_glob = name_glob, .file_glob = file_glob,
-			   .cb = cb, .ctx = ctx };
+	struct find fd = {
+	    .s = s, .name_glob = name_glob, .file_glob = file_glob, .cb = cb, .ctx = ctx};
 	struct sym_module *m;
 
 	s->generation++;

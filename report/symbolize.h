@@ -28,33 +28,33 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct hl_module;	/* trace_read.h: a MODULE_LOAD record */
+struct hl_module; /* trace_read.h: a MODULE_LOAD record */
 struct hl_symbolizer;
-struct hl_sym_func;	/* a function, canonical by (name, file, first line) */
+struct hl_sym_func; /* a function, canonical by (name, file, first line) */
 
 /* Module ids of frames outside any module, and "whatever holds ip now". */
 #define HL_SYM_NO_MODULE UINT64_MAX
-#define HL_SYM_CURRENT (UINT64_MAX - 1)
+#define HL_SYM_CURRENT	 (UINT64_MAX - 1)
 
 struct hl_frame {
-	const char *function;	/* demangled; NULL if unknown */
-	const char *file;	/* source path, comp_dir joined; NULL if unknown */
-	unsigned line;		/* 0 if unknown */
-	unsigned column;	/* 0 if unknown */
-	bool inlined;		/* inlined into the next frame (same ip) */
-	const char *module;	/* module path; NULL outside every module */
-	uint64_t module_id;	/* HL_SYM_NO_MODULE outside every module */
-	uint64_t offset;	/* ip - load bias (the ip itself outside modules) */
-	uint64_t symbol_offset;	/* ip - symbol start, for frames named from
-				 * the ELF symbol table only; 0 otherwise */
-	const struct hl_sym_func *func;	/* NULL without DWARF */
+	const char *function;		/* demangled; NULL if unknown */
+	const char *file;		/* source path, comp_dir joined; NULL if unknown */
+	unsigned line;			/* 0 if unknown */
+	unsigned column;		/* 0 if unknown */
+	bool inlined;			/* inlined into the next frame (same ip) */
+	const char *module;		/* module path; NULL outside every module */
+	uint64_t module_id;		/* HL_SYM_NO_MODULE outside every module */
+	uint64_t offset;		/* ip - load bias (the ip itself outside modules) */
+	uint64_t symbol_offset;		/* ip - symbol start, for frames named from
+					 * the ELF symbol table only; 0 otherwise */
+	const struct hl_sym_func *func; /* NULL without DWARF */
 };
 
 struct hl_func_lines {
-	const char *name;	/* as in hl_frame.function */
-	const char *file;	/* file of the definition */
-	unsigned first;		/* DW_AT_decl_line: the line naming the function */
-	unsigned last;		/* highest line of that file in its code */
+	const char *name; /* as in hl_frame.function */
+	const char *file; /* file of the definition */
+	unsigned first;	  /* DW_AT_decl_line: the line naming the function */
+	unsigned last;	  /* highest line of that file in its code */
 };
 
 struct hl_symbolizer *hl_symbolizer_new(void);
@@ -97,8 +97,7 @@ void hl_symbolizer_function_lines(struct hl_symbolizer *s, const struct hl_sym_f
  * functions a table is asked for.  Returns 0 or cb's nonzero return. */
 int hl_symbolizer_find_functions(struct hl_symbolizer *s, const char *name_glob,
 				 const char *file_glob,
-				 int (*cb)(void *ctx, const struct hl_sym_func *f),
-				 void *ctx);
+				 int (*cb)(void *ctx, const struct hl_sym_func *f), void *ctx);
 
 /* C++ (Itanium ABI) demangler, demangle.cpp: a malloc'd string, or NULL when
  * the name is not mangled. */

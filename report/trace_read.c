@@ -405,7 +405,7 @@ static int module_rec(const struct hl_visitor *v, struct cursor *c)
 	    get_str(c, &path, &plen) || get_str(c, &bid, &blen))
 		goto out;
 	m.path = put_str(&sp, path, plen);
-	m.build_id = bid; /* raw bytes: callers copy them with build_id_len */
+	m.build_id = (uint8_t *)bid; /* points into the block: callers copy it */
 	m.build_id_len = blen;
 	ret = v->module_load(v->ctx, &m);
 out:
@@ -616,6 +616,13 @@ int hl_trace_read(struct hl_trace *t, const struct hl_visitor *v, char *err, siz
 				return fail(t, err, errlen,
 					    "corrupt trace: block payload is not a zstd frame (block at byte offset %" PRIu64 ")",
 					    off);
+			/* A whole frame inside the partial payload means the
+			 * length field grew (a flipped bit), not the file. */
+			size_t fsz = ZSTD_findFrameCompressedSize(t->cbuf, (size_t)n);
+			if (!ZSTD_isError(fsz) && fsz < clen)
+				return fail(t, err, errlen,
+					    "corrupt trace: block length %" PRIu32 " but its zstd frame ends after %zu bytes (block at byte offset %" PRIu64 ")",
+					    clen, fsz, off);
 			t->truncated = HL_BLOCK_HDR_LEN + (uint64_t)n;
 			break;
 		}

@@ -7,14 +7,14 @@
 #include <stddef.h>
 
 enum {
-	HL_FIX_DIRECT_FIRST,	/* hl_fix_direct: line naming it */
-	HL_FIX_DIRECT_MALLOC,	/* its malloc call */
-	HL_FIX_DIRECT_LAST,	/* its closing brace */
-	HL_FIX_HELPER_FIRST,	/* fix_helper (always inlined) */
+	HL_FIX_DIRECT_FIRST,  /* hl_fix_direct: line naming it */
+	HL_FIX_DIRECT_MALLOC, /* its malloc call */
+	HL_FIX_DIRECT_LAST,   /* its closing brace */
+	HL_FIX_HELPER_FIRST,  /* fix_helper (always inlined) */
 	HL_FIX_HELPER_MALLOC,
 	HL_FIX_HELPER_LAST,
-	HL_FIX_INLINED_FIRST,	/* hl_fix_inlined, which inlines fix_helper */
-	HL_FIX_INLINED_CALL,	/* where it calls fix_helper */
+	HL_FIX_INLINED_FIRST, /* hl_fix_inlined, which inlines fix_helper */
+	HL_FIX_INLINED_CALL,  /* where it calls fix_helper */
 	HL_FIX_INLINED_LAST,
 	HL_FIX_NLINES
 };

@@ -356,7 +356,7 @@ static void write_file(const char *path, const void *p, size_t n)
 
 static char *tmp_path(const char *name)
 {
-	static char path[4096];
+	static char path[256];
 	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
 	return path;
 }
@@ -604,7 +604,7 @@ static void test_truncation(void)
 			size_t nrec = 0;
 			for (size_t i = 0; i < l.b.len; i++)
 				nrec += l.b.p[i] == '\n';
-			size_t want = len == full ? 32 : len >= b1 ? 11 : 0;
+			size_t want = len == full ? 31 : len >= b1 ? 11 : 0;
 			CHECK(nrec == want, "len %zu: %zu records, expected %zu", len, nrec, want);
 			struct hl_summary s;
 			CHECK(hl_summary_of(path, &s, err, sizeof(err)) == 0, "len %zu: summary: %s", len,
@@ -650,16 +650,20 @@ static void test_bit_flips(void)
 		w.file.p[bit / 8] ^= (uint8_t)(1u << (bit % 8));
 		struct log l = { 0 };
 		char err[512];
-		if (read_logged(path, &l, NULL, err, sizeof(err)))
+		if (read_logged(path, &l, NULL, err, sizeof(err))) {
 			bad++;
-		else
+		} else {
 			ok++;
+			if (getenv("HL_TEST_VERBOSE"))
+				printf("flip of bit %zu (byte %zu) still reads\n", bit, bit / 8);
+		}
 		free(l.b.p);
 		read_must_be_clean(path, "bit flip", bit);
 	}
 	/* The checksums catch flips in the frames; the header flags word and a
 	 * few length bits that only shorten into truncation are all that may
 	 * still read. */
+	printf("bit flips: %zu of %zu detected as errors, the rest read cleanly\n", bad, bad + ok);
 	CHECK(bad > ok * 4, "only %zu of %zu flips detected", bad, bad + ok);
 	tw_free(&w);
 }
@@ -711,7 +715,7 @@ static void test_garbage_records(void)
 static void expect_error(const char *name, const void *data, size_t len, const char *want)
 {
 	struct log l = { 0 };
-	char err[512], msg[600];
+	char err[512], msg[1024];
 	char *path = tmp_path(name);
 	write_file(path, data, len);
 	int ret = read_logged(path, &l, NULL, err, sizeof(err));
@@ -744,7 +748,7 @@ static void test_bad_files(void)
 	hl_put_u32le(h + 8, 2);
 	expect_error("newer.hlt", h, 16,
 		     "trace format version 2 is newer than this heapline supports (1)");
-	expect_error("short-header.hlt", HL_MAGIC, 10, "trace truncated inside its header");
+	expect_error("short-header.hlt", "HEAPLINE\x01\x00", 10, "trace truncated inside its header");
 
 	/* A header alone is a valid empty trace (killed before any block). */
 	hl_put_u32le(h + 8, 1);
@@ -832,6 +836,10 @@ static void test_bad_files(void)
 static void cleanup(void)
 {
 	char cmd[256];
+	if (getenv("HL_TEST_KEEP")) { /* leave the crafted traces for a look */
+		printf("traces kept in %s\n", tmpdir);
+		return;
+	}
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (system(cmd))
 		fprintf(stderr, "could not remove %s\n", tmpdir);
