@@ -44,6 +44,16 @@ enum hl_rec_type {
 	HL_REC_MODULE_UNLOAD = 0x42, /* uv id */
 	HL_REC_LOST = 0x43,          /* uv events dropped (lossy mode only) */
 	HL_REC_END = 0x44,           /* uv reason (enum hl_end), uv ms since start */
+	HL_REC_LEAKS = 0x45,         /* leak scan result, see docs/trace-format.md */
+};
+
+/* Classes of blocks live at the end (memcheck's), from the reachability
+ * scan of HEAPLINE_LEAK_SCAN mode. */
+enum hl_leak_class {
+	HL_LEAK_DEFINITE = 0,
+	HL_LEAK_INDIRECT = 1,
+	HL_LEAK_POSSIBLE = 2,
+	HL_LEAK_REACHABLE = 3,
 };
 
 /* Which allocator entry point made an event (low nibble of ALLOC/FREE). */

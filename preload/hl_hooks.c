@@ -32,6 +32,7 @@
 
 #include "hl_arena.h"
 #include "hl_format.h"
+#include "hl_leak.h"
 #include "hl_modules.h"
 #include "hl_options.h"
 #include "hl_output.h"
@@ -196,6 +197,8 @@ static void register_thread(void)
 	tls.prev_len = 0;
 	/* Any non-NULL value makes the key's destructor run at thread exit. */
 	pthread_setspecific(hl_state.thread_key, (void *)1);
+	if (hl_opt.leak_scan)
+		hl_threads_add_self();
 }
 
 static void push_simple(uint8_t type, uint8_t fn, uint64_t ptr)
@@ -280,6 +283,8 @@ static void thread_key_end(void *arg)
 	tls.busy++;
 	if (tls.gen == atomic_load(&hl_state.gen))
 		push_simple(HL_EV_THREAD_END, 0, 0);
+	if (hl_opt.leak_scan)
+		hl_threads_remove_self();
 	tls.tid = 0;
 	tls.prev_len = 0;
 	tls.busy--;
@@ -581,9 +586,40 @@ static void finish(unsigned reason)
 	tls.busy--;
 }
 
+/* HEAPLINE_LEAK_SCAN: release what glibc and libstdc++ keep for the whole
+ * run, as valgrind does at exit, then have the writer classify what is left.
+ * __libc_freeres flushes stdio first; later output goes out unbuffered. */
+static void leak_scan(void)
+{
+	void (*libc_freeres)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "__libc_freeres");
+	void (*cxx_freeres)(void) =
+		(void (*)(void))dlsym(RTLD_DEFAULT, "_ZN9__gnu_cxx9__freeresEv");
+	tls.busy--; /* what freeres frees must be recorded */
+	if (cxx_freeres)
+		cxx_freeres();
+	if (libc_freeres)
+		libc_freeres();
+	tls.busy++;
+	if (!tls.tid || tls.gen != hl_state.gen)
+		register_thread();
+	/* Spill callee-saved registers onto this stack, which the scan reads
+	 * from here upwards. */
+	__builtin_unwind_init();
+	volatile uint64_t sp_mark = 0;
+	push_simple(HL_EV_LEAK_SCAN, 0, (uint64_t)(uintptr_t)&sp_mark);
+	hl_writer_flush();
+	(void)sp_mark;
+}
+
 __attribute__((destructor)) static void hl_dtor(void)
 {
 	finish(HL_END_EXIT);
+	if (hl_opt.leak_scan && atomic_load(&hl_state.active) && getpid() == hl_state.pid &&
+	    atomic_load(&hl_state.writer_state) == 1) {
+		tls.busy++;
+		leak_scan();
+		tls.busy--;
+	}
 	/* From here on (other libraries' destructors, other threads still
 	 * running) every event is written before its hook returns. */
 	atomic_store(&hl_state.sync, 1);
@@ -731,6 +767,8 @@ static void fork_child(void)
 	hl_writer_forget();
 	hl_arena_forget();
 	hl_modules_forget();
+	hl_live_forget();
+	hl_threads_forget();
 	hl_state.pid = getpid();
 	hl_state.is_root = 0;
 	hl_state.start_ns = hl_clock_ns();

@@ -11,6 +11,7 @@
  * | HEAPLINE_ROOT_PID    | (none)               | pid of the launched process           |
  * | HEAPLINE_SESSION_LOG | (none)               | file to append "pid ppid path" to     |
  * | HEAPLINE_RING_KIB    | 4096 (64..1048576)   | ring buffer size                      |
+ * | HEAPLINE_LEAK_SCAN   | 0                    | 1: reachability scan at exit (check)  |
  */
 #include "hl_options.h"
 
@@ -34,6 +35,7 @@ static const struct {
 	{"HEAPLINE_ROOT_PID", K_LONG, &hl_opt.root_pid, 1, 0x7fffffff},
 	{"HEAPLINE_SESSION_LOG", K_STR, &hl_opt.session_log, 0, 0},
 	{"HEAPLINE_RING_KIB", K_KIB, &hl_opt.ring_bytes, 64, 1048576},
+	{"HEAPLINE_LEAK_SCAN", K_BOOL, &hl_opt.leak_scan, 0, 1},
 };
 
 void hl_options_read(void)

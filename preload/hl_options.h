@@ -17,6 +17,7 @@ struct hl_options {
 	long root_pid;           /* HEAPLINE_ROOT_PID, 0 if unset */
 	const char *session_log; /* HEAPLINE_SESSION_LOG */
 	size_t ring_bytes;       /* HEAPLINE_RING_KIB */
+	int leak_scan;           /* HEAPLINE_LEAK_SCAN: classify leaks at exit */
 };
 
 extern struct hl_options hl_opt;

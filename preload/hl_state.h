@@ -17,6 +17,7 @@ enum hl_ev_type {
 	HL_EV_MODULES,    /* payload: a module snapshot of `size` bytes */
 	HL_EV_THREAD_END, /* the thread's stack state can go */
 	HL_EV_END,        /* fn = enum hl_end */
+	HL_EV_LEAK_SCAN,  /* classify the live blocks (HEAPLINE_LEAK_SCAN) */
 };
 
 struct hl_ev {

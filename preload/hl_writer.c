@@ -35,6 +35,7 @@
 #include "hl_encode.h"
 #include "hl_format.h"
 #include "hl_hooks.h"
+#include "hl_leak.h"
 #include "hl_modules.h"
 #include "hl_options.h"
 #include "hl_output.h"
@@ -322,6 +323,12 @@ static void handle(const struct hl_ev *ev, size_t len)
 			hl_enc_alloc(&w.enc, ev->fn, node, ev->ptr, ev->size);
 		else
 			hl_enc_free(&w.enc, ev->fn, node, ev->ptr);
+		if (hl_opt.leak_scan) {
+			if (ev->type == HL_EV_ALLOC)
+				hl_live_alloc(ev->ptr, ev->size, node);
+			else
+				hl_live_free(ev->tid, ev->ptr, ev->fn != HL_FN_FREE);
+		}
 		w.events_seen++;
 		break;
 	}
@@ -329,7 +336,13 @@ static void handle(const struct hl_ev *ev, size_t len)
 		ensure_room(2 * HL_ENC_MAX_EVENT);
 		hl_enc_thread(&w.enc, ev->tid);
 		hl_enc_realloc_fail(&w.enc, ev->ptr);
+		if (hl_opt.leak_scan)
+			hl_live_realloc_fail(ev->tid, ev->ptr);
 		w.events_seen++;
+		break;
+	case HL_EV_LEAK_SCAN:
+		/* Everything before this event is applied to the live set. */
+		hl_leakscan_run(&w.enc, ev->ptr);
 		break;
 	case HL_EV_MODULES:
 		if (ev->size <= len - sizeof(*ev))

@@ -69,8 +69,7 @@ struct func_key {
 struct hl_sym_func {
 	struct func_key key;
 	UT_hash_handle hh;
-	struct sym_module *mod;
-	Dwarf_Die die; /* abstract origin, or the subprogram */
+	Dwarf_Die die; /* abstract origin, or the subprogram; its Dwfl lives as long as we do */
 	bool computed;
 	unsigned last;
 	uint64_t seen; /* find_functions generation */
@@ -487,8 +486,7 @@ static Dwarf_Die origin_of(Dwarf_Die *die)
 }
 
 /* The canonical function of a subprogram or inlined_subroutine DIE. */
-static struct hl_sym_func *func_of(struct hl_symbolizer *s, struct sym_module *m, Dwarf_Die *die,
-				   const char *name)
+static struct hl_sym_func *func_of(struct hl_symbolizer *s, Dwarf_Die *die, const char *name)
 {
 	struct func_key key;
 	struct hl_sym_func *f;
@@ -509,7 +507,6 @@ static struct hl_sym_func *func_of(struct hl_symbolizer *s, struct sym_module *m
 	if (!f)
 		return NULL;
 	f->key = key;
-	f->mod = m;
 	f->die = origin;
 	HASH_ADD(hh, s->funcs, key, sizeof(f->key), f);
 	return f;
@@ -789,7 +786,7 @@ static int resolve_dwarf(struct hl_symbolizer *s, struct sym_module *m, uint64_t
 		out[n].line = line;
 		out[n].column = col;
 		out[n].inlined = tag == DW_TAG_inlined_subroutine;
-		out[n].func = func_of(s, m, d, out[n].function);
+		out[n].func = func_of(s, d, out[n].function);
 		n++;
 		if (tag == DW_TAG_subprogram)
 			break;
@@ -910,8 +907,6 @@ static bool path_matches(const char *glob, const char *path)
 
 struct find {
 	struct hl_symbolizer *s;
-	struct sym_module *m;
-	Dwarf_Die *cu;
 	const char *name_glob, *file_glob;
 	int (*cb)(void *ctx, const struct hl_sym_func *f);
 	void *ctx;
@@ -932,7 +927,7 @@ static int find_one(Dwarf_Die *die, void *arg)
 	name = die_name(fd->s, die);
 	if (!name || (fd->name_glob && fnmatch(fd->name_glob, name, 0) != 0))
 		return DWARF_CB_OK;
-	f = func_of(fd->s, fd->m, die, name);
+	f = func_of(fd->s, die, name);
 	if (!f || f->seen == fd->s->generation || !path_matches(fd->file_glob, f->key.file))
 		return DWARF_CB_OK;
 	f->seen = fd->s->generation;
@@ -972,11 +967,9 @@ int hl_symbolizer_find_functions(struct hl_symbolizer *s, const char *name_glob,
 			open_module(s, m);
 		if (m->state != MOD_OPEN)
 			continue;
-		fd.m = m;
 		while (!fd.ret && (cu = dwfl_module_nextcu(m->dm, cu, &bias))) {
 			if (!cu_may_match(s, cu, file_glob))
 				continue;
-			fd.cu = cu;
 			dwarf_getfuncs(cu, find_one, &fd, 0);
 		}
 	}
