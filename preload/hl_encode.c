@@ -44,7 +44,8 @@ int hl_enc_init(struct hl_enc *e)
 	e->buf = hl_arena_alloc(e->cap);
 	e->node_cap = 4096;
 	e->node_ip = hl_arena_alloc(e->node_cap * sizeof(uint64_t));
-	if (!e->buf || !e->node_ip)
+	e->node_parent = hl_arena_alloc(e->node_cap * sizeof(uint32_t));
+	if (!e->buf || !e->node_ip || !e->node_parent)
 		return -ENOMEM;
 	return 0;
 }
@@ -59,6 +60,7 @@ void hl_enc_fini(struct hl_enc *e)
 	}
 	hl_arena_free(e->buf, e->cap);
 	hl_arena_free(e->node_ip, e->node_cap * sizeof(uint64_t));
+	hl_arena_free(e->node_parent, e->node_cap * sizeof(uint32_t));
 	memset(e, 0, sizeof(*e));
 }
 
@@ -90,6 +92,14 @@ static inline void put_ptr(struct hl_enc *e, uint64_t ptr)
 	e->prev_ptr = ptr;
 }
 
+uint32_t hl_enc_find(struct hl_enc *e, uint32_t parent, uint64_t ip)
+{
+	struct trie_key key = {ip, parent};
+	struct hl_trie_node *n;
+	HASH_FIND(hh, e->trie, &key, sizeof(key), n);
+	return n ? n->id : 0;
+}
+
 uint32_t hl_enc_node(struct hl_enc *e, uint32_t parent, uint64_t ip)
 {
 	struct trie_key key = {ip, parent};
@@ -103,6 +113,11 @@ uint32_t hl_enc_node(struct hl_enc *e, uint32_t parent, uint64_t ip)
 		if (!grown)
 			return 0;
 		e->node_ip = grown;
+		uint32_t *gp = hl_arena_grow(e->node_parent, e->node_cap * sizeof(uint32_t),
+					     2 * e->node_cap * sizeof(uint32_t));
+		if (!gp)
+			return 0; /* node_ip grew already; node_cap stays: harmless */
+		e->node_parent = gp;
 		e->node_cap *= 2;
 	}
 	n = hl_arena_alloc(sizeof(*n));
@@ -120,6 +135,7 @@ uint32_t hl_enc_node(struct hl_enc *e, uint32_t parent, uint64_t ip)
 	}
 	e->nodes++;
 	e->node_ip[n->id] = ip;
+	e->node_parent[n->id] = parent;
 	put_byte(e, HL_REC_NODE);
 	put_uv(e, parent);
 	put_sv(e, (int64_t)(ip - e->node_ip[parent]));

@@ -19,6 +19,7 @@ struct hl_enc {
 	/* the stack trie */
 	struct hl_trie_node *trie; /* uthash keyed by (parent, ip) */
 	uint64_t *node_ip;         /* ip of node id i; [0] = 0 (root) */
+	uint32_t *node_parent;     /* parent of node id i */
 	size_t nodes, node_cap;    /* ids in use: 1..nodes */
 	uint64_t records;          /* ALLOC + FREE + REALLOC_FAIL written */
 };
@@ -40,6 +41,17 @@ const uint8_t *hl_enc_take(struct hl_enc *e, size_t *len);
  * Returns the id (>= 1), or 0 if memory ran out (the event keeps the
  * shorter stack rather than being lost). */
 uint32_t hl_enc_node(struct hl_enc *e, uint32_t parent, uint64_t ip);
+/* The node for (parent, ip) if it exists, else 0; writes nothing. */
+uint32_t hl_enc_find(struct hl_enc *e, uint32_t parent, uint64_t ip);
+/* Node ids are dense: ip and parent of an existing id. */
+static inline uint64_t hl_enc_node_ip(const struct hl_enc *e, uint32_t id)
+{
+	return e->node_ip[id];
+}
+static inline uint32_t hl_enc_node_parent(const struct hl_enc *e, uint32_t id)
+{
+	return e->node_parent[id];
+}
 
 /* Record writers.  Each needs at most HL_ENC_MAX_EVENT bytes of room. */
 #define HL_ENC_MAX_EVENT 64

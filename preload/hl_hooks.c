@@ -53,6 +53,7 @@ struct hl_tls {
 	uint32_t gen;  /* hl_state.gen when tid was taken */
 	uint32_t tid;
 	uint32_t prev_len;
+	uint64_t cons_hint;          /* stale copy of the ring's consumer position */
 	uint64_t prev[HL_DEPTH_MAX]; /* previous event's stack, outermost first */
 };
 static __thread struct hl_tls tls __attribute__((tls_model("initial-exec")));
@@ -195,6 +196,7 @@ static void register_thread(void)
 	tls.gen = atomic_load_explicit(&hl_state.gen, memory_order_relaxed);
 	tls.tid = atomic_fetch_add_explicit(&hl_state.next_tid, 1, memory_order_relaxed) + 1;
 	tls.prev_len = 0;
+	tls.cons_hint = 0; /* a new ring after fork starts at 0 */
 	/* Any non-NULL value makes the key's destructor run at thread exit. */
 	pthread_setspecific(hl_state.thread_key, (void *)1);
 	if (hl_opt.leak_scan)
@@ -250,7 +252,8 @@ static __attribute__((noinline)) void record(uint8_t type, uint8_t fn, const voi
 	}
 
 	int lossy = hl_opt.lossy;
-	struct hl_ev *ev = hl_ring_reserve(hl_state.ring, sizeof(*ev) + (size_t)nnew * 8, lossy);
+	struct hl_ev *ev = hl_ring_reserve_hint(hl_state.ring, sizeof(*ev) + (size_t)nnew * 8,
+						lossy, &tls.cons_hint);
 	if (unlikely(!ev)) {
 		atomic_fetch_add_explicit(&hl_state.lost, 1, memory_order_relaxed);
 		tls.prev_len = 0; /* the writer did not see this stack */

@@ -38,6 +38,12 @@
  * orders "B's free returned p" before "C's malloc returned p", so B's
  * reservation precedes C's.
  *
+ * Cheap paths: a producer keeps its own stale copy of cons (a hint) and
+ * reloads the shared one only when the hint says the ring is full, so the
+ * consumer's line is not pulled on every event.  The consumer reads ahead
+ * privately (`cpos`) and publishes cons in batches (every eighth of the ring,
+ * whenever it finds nothing to read, or at once if a producer waits).
+ *
  * Full: a producer that finds no space spins briefly, then registers in
  * `waiters` and sleeps on the futex word `space_seq`, which the consumer
  * bumps (and wakes) after releasing space when waiters is nonzero.  Sleeps
@@ -66,6 +72,7 @@ struct hl_ring {
 	_Alignas(CACHELINE) _Atomic uint64_t prod;
 	/* consumer's line */
 	_Alignas(CACHELINE) _Atomic uint64_t cons;
+	uint64_t cpos;     /* consumer only: next record to read (>= cons) */
 	uint64_t peek_len; /* length of the record hl_ring_peek returned (consumer only) */
 	/* wake-ups */
 	_Alignas(CACHELINE) _Atomic uint32_t space_seq; /* futex: space was released */
@@ -136,17 +143,29 @@ static void wait_for_space(struct hl_ring *r, unsigned *spins)
 
 void *hl_ring_reserve(struct hl_ring *r, size_t payload_len, int nowait)
 {
+	uint64_t hint = 0;
+	return hl_ring_reserve_hint(r, payload_len, nowait, &hint);
+}
+
+void *hl_ring_reserve_hint(struct hl_ring *r, size_t payload_len, int nowait, uint64_t *hint)
+{
 	uint64_t len = (sizeof(struct hl_ring_hdr) + payload_len + 7) & ~(uint64_t)7;
 	if (len > r->size / 4)
 		return NULL;
 	unsigned spins = 0;
 	uint64_t pos = atomic_load_explicit(&r->prod, memory_order_relaxed);
+	uint64_t cons = *hint;
 	for (;;) {
 		uint64_t off = pos & r->mask;
 		uint64_t pad = (off + len > r->size) ? r->size - off : 0;
-		/* acquire: pairs with the release store of cons in hl_ring_release */
-		uint64_t cons = atomic_load_explicit(&r->cons, memory_order_acquire);
 		if (pos + pad + len - cons > r->size) {
+			/* acquire: pairs with the release store of cons in
+			 * publish(): the zeroed headers it left are visible */
+			uint64_t fresh = atomic_load_explicit(&r->cons, memory_order_acquire);
+			if (fresh != cons) {
+				cons = *hint = fresh;
+				continue;
+			}
 			if (nowait)
 				return NULL;
 			wait_for_space(r, &spins);
@@ -167,9 +186,14 @@ void *hl_ring_reserve(struct hl_ring *r, size_t payload_len, int nowait)
 		}
 		struct hl_ring_hdr *h = (struct hl_ring_hdr *)(r->buf + off);
 		h->len = (uint32_t)len;
+		/* Half full and the consumer asleep: wake it early (checked
+		 * against the fresh position: the hint overstates the fill). */
 		if (pos + pad + len - cons > r->size / 2 &&
-		    atomic_load_explicit(&r->consumer_sleeping, memory_order_relaxed))
-			hl_ring_wake_consumer(r);
+		    atomic_load_explicit(&r->consumer_sleeping, memory_order_relaxed)) {
+			*hint = atomic_load_explicit(&r->cons, memory_order_acquire);
+			if (pos + pad + len - *hint > r->size / 2)
+				hl_ring_wake_consumer(r);
+		}
 		return h + 1;
 	}
 }
@@ -183,19 +207,40 @@ void hl_ring_commit(struct hl_ring *r, void *payload)
 	atomic_store_explicit((_Atomic uint32_t *)&h->state, HL_RING_READY, memory_order_release);
 }
 
+/* Hands the consumed bytes [cons, cpos) back to producers. */
+static void publish(struct hl_ring *r)
+{
+	uint64_t cons = atomic_load_explicit(&r->cons, memory_order_relaxed);
+	if (cons == r->cpos)
+		return;
+	/* Zero what we consumed so the next lap's headers read EMPTY until
+	 * their producers commit.  The range may wrap. */
+	uint64_t off = cons & r->mask, n = r->cpos - cons;
+	uint64_t first = n < r->size - off ? n : r->size - off;
+	memset(r->buf + off, 0, first);
+	if (n > first)
+		memset(r->buf, 0, n - first);
+	/* release: pairs with the acquire load of cons in hl_ring_reserve_hint */
+	atomic_store_explicit(&r->cons, r->cpos, memory_order_release);
+	if (atomic_load_explicit(&r->waiters, memory_order_seq_cst)) {
+		atomic_fetch_add_explicit(&r->space_seq, 1, memory_order_release);
+		futex(&r->space_seq, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL);
+	}
+}
+
 void *hl_ring_peek(struct hl_ring *r, size_t *payload_len)
 {
 	for (;;) {
-		uint64_t cons = atomic_load_explicit(&r->cons, memory_order_relaxed);
-		struct hl_ring_hdr *h = (struct hl_ring_hdr *)(r->buf + (cons & r->mask));
+		struct hl_ring_hdr *h = (struct hl_ring_hdr *)(r->buf + (r->cpos & r->mask));
 		/* acquire: pairs with the release store in hl_ring_commit / the PAD store */
 		uint32_t st = atomic_load_explicit((_Atomic uint32_t *)&h->state,
 						   memory_order_acquire);
-		if (st == HL_RING_EMPTY)
+		if (st == HL_RING_EMPTY) {
+			publish(r);
 			return NULL;
+		}
 		if (st == HL_RING_PAD) {
-			r->peek_len = h->len;
-			hl_ring_release(r);
+			r->cpos += h->len;
 			continue;
 		}
 		r->peek_len = h->len;
@@ -206,16 +251,10 @@ void *hl_ring_peek(struct hl_ring *r, size_t *payload_len)
 
 void hl_ring_release(struct hl_ring *r)
 {
-	uint64_t cons = atomic_load_explicit(&r->cons, memory_order_relaxed);
-	/* Zero what we consumed so the next lap's headers read EMPTY until
-	 * their producers commit. */
-	memset(r->buf + (cons & r->mask), 0, r->peek_len);
-	/* release: pairs with the acquire load of cons in hl_ring_reserve */
-	atomic_store_explicit(&r->cons, cons + r->peek_len, memory_order_release);
-	if (atomic_load_explicit(&r->waiters, memory_order_seq_cst)) {
-		atomic_fetch_add_explicit(&r->space_seq, 1, memory_order_release);
-		futex(&r->space_seq, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL);
-	}
+	r->cpos += r->peek_len;
+	if (r->cpos - atomic_load_explicit(&r->cons, memory_order_relaxed) >= r->size / 8 ||
+	    atomic_load_explicit(&r->waiters, memory_order_relaxed))
+		publish(r);
 }
 
 uint64_t hl_ring_backlog(const struct hl_ring *r)
@@ -231,7 +270,7 @@ uint64_t hl_ring_produced(const struct hl_ring *r)
 
 uint64_t hl_ring_consumed(const struct hl_ring *r)
 {
-	return atomic_load_explicit(&r->cons, memory_order_acquire);
+	return r->cpos; /* consumer only */
 }
 
 void hl_ring_consumer_sleep(struct hl_ring *r, unsigned ms)

@@ -280,6 +280,26 @@ static void thread_end(uint32_t tid)
 	}
 }
 
+/* Recently seen stack tails: (parent node, new frames) -> leaf node.  A hit
+ * is verified against the trie (walking up from the leaf), so a hash
+ * collision costs a lookup, never a wrong stack. */
+#define LEAF_CACHE_BITS 16
+struct leaf_entry {
+	uint64_t hash;
+	uint32_t parent, leaf, nnew, pad;
+};
+static struct leaf_entry *leaf_cache;
+
+static uint64_t tail_hash(uint32_t parent, const uint64_t *ips, uint32_t n)
+{
+	uint64_t h = (parent + 1) * 0x9e3779b97f4a7c15ull;
+	for (uint32_t i = 0; i < n; i++) {
+		h = (h ^ ips[i]) * 0xff51afd7ed558ccdull;
+		h ^= h >> 29;
+	}
+	return h;
+}
+
 /* The stack of an event as a node id: the thread's shared outer frames,
  * then the new ones, outermost first. */
 static uint32_t stack_node(const struct hl_ev *ev)
@@ -289,23 +309,63 @@ static uint32_t stack_node(const struct hl_ev *ev)
 		return 0;
 	uint32_t k = ev->common < t->len ? ev->common : t->len;
 	uint32_t parent = k ? t->path[k - 1] : 0;
-	uint32_t n = k;
-	ensure_room((size_t)ev->nnew * 24 + 2 * HL_ENC_MAX_EVENT);
-	for (int i = (int)ev->nnew - 1; i >= 0 && n < HL_DEPTH_MAX; i--) {
-		uint64_t ip = ev->ips[i];
-		/* A frame in no known module: something was loaded since the
-		 * last snapshot (dlopen is not hooked: see hl_hooks.c). */
-		if (!hl_modules_known_ip(ip) && hl_modules_changed()) {
-			refresh_modules();
-			ensure_room((size_t)(i + 1) * 24 + 2 * HL_ENC_MAX_EVENT);
+	uint32_t nnew = ev->nnew;
+	if (k + nnew > HL_DEPTH_MAX)
+		nnew = HL_DEPTH_MAX - k;
+	if (nnew == 0) {
+		t->len = k;
+		return parent;
+	}
+	/* The innermost nnew frames; when capped, keep the outer ones. */
+	const uint64_t *ips = ev->ips + (ev->nnew - nnew);
+
+	if (!leaf_cache)
+		leaf_cache = hl_arena_alloc(sizeof(*leaf_cache) << LEAF_CACHE_BITS);
+	uint64_t h = tail_hash(parent, ips, nnew);
+	struct leaf_entry *ce =
+		leaf_cache ? &leaf_cache[h & ((1u << LEAF_CACHE_BITS) - 1)] : NULL;
+	if (ce && ce->hash == h && ce->parent == parent && ce->nnew == nnew) {
+		uint32_t x = ce->leaf, i;
+		for (i = 0; i < nnew; i++) {
+			if (hl_enc_node_ip(&w.enc, x) != ips[i])
+				break;
+			t->path[k + nnew - 1 - i] = x;
+			x = hl_enc_node_parent(&w.enc, x);
 		}
-		uint32_t node = hl_enc_node(&w.enc, parent, ip);
-		if (!node)
-			break; /* out of memory: keep the outer part of the stack */
+		if (i == nnew && x == parent) {
+			t->len = k + nnew;
+			return ce->leaf;
+		}
+	}
+
+	uint32_t n = k;
+	int complete = 1;
+	for (int i = (int)nnew - 1; i >= 0; i--) {
+		uint64_t ip = ips[i];
+		uint32_t node = hl_enc_find(&w.enc, parent, ip);
+		if (!node) {
+			/* A frame in no known module: something was loaded
+			 * since the last snapshot (dlopen is not hooked: see
+			 * hl_hooks.c). */
+			if (!hl_modules_known_ip(ip) && hl_modules_changed())
+				refresh_modules();
+			ensure_room((size_t)(i + 1) * 24 + 2 * HL_ENC_MAX_EVENT);
+			node = hl_enc_node(&w.enc, parent, ip);
+		}
+		if (!node) {
+			complete = 0; /* out of memory: keep the outer part */
+			break;
+		}
 		t->path[n++] = node;
 		parent = node;
 	}
 	t->len = n;
+	if (complete && ce) {
+		ce->hash = h;
+		ce->parent = k ? t->path[k - 1] : 0;
+		ce->leaf = parent;
+		ce->nnew = nnew;
+	}
 	return parent;
 }
 
@@ -486,6 +546,7 @@ int hl_writer_start(void)
 	w.lost_written = 0;
 	w.ended_by_exec = 0;
 	w.threads = NULL;
+	leaf_cache = NULL;
 	ZSTD_customMem mem = {z_alloc, z_free, NULL};
 	w.zc = ZSTD_createCCtx_advanced(mem);
 	w.zcap = HL_BLOCK_HDR_LEN + ZSTD_compressBound(HL_BLOCK_MAX_RAW);
