@@ -178,6 +178,7 @@ __attribute__((constructor)) static void hl_ctor(void)
 {
 	tls.busy++;
 	hl_init();
+	hl_state.ctor_done = 1;
 	if (atomic_load(&hl_state.active))
 		hl_writer_start();
 	tls.busy--;
@@ -224,9 +225,16 @@ static __attribute__((noinline)) void record(uint8_t type, uint8_t fn, const voi
 	if (unlikely(tls.gen != atomic_load_explicit(&hl_state.gen, memory_order_relaxed) ||
 		     !tls.tid))
 		register_thread();
-	if (unlikely(atomic_load_explicit(&hl_state.writer_state, memory_order_relaxed) != 1) &&
-	    hl_writer_start())
-		return;
+	/* The writer is started by our constructor; before it has run (another
+	 * library's constructor allocating) events wait in the ring.  After it
+	 * (a fork child) the first event starts it. */
+	int early = 0;
+	if (unlikely(atomic_load_explicit(&hl_state.writer_state, memory_order_relaxed) != 1)) {
+		if (!hl_state.ctor_done)
+			early = 1;
+		else if (hl_writer_start())
+			return;
+	}
 
 	uint64_t buf[HL_DEPTH_MAX + 16];
 	const uint64_t *s = buf;
@@ -251,7 +259,7 @@ static __attribute__((noinline)) void record(uint8_t type, uint8_t fn, const voi
 		nnew = n - k;
 	}
 
-	int lossy = hl_opt.lossy;
+	int lossy = hl_opt.lossy || early; /* nobody drains yet: never wait */
 	struct hl_ev *ev = hl_ring_reserve_hint(hl_state.ring, sizeof(*ev) + (size_t)nnew * 8,
 						lossy, &tls.cons_hint);
 	if (unlikely(!ev)) {
@@ -302,7 +310,10 @@ static inline int enter(void)
 			hl_init();
 			tls.busy--;
 		}
-		return 0;
+		/* The call that initialised is recorded like any other (a
+		 * library constructor running before ours, libstdc++'s pool). */
+		if (atomic_load_explicit(&init_state, memory_order_acquire) != 2)
+			return 0;
 	}
 	if (tls.busy || !atomic_load_explicit(&hl_state.active, memory_order_relaxed))
 		return 0;
@@ -558,8 +569,11 @@ HL_EXPORT int dlclose(void *handle)
 		push_modules();
 		errno = e;
 	}
+	/* What the library's destructors and the loader free is recorded. */
+	if (rec)
+		leave();
 	int rc = real.dlclose(handle);
-	if (rec) {
+	if (rec && enter()) {
 		int e = errno;
 		push_modules();
 		errno = e;

@@ -116,12 +116,34 @@ static void say(const char *a, const char *b, const char *c)
 	(void)r;
 }
 
+/* Tells the launcher (if any) which trace this process writes, or "-" when
+ * it could not write one (it said why on stderr). */
+static void log_session(const char *path)
+{
+	if (!hl_opt.session_log)
+		return;
+	int lfd = open(hl_opt.session_log, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+	if (lfd < 0)
+		return;
+	char line[4200];
+	size_t at = put_num(line, 0, sizeof(line), (unsigned long)getpid());
+	at = put_str(line, at, sizeof(line), "\t");
+	at = put_num(line, at, sizeof(line), (unsigned long)getppid());
+	at = put_str(line, at, sizeof(line), "\t");
+	at = put_str(line, at, sizeof(line) - 1, path);
+	at = put_str(line, at, sizeof(line), "\n");
+	ssize_t r = write(lfd, line, at);
+	(void)r;
+	close(lfd);
+}
+
 int hl_output_open(int is_root, char *path, unsigned long cap)
 {
 	int fd = -1;
 	for (unsigned serial = 1; serial < 1000; serial++) {
 		if (expand(path, cap, is_root ? 0 : (unsigned long)getpid(), serial)) {
 			say("trace path too long: ", pattern, "");
+			log_session("-");
 			return -1;
 		}
 		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -131,32 +153,21 @@ int hl_output_open(int is_root, char *path, unsigned long cap)
 			say("cannot create trace ", path, errno == EACCES ? ": permission denied"
 							     : errno == ENOENT ? ": no such directory"
 									       : ": cannot create file");
+			log_session("-");
 			return -1;
 		}
 		struct stat st;
 		if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
 			say("refusing to write trace ", path, ": it is a symbolic link");
+			log_session("-");
 			return -1;
 		}
 	}
 	if (fd < 0) {
 		say("cannot create trace ", path, ": too many files of that name");
+		log_session("-");
 		return -1;
 	}
-	if (hl_opt.session_log) {
-		int lfd = open(hl_opt.session_log, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
-		if (lfd >= 0) {
-			char line[4200];
-			size_t at = put_num(line, 0, sizeof(line), (unsigned long)getpid());
-			at = put_str(line, at, sizeof(line), "\t");
-			at = put_num(line, at, sizeof(line), (unsigned long)getppid());
-			at = put_str(line, at, sizeof(line), "\t");
-			at = put_str(line, at, sizeof(line) - 1, path);
-			at = put_str(line, at, sizeof(line), "\n");
-			ssize_t r = write(lfd, line, at);
-			(void)r;
-			close(lfd);
-		}
-	}
+	log_session(path);
 	return fd;
 }

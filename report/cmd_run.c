@@ -166,8 +166,10 @@ static void print_session(const struct hl_launch *l, const char *prog, bool quie
 			strerror(-rc));
 		return;
 	}
+	/* "-": the library loaded but could not write (it said why). */
 	for (size_t i = 0; i < n; i++)
-		print_process(&v[i], quiet);
+		if (strcmp(v[i].path, "-"))
+			print_process(&v[i], quiet);
 	/* A process killed by a signal may have had no chance to write;
 	 * one that exited normally without a trace never loaded us. */
 	if (!n && WIFEXITED(l->root_status))

@@ -103,10 +103,11 @@ struct once_rec {
 static void *once_producer(void *arg)
 {
 	uint32_t id = (uint32_t)(uintptr_t)arg;
-	uint64_t rng = seed + 100 + id;
+	uint64_t rng = seed + 100 + id, hint = 0;
 	for (uint64_t seq = 0; seq < ONCE_RECORDS; seq++) {
 		uint32_t len = (uint32_t)t_range(&rng, sizeof(struct once_rec), 1000);
-		struct once_rec *r = hl_ring_reserve(ring, len, 0);
+		struct once_rec *r = seq % 3 ? hl_ring_reserve_hint(ring, len, 0, &hint)
+					     : hl_ring_reserve(ring, len, 0);
 		if (!r) {
 			CHECK(r, "blocking reserve returned NULL");
 			break;
@@ -235,7 +236,7 @@ static void emit(struct addr_rec *r, uint32_t type, uint32_t prod, uint64_t addr
 static void *addr_producer(void *arg)
 {
 	uint32_t id = (uint32_t)(uintptr_t)arg;
-	uint64_t rng = seed + 200 + id, owned[MAX_OWNED], seq = 0;
+	uint64_t rng = seed + 200 + id, owned[MAX_OWNED], seq = 0, hint = 0;
 	int n_owned = 0;
 	for (uint32_t op = 0; op < ADDR_OPS || n_owned; op++) {
 		int do_free = op >= ADDR_OPS || n_owned == MAX_OWNED ||
@@ -252,15 +253,15 @@ static void *addr_producer(void *arg)
 				continue;
 			}
 			maybe_yield(&rng); /* the allocator returned; the hook has not reserved yet */
-			if (!r)
-				r = hl_ring_reserve(ring, sizeof(*r), 0);
+			if (!r) /* the hooks' path: a per-thread stale cons */
+				r = hl_ring_reserve_hint(ring, sizeof(*r), 0, &hint);
 			emit(r, EV_ALLOC, id, a, seq++, &rng);
 			owned[n_owned++] = a;
 		} else {
 			int i = (int)(t_rand(&rng) % (uint64_t)n_owned);
 			uint64_t a = owned[i];
 			owned[i] = owned[--n_owned];
-			struct addr_rec *r = hl_ring_reserve(ring, sizeof(*r), 0);
+			struct addr_rec *r = hl_ring_reserve_hint(ring, sizeof(*r), 0, &hint);
 			emit(r, EV_FREE, id, a, seq++, &rng);
 			maybe_yield(&rng); /* committed; the real free has not run yet */
 			pool_give(a);
@@ -389,17 +390,33 @@ static void test_refusals(void)
 	if (x)
 		hl_ring_release(ring);
 	CHECK(hl_ring_peek(ring, &plen) == NULL, "ring empty again");
+
+	/* A hint from long ago (here: 0, after laps) on an empty ring. */
+	uint64_t hint = 0;
+	void *h = hl_ring_reserve_hint(ring, 100, 1, &hint);
+	CHECK(h != NULL, "nowait with a stale hint refused on an empty ring");
+	CHECK(hint == hl_ring_consumed(ring), "hint %" PRIu64 " not refreshed to %" PRIu64, hint,
+	      hl_ring_consumed(ring));
+	if (h) {
+		hl_ring_commit(ring, h);
+		if (hl_ring_peek(ring, &plen))
+			hl_ring_release(ring);
+		CHECK(hl_ring_peek(ring, &plen) == NULL, "ring empty again");
+	}
 }
 
 /* Single thread: fill with nowait until NULL, poke it more, drain, repeat. */
 static void test_lossy_fill(void)
 {
-	uint64_t rng = seed + 5, seq = 0, rounds = 200, refused = 0;
+	uint64_t rng = seed + 5, seq = 0, rounds = 200, refused = 0, hint = 0;
 	for (uint64_t round = 0; round < rounds && t_failures < 20; round++) {
 		uint64_t first = seq, used = 0;
 		for (;;) {
 			uint32_t len = (uint32_t)t_range(&rng, sizeof(struct lossy_rec), 3000);
-			struct lossy_rec *r = hl_ring_reserve(ring, len, 1);
+			/* the hint outlives each round's drain: stale at the
+			 * start of the next, it must be refreshed, not trusted */
+			struct lossy_rec *r = seq & 1 ? hl_ring_reserve_hint(ring, len, 1, &hint)
+						      : hl_ring_reserve(ring, len, 1);
 			if (!r) {
 				/* NULL only when the record (plus any padding to
 				 * the wrap) really does not fit */
@@ -462,14 +479,14 @@ static _Atomic uint64_t lost;
 static void *lossy_producer(void *arg)
 {
 	uint32_t id = (uint32_t)(uintptr_t)arg;
-	uint64_t rng = seed + 300 + id;
+	uint64_t rng = seed + 300 + id, hint = 0;
 	for (uint64_t seq = 0; seq < LOSSY_RECORDS; seq++) {
 		/* pauses, so the ring drains now and then: losses come in
 		 * bursts between stretches where everything fits */
 		if ((seq & 127) == 0)
 			t_sleep_us(200);
 		uint32_t len = (uint32_t)t_range(&rng, sizeof(struct lossy_rec), 600);
-		struct lossy_rec *r = hl_ring_reserve(ring, len, 1);
+		struct lossy_rec *r = hl_ring_reserve_hint(ring, len, 1, &hint);
 		if (!r) {
 			atomic_fetch_add_explicit(&lost, 1, memory_order_relaxed);
 			continue;

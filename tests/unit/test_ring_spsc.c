@@ -46,7 +46,7 @@ static size_t rounded_payload(size_t len)
 
 static void *producer(void *arg)
 {
-	uint64_t rng = seed + 1;
+	uint64_t rng = seed + 1, hint = 0;
 	(void)arg;
 	for (uint64_t seq = 0; seq < RECORDS; seq++) {
 		uint32_t len = (uint32_t)t_range(&rng, MIN_LEN, MAX_LEN);
@@ -54,7 +54,9 @@ static void *producer(void *arg)
 		 * nearly-full ring full too; this counts the plain case). */
 		if (hl_ring_size(ring) - hl_ring_backlog(ring) < rounded_payload(len) + 8)
 			fills++;
-		struct rec *r = hl_ring_reserve(ring, len, 0);
+		/* both entry points: the hooks use the hinted one for events */
+		struct rec *r = seq & 1 ? hl_ring_reserve_hint(ring, len, 0, &hint)
+					: hl_ring_reserve(ring, len, 0);
 		if (!r) {
 			CHECK(r, "blocking reserve of %u bytes returned NULL", len);
 			abort();

@@ -1,0 +1,45 @@
+/* stacks.h — the symbolize stage as the views see it: a replay's stack
+ * nodes turned into frames (symbolize.h), each node resolved once and
+ * cached, whole stacks walked innermost first with inlined calls expanded,
+ * and which frames belong to the program's own code (the main executable
+ * and libraries outside the system directories, not the vdso, not
+ * libheapline).  Frames live until hl_stacks_free(). */
+#ifndef HL_STACKS_H
+#define HL_STACKS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "json.h"
+#include "replay.h"
+#include "symbolize.h"
+
+struct hl_stacks;
+
+/* For a replay that has run; it must outlive the stacks.  NULL if out of
+ * memory. */
+struct hl_stacks *hl_stacks_new(const struct hl_replay *r);
+void hl_stacks_free(struct hl_stacks *st);
+struct hl_symbolizer *hl_stacks_symbolizer(struct hl_stacks *st);
+
+/* The frames of one node's return address (innermost, i.e. inlined callee,
+ * first) and whether they are the program's own code.  Returns the count
+ * (>= 1), or -errno. */
+int hl_stacks_node_frames(struct hl_stacks *st, uint64_t node, const struct hl_frame **frames,
+			  bool *own);
+/* Calls cb for every frame of node's whole stack, innermost first.  A
+ * nonzero return stops the walk and is returned; else 0, or -errno. */
+int hl_stacks_walk(struct hl_stacks *st, uint64_t node,
+		   int (*cb)(void *ctx, const struct hl_frame *f, bool own), void *ctx);
+
+/* Whether a module path is the program's own code. */
+bool hl_stacks_own_module(const char *path);
+
+/* "function file:line" (path via hl_fmt_path), "function (module+0x1a)"
+ * without a line, "module+0x1a" without a name. */
+void hl_frame_print(FILE *f, const struct hl_frame *fr);
+/* {"function", "file", "line", "module", "offset", "inlined"} */
+void hl_frame_json(struct hl_json *j, const struct hl_frame *fr);
+
+#endif

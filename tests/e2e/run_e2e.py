@@ -1,0 +1,699 @@
+#!/usr/bin/env python3
+"""run_e2e.py — end-to-end tests of the recorder: runs the example programs
+(examples/, each with allocation numbers known exactly, given in its first
+comment) and real programs (python3, perl, gcc) under `heapline run`, reads
+every trace back with `heapline report --format json`, and compares.
+
+Usage: run_e2e.py TEST       (run_e2e.py --list names the tests)
+Exit status: 0 pass, 1 fail, 77 skip (liburing's convention, as meson wants).
+
+Paths come from the environment (tests/meson.build sets them):
+  HL_HEAPLINE     the heapline command
+  HL_LIB          libheapline.so
+  HL_EX_<NAME>    each example program, e.g. HL_EX_BASIC
+  HL_LIBDLALLOC   the library dlopen_user loads
+Python standard library only.
+"""
+import glob
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+SKIP = 77
+
+
+class Skip(Exception):
+    pass
+
+
+class Failed(Exception):
+    pass
+
+
+def env_path(name):
+    p = os.environ.get(name)
+    if not p:
+        raise Skip(f"{name} is not set (run through meson test)")
+    if not os.path.exists(p):
+        raise Failed(f"{name}={p} does not exist")
+    return p
+
+
+def example(name):
+    return env_path("HL_EX_" + name.upper())
+
+
+def heapline():
+    return env_path("HL_HEAPLINE")
+
+
+def clean_env(extra=None):
+    """The environment for a run: no stray HEAPLINE_* from outside, the
+    library under test, plus EXTRA."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEAPLINE_")}
+    env.pop("LD_PRELOAD", None)
+    env["HEAPLINE_LIB"] = env_path("HL_LIB")
+    if extra:
+        env.update(extra)
+    return env
+
+
+class Check:
+    """Collects mismatches so one run reports all of them."""
+
+    def __init__(self):
+        self.failures = []
+
+    def eq(self, what, got, want):
+        if got != want:
+            self.failures.append(f"{what}: expected {want!r}, got {got!r}")
+        else:
+            print(f"ok: {what} = {got!r}")
+
+    def true(self, what, cond, detail=""):
+        if not cond:
+            self.failures.append(f"{what}: {detail}" if detail else what)
+        else:
+            print(f"ok: {what}")
+
+    def summary(self, label, s, want):
+        """Compares the keys of WANT with the summary S."""
+        for k, v in want.items():
+            self.eq(f"{label} {k}", s.get(k), v)
+
+    def done(self):
+        if self.failures:
+            for f in self.failures:
+                print("FAIL: " + f)
+            raise Failed(f"{len(self.failures)} check(s) failed")
+
+
+# ---- running and reading ------------------------------------------------------
+
+
+class Run:
+    def __init__(self, rc, out, err, traces):
+        self.rc, self.out, self.err, self.traces = rc, out, err, traces
+
+
+def hl_run(tmp, argv, extra_env=None, opts=(), timeout=60, name="t.hlt"):
+    """`heapline run -q -o TMP/NAME OPTS -- ARGV` in TMP; returns a Run whose
+    traces are every *.hlt left in TMP (several processes get the pid added)."""
+    for old in glob.glob(os.path.join(tmp, "*.hlt")):
+        os.unlink(old)
+    cmd = [heapline(), "run", "-q", "-o", os.path.join(tmp, name), *opts, "--", *argv]
+    p = subprocess.run(cmd, cwd=tmp, env=clean_env(extra_env), capture_output=True,
+                       timeout=timeout)
+    traces = sorted(glob.glob(os.path.join(tmp, "*.hlt")))
+    err = p.stderr.decode(errors="replace")
+    if p.stderr:
+        print(f"stderr of {' '.join(cmd)}:\n{err[:2000]}")
+    return Run(p.returncode, p.stdout, err, traces)
+
+
+def plain_run(argv, cwd, extra_env=None, timeout=60):
+    p = subprocess.run(argv, cwd=cwd, env=clean_env(extra_env), capture_output=True,
+                       timeout=timeout)
+    return p.returncode, p.stdout
+
+
+def report(trace, allow_warning=False):
+    """The "summary" object of `heapline report --format json TRACE`."""
+    p = subprocess.run([heapline(), "report", "--format", "json", trace],
+                       capture_output=True, timeout=60)
+    err = p.stderr.decode(errors="replace")
+    if p.returncode != 0:
+        raise Failed(f"heapline report {trace}: exit {p.returncode}: {err.strip()}")
+    if err and not allow_warning:
+        raise Failed(f"heapline report {trace}: unexpected stderr: {err.strip()}")
+    try:
+        s = json.loads(p.stdout)["summary"]
+    except (ValueError, KeyError) as e:
+        raise Failed(f"heapline report {trace}: bad JSON ({e}): {p.stdout[:300]!r}")
+    s["_stderr"] = err
+    return s
+
+
+def only_trace(check, run, label):
+    check.eq(f"{label}: number of traces", len(run.traces), 1)
+    if not run.traces:
+        raise Failed(f"{label}: no trace written")
+    return report(run.traces[0])
+
+
+def clean_end(check, label, s):
+    """What every normally ending example's trace must say."""
+    check.summary(label, s, {"lost_events": 0, "truncated_bytes": 0, "unknown_frees": 0})
+
+
+def diff(s, base, keys=("allocations", "frees", "bytes_allocated", "leaked_bytes",
+                         "leaked_blocks")):
+    return {k: s[k] - base[k] for k in keys}
+
+
+# ---- valgrind, the independent reference --------------------------------------
+
+VG_TOTAL = re.compile(r"total heap usage: ([\d,]+) allocs, ([\d,]+) frees, ([\d,]+) bytes allocated")
+
+
+def valgrind(argv, cwd):
+    """(allocs, frees, bytes) valgrind counts for ARGV; Skip if no valgrind.
+    --leak-check=no; valgrind also runs __libc_freeres at exit, which frees
+    libc-internal buffers, so the examples print with write(2), not stdio."""
+    vg = shutil.which("valgrind")
+    if not vg:
+        raise Skip("valgrind not installed")
+    p = subprocess.run([vg, "--leak-check=no", *argv], cwd=cwd, env=clean_env(),
+                       capture_output=True, timeout=300)
+    err = p.stderr.decode(errors="replace")
+    m = VG_TOTAL.search(err)
+    if not m:
+        raise Failed(f"valgrind printed no heap summary (exit {p.returncode}):\n{err[-2000:]}")
+    return tuple(int(x.replace(",", "")) for x in m.groups())
+
+
+# ---- the examples -------------------------------------------------------------
+
+BASIC = {"allocations": 14, "frees": 10, "bytes_allocated": 1055586, "peak_bytes": 1054186,
+         "leaked_bytes": 5108, "leaked_blocks": 4, "unknown_frees": 0, "end": "exit"}
+
+
+def test_basic(tmp, c):
+    exe = example("basic")
+    r = hl_run(tmp, [exe])
+    c.eq("exit status", r.rc, 0)
+    c.eq("stdout", r.out, b"basic done\n")
+    s = only_trace(c, r, "basic")
+    c.summary("basic", s, BASIC)
+    clean_end(c, "basic", s)
+    c.eq("command", s["command"], exe)
+    c.true("ppid is set", s["ppid"] > 0)
+
+
+def test_valgrind_basic(tmp, c):
+    exe = example("basic")
+    vg = valgrind([exe, "no-pvalloc"], tmp)
+    r = hl_run(tmp, [exe, "no-pvalloc"])
+    s = only_trace(c, r, "basic no-pvalloc")
+    got = (s["allocations"], s["frees"], s["bytes_allocated"])
+    c.eq("heapline (allocations, frees, bytes) vs valgrind (allocs, frees, bytes)", got, vg)
+    c.eq("valgrind agrees with basic.c's comment", vg,
+         (BASIC["allocations"], BASIC["frees"], BASIC["bytes_allocated"]))
+
+
+def test_mp_example(tmp, c):
+    r = hl_run(tmp, [example("mp_example")])
+    c.eq("exit status", r.rc, 0)
+    c.eq("stdout", r.out, b"mp_example done\n")
+    s = only_trace(c, r, "mp_example")
+    c.summary("mp_example", s, {
+        "allocations": 2, "frees": 1, "bytes_allocated": 168 << 20, "peak_bytes": 168 << 20,
+        "leaked_bytes": 8 << 20, "leaked_blocks": 1, "end": "exit"})
+    clean_end(c, "mp_example", s)
+
+
+def s_of(n):
+    """Bytes threads_xfree allocates for n blocks: sizes 16 + 8 * (i % 8)."""
+    full, rest = divmod(n, 8)
+    return full * sum(16 + 8 * i for i in range(8)) + sum(16 + 8 * i for i in range(rest))
+
+
+def threads_base(tmp, c):
+    """threads_xfree 0 0: only glibc's per-thread DTV callocs (see the example)."""
+    r = hl_run(tmp, [example("threads_xfree"), "0", "0"])
+    c.eq("base exit status", r.rc, 0)
+    base = only_trace(c, r, "threads_xfree 0 0")
+    c.summary("base (3 thread DTVs)", base, {
+        "allocations": 3, "frees": 0, "leaked_blocks": 3, "unknown_frees": 0, "end": "exit"})
+    return base
+
+
+def test_threads_xfree(tmp, c):
+    exe = example("threads_xfree")
+    base = threads_base(tmp, c)
+    n = m = 250000
+    for i in range(5):
+        t0 = time.monotonic()
+        r = hl_run(tmp, [exe, str(n), str(m)])
+        label = f"run {i + 1}"
+        print(f"{label}: {time.monotonic() - t0:.2f} s")
+        c.eq(f"{label} exit status", r.rc, 0)
+        c.eq(f"{label} stdout", r.out, b"threads_xfree done\n")
+        s = only_trace(c, r, label)
+        c.summary(label, s, {
+            "allocations": base["allocations"] + n + m,
+            "frees": base["frees"] + n + m,
+            "bytes_allocated": base["bytes_allocated"] + s_of(n) + s_of(m),
+            "leaked_bytes": base["leaked_bytes"], "leaked_blocks": base["leaked_blocks"],
+            "unknown_frees": 0, "lost_events": 0, "truncated_bytes": 0, "end": "exit"})
+
+
+def test_valgrind_threads(tmp, c):
+    exe = example("threads_xfree")
+    n = m = 20000
+    vg0 = valgrind([exe, "0", "0"], tmp)
+    vg1 = valgrind([exe, str(n), str(m)], tmp)
+    vgd = tuple(b - a for a, b in zip(vg0, vg1))
+    c.eq("valgrind: work over base", vgd, (n + m, n + m, s_of(n) + s_of(m)))
+    base = threads_base(tmp, c)
+    s = only_trace(c, hl_run(tmp, [exe, str(n), str(m)]), "threads_xfree")
+    d = diff(s, base)
+    c.eq("heapline vs valgrind, work over base (allocations, frees, bytes)",
+         (d["allocations"], d["frees"], d["bytes_allocated"]), vgd)
+    c.eq("base allocations: heapline vs valgrind", base["allocations"], vg0[0])
+
+
+def test_forker(tmp, c):
+    r = hl_run(tmp, [example("forker")])
+    c.eq("exit status", r.rc, 0)
+    c.eq("stdout", r.out, b"child\nparent\n")
+    c.eq("number of traces", len(r.traces), 2)
+    root = os.path.join(tmp, "t.hlt")
+    if root not in r.traces:
+        raise Failed(f"no trace at {root}: {r.traces}")
+    parent = report(root)
+    others = [t for t in r.traces if t != root]
+    if len(others) != 1:
+        raise Failed(f"expected one child trace, have {others}")
+    child = report(others[0])
+    c.summary("parent", parent, {
+        "allocations": 2, "frees": 1, "bytes_allocated": 4000, "peak_bytes": 4000,
+        "leaked_bytes": 1000, "leaked_blocks": 1, "unknown_frees": 0, "end": "exit"})
+    c.summary("child", child, {
+        "allocations": 2, "frees": 3, "unknown_frees": 1, "bytes_allocated": 3000,
+        "peak_bytes": 3000, "leaked_bytes": 0, "leaked_blocks": 0, "end": "exit"})
+    c.eq("child's ppid is the parent's pid", child["ppid"], parent["pid"])
+    c.eq("child trace name has its pid", os.path.basename(others[0]), f"t.{child['pid']}.hlt")
+    for label, s in (("parent", parent), ("child", child)):
+        c.summary(label, s, {"lost_events": 0, "truncated_bytes": 0})
+
+
+def test_fork_exec(tmp, c):
+    exe, basic = example("fork_exec"), example("basic")
+    r = hl_run(tmp, [exe, basic])
+    c.eq("exit status", r.rc, 0)
+    c.eq("stdout", r.out, b"basic done\nfork_exec done\n")
+    root = os.path.join(tmp, "t.hlt")
+    if root not in r.traces:
+        raise Failed(f"no trace at {root}: {r.traces}")
+    parent = report(root)
+    c.summary("parent", parent, {
+        "allocations": 1, "frees": 1, "bytes_allocated": 777, "peak_bytes": 777,
+        "leaked_bytes": 0, "leaked_blocks": 0, "end": "exit"})
+    clean_end(c, "parent", parent)
+    c.eq("parent command", parent["command"], f"{exe} {basic}")
+    others = [report(t) for t in r.traces if t != root]
+    execd = [s for s in others if s["command"] == basic]
+    c.eq("traces of the exec'd basic", len(execd), 1)
+    for s in execd:
+        c.summary("exec'd basic", s, BASIC)
+        clean_end(c, "exec'd basic", s)
+        c.eq("exec'd basic's ppid is the parent's pid", s["ppid"], parent["pid"])
+    # The fork child before exec allocates nothing; a trace of it is optional.
+    for s in others:
+        if s["command"] == basic:
+            continue
+        c.summary(f"pre-exec child image {s['trace']}", s,
+                  {"allocations": 0, "frees": 0, "end": "exec"})
+    c.true("at most 3 traces", len(r.traces) <= 3, f"{r.traces}")
+
+
+def test_dlopen_user(tmp, c):
+    exe, lib = example("dlopen_user"), env_path("HL_LIBDLALLOC")
+    r0 = hl_run(tmp, [exe, lib], extra_env={"DLALLOC_QUIET": "1"})
+    c.eq("base exit status", r0.rc, 0)
+    base = only_trace(c, r0, "dlopen_user (DLALLOC_QUIET)")
+    clean_end(c, "base", base)
+    r = hl_run(tmp, [exe, lib])
+    c.eq("exit status", r.rc, 0)
+    c.eq("stdout", r.out, b"dlopen_user done\n")
+    s = only_trace(c, r, "dlopen_user")
+    clean_end(c, "dlopen_user", s)
+    c.eq("end", s["end"], "exit")
+    c.eq("over the base", diff(s, base), {
+        "allocations": 8, "frees": 6, "bytes_allocated": 2220,
+        "leaked_bytes": 444, "leaked_blocks": 2})
+
+
+def cxx_base(tmp, c):
+    """cxx_user control: libstdc++'s startup allocations (its EH pool)."""
+    exe = example("cxx_user")
+    r = hl_run(tmp, [exe, "control"])
+    c.eq("control exit status", r.rc, 0)
+    base = only_trace(c, r, "cxx_user control")
+    try:
+        vg = valgrind([exe, "control"], tmp)
+        print(f"valgrind, cxx_user control: {vg[0]} allocs, {vg[2]} bytes")
+        c.eq("control allocations: heapline vs valgrind", base["allocations"], vg[0])
+        c.eq("control bytes_allocated: heapline vs valgrind", base["bytes_allocated"], vg[2])
+    except Skip:
+        c.true("control: 1 allocation (libstdc++'s emergency EH pool)",
+               base["allocations"] == 1 and 1024 <= base["bytes_allocated"] <= 1 << 20,
+               f"got {base['allocations']} allocations, {base['bytes_allocated']} bytes")
+    c.eq("control frees", base["frees"], 0)
+    c.eq("control leaked_blocks", base["leaked_blocks"], base["allocations"])
+    return base
+
+
+def test_cxx_user(tmp, c):
+    base = cxx_base(tmp, c)
+    r = hl_run(tmp, [example("cxx_user")])
+    c.eq("exit status", r.rc, 0)
+    c.eq("stdout", r.out, b"cxx_user done\n")
+    s = only_trace(c, r, "cxx_user")
+    clean_end(c, "cxx_user", s)
+    c.eq("end", s["end"], "exit")
+    c.eq("over the base", diff(s, base), {
+        "allocations": 12, "frees": 11, "bytes_allocated": 2601,
+        "leaked_bytes": 1000, "leaked_blocks": 1})
+    c.eq("peak over the base", s["peak_bytes"] - base["peak_bytes"], 1200)
+
+
+def test_early_ctor(tmp, c):
+    r = hl_run(tmp, [example("early_ctor")])
+    c.eq("exit status", r.rc, 0)
+    c.eq("stdout", r.out, b"early_ctor done\n")
+    s = only_trace(c, r, "early_ctor")
+    c.summary("early_ctor", s, {
+        "allocations": 2, "frees": 2, "bytes_allocated": 66666, "peak_bytes": 66666,
+        "leaked_bytes": 0, "leaked_blocks": 0, "unknown_frees": 0, "end": "exit"})
+
+
+def test_dtor_free(tmp, c):
+    r = hl_run(tmp, [example("dtor_free")])
+    c.eq("exit status", r.rc, 0)
+    c.eq("stdout", r.out, b"dtor_free\n")
+    s = only_trace(c, r, "dtor_free")
+    c.summary("dtor_free", s, {
+        "allocations": 4, "frees": 4, "bytes_allocated": 5196, "peak_bytes": 5096,
+        "leaked_bytes": 0, "leaked_blocks": 0, "end": "exit"})
+    clean_end(c, "dtor_free", s)
+
+
+def test_exit_thread(tmp, c):
+    exe = example("exit_thread")
+    r0 = hl_run(tmp, [exe, "control"], timeout=30)
+    c.eq("control exit status", r0.rc, 0)
+    base = only_trace(c, r0, "exit_thread control")
+    c.summary("control (main's block + the thread's DTV)", base, {
+        "allocations": 2, "frees": 0, "leaked_blocks": 2, "end": "exit"})
+    r = hl_run(tmp, [exe], timeout=30)
+    c.eq("exit status", r.rc, 0)
+    c.eq("stdout", r.out, b"exit_thread\n")
+    s = only_trace(c, r, "exit_thread")
+    c.eq("end", s["end"], "exit")
+    clean_end(c, "exit_thread", s)
+    c.eq("over the control", diff(s, base), {
+        "allocations": 2, "frees": 1, "bytes_allocated": 5000,
+        "leaked_bytes": 3000, "leaked_blocks": 1})
+    c.eq("peak over the control", s["peak_bytes"] - base["peak_bytes"], 5000)
+
+
+def test_uexit(tmp, c):
+    r = hl_run(tmp, [example("uexit")])
+    c.eq("exit status", r.rc, 0)
+    c.eq("stdout", r.out, b"uexit\n")
+    s = only_trace(c, r, "uexit")
+    c.summary("uexit", s, {
+        "allocations": 3, "frees": 1, "bytes_allocated": 6000, "peak_bytes": 6000,
+        "leaked_bytes": 4000, "leaked_blocks": 2, "end": "_exit"})
+    clean_end(c, "uexit", s)
+
+
+def test_aborter(tmp, c):
+    r = hl_run(tmp, [example("aborter")])
+    c.eq("exit status (128 + SIGABRT)", r.rc, 128 + signal.SIGABRT)
+    c.eq("stdout", r.out, b"aborter\n")
+    s = only_trace(c, r, "aborter")
+    c.summary("aborter", s, {
+        "allocations": 4, "frees": 2, "bytes_allocated": 1111, "peak_bytes": 1111,
+        "leaked_bytes": 1010, "leaked_blocks": 2, "end": "abort"})
+    clean_end(c, "aborter", s)
+
+
+def test_killme(tmp, c):
+    pattern = os.path.join(tmp, "killme.%p.hlt")
+    cmd = [heapline(), "run", "-q", "-o", pattern, "--", example("killme")]
+    p = subprocess.Popen(cmd, cwd=tmp, env=clean_env(), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        ready, _, _ = select.select([p.stdout], [], [], 30)
+        line = p.stdout.readline() if ready else b""
+        c.eq("killme says", line, b"ready\n")
+        time.sleep(0.3)  # > 200 ms: the writer has flushed what came before "ready"
+        deadline = time.monotonic() + 5
+        traces = []
+        while not traces and time.monotonic() < deadline:
+            traces = glob.glob(os.path.join(tmp, "killme.*.hlt"))
+            time.sleep(0.05)
+        if len(traces) != 1:
+            raise Failed(f"expected one killme.<pid>.hlt, have {traces}")
+        pid = int(os.path.basename(traces[0]).split(".")[1])
+        os.kill(pid, signal.SIGKILL)
+        _, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    c.eq("heapline run exit status (128 + SIGKILL)", p.returncode, 128 + signal.SIGKILL)
+    s = report(traces[0], allow_warning=True)
+    if s["_stderr"]:
+        print(f"report warned (allowed): {s['_stderr'].strip()}")
+    c.eq("pid in trace", s["pid"], pid)
+    c.true("allocations >= 1000", s["allocations"] >= 1000, f"got {s['allocations']}")
+    c.true("frees >= 500", s["frees"] >= 500, f"got {s['frees']}")
+    c.true("bytes_allocated >= 64000", s["bytes_allocated"] >= 64000,
+           f"got {s['bytes_allocated']}")
+    c.eq("end (no end record after SIGKILL)", s["end"], None)
+
+
+# ---- real programs ------------------------------------------------------------
+
+
+def python_exe():
+    return os.path.realpath(sys.executable)
+
+
+def compare_plain(c, tmp, argv, want_rc=None, extra_env=None):
+    """Runs ARGV plainly and under heapline: same stdout bytes, same status."""
+    rc0, out0 = plain_run(argv, tmp, extra_env)
+    r = hl_run(tmp, argv, extra_env=extra_env)
+    c.eq("exit status: heapline run vs plain", r.rc, rc0)
+    c.eq("stdout: heapline run vs plain", r.out, out0)
+    if want_rc is not None:
+        c.eq("exit status", rc0, want_rc)
+    return r
+
+
+def check_process_traces(c, r):
+    """Each trace readable, allocations > 0, its process descended from the
+    root, and at most one trace per process image."""
+    sums = [report(t) for t in r.traces]
+    c.true("at least one trace", len(sums) > 0)
+    pids = {s["pid"] for s in sums}
+    seen = {}
+    for s in sums:
+        label = f"{os.path.basename(s['trace'])} ({s['command'][:60]})"
+        c.true(f"{label}: allocations > 0", s["allocations"] > 0, f"got {s['allocations']}")
+        c.summary(label, s, {"lost_events": 0, "truncated_bytes": 0})
+        c.true(f"{label}: ended", s["end"] in ("exit", "exec"), f"end {s['end']!r}")
+        seen.setdefault(s["pid"], []).append(s)
+    for pid, images in seen.items():
+        # Several traces of one pid only if all but one ended in exec.
+        c.true(f"pid {pid}: one trace per process image",
+               sum(1 for s in images if s["end"] != "exec") <= 1,
+               f"{[s['trace'] for s in images]}")
+    roots = [s for s in sums if s["ppid"] not in pids]
+    c.true("one root process", len({s["pid"] for s in roots}) == 1,
+           f"roots {[(s['pid'], s['command'][:40]) for s in roots]}")
+    return sums
+
+
+def test_real_python(tmp, c):
+    py = python_exe()
+    code = ("import json\n"
+            "d = {str(i): list(range(i)) for i in range(400)}\n"
+            "s = json.dumps(d)\n"
+            "print(len(s), sum(len(v) for v in json.loads(s).values()))\n")
+    r = compare_plain(c, tmp, [py, "-c", code], want_rc=0)
+    sums = check_process_traces(c, r)
+    c.eq("traces (python starts no process)", len(sums), 1)
+
+
+def test_real_perl(tmp, c):
+    perl = shutil.which("perl")
+    if not perl:
+        raise Skip("perl not installed")
+    code = 'my %h; $h{$_} = "x" x $_ for 1..2000; my $t = 0; $t += length $_ for values %h; print scalar(keys %h), " $t\\n";'
+    r = compare_plain(c, tmp, [perl, "-e", code], want_rc=0)
+    sums = check_process_traces(c, r)
+    c.eq("traces (perl starts no process)", len(sums), 1)
+
+
+HELLO_C = '#include <stdio.h>\nint main(void) { puts("hello from gcc"); return 0; }\n'
+
+
+def gcc_or_skip():
+    gcc = shutil.which("gcc")
+    if not gcc:
+        raise Skip("gcc not installed")
+    return gcc
+
+
+def tool_names(sums):
+    return {os.path.basename(s["command"].split(" ")[0]) for s in sums}
+
+
+def test_real_gcc_c(tmp, c):
+    gcc = gcc_or_skip()
+    with open(os.path.join(tmp, "x.c"), "w") as f:
+        f.write(HELLO_C)
+    rc0, out0 = plain_run([gcc, "-c", "x.c", "-o", "plain.o"], tmp)
+    r = hl_run(tmp, [gcc, "-c", "x.c", "-o", "traced.o"])
+    c.eq("exit status: heapline run vs plain", r.rc, rc0)
+    c.eq("stdout: heapline run vs plain", r.out, out0)
+    with open(os.path.join(tmp, "plain.o"), "rb") as a, open(os.path.join(tmp, "traced.o"), "rb") as b:
+        c.true("object file identical", a.read() == b.read())
+    sums = check_process_traces(c, r)
+    names = tool_names(sums)
+    print(f"processes traced: {sorted(names)}")
+    c.true("traces of gcc, cc1, as",
+           "gcc" in names and "cc1" in names and "as" in names, f"{sorted(names)}")
+
+
+def test_real_gcc_link(tmp, c):
+    gcc = gcc_or_skip()
+    with open(os.path.join(tmp, "x.c"), "w") as f:
+        f.write(HELLO_C)
+    r = compare_plain(c, tmp, [gcc, "-o", "x", "x.c"], want_rc=0)
+    sums = check_process_traces(c, r)
+    names = tool_names(sums)
+    print(f"processes traced: {sorted(names)}")
+    c.true("traces of gcc, cc1, as, collect2, ld",
+           {"gcc", "cc1", "as", "collect2", "ld"} <= names, f"{sorted(names)}")
+    rc, out = plain_run([os.path.join(tmp, "x")], tmp)
+    c.eq("the linked program runs", (rc, out), (0, b"hello from gcc\n"))
+
+
+def test_real_exit_code(tmp, c):
+    r = compare_plain(c, tmp, [python_exe(), "-c", "import sys; print('bye'); sys.exit(3)"],
+                      want_rc=3)
+    check_process_traces(c, r)
+
+
+def symlink_case(c, tmp, link):
+    """Direct use: LD_PRELOAD + HEAPLINE_OUTPUT=LINK, LINK a planted symlink."""
+    exe = example("basic")
+    rc0, out0 = plain_run([exe], tmp)
+    env = clean_env({"LD_PRELOAD": env_path("HL_LIB"), "HEAPLINE_OUTPUT": link})
+    p = subprocess.run([exe], cwd=tmp, env=env, capture_output=True, timeout=60)
+    err = p.stderr.decode(errors="replace")
+    print(f"stderr: {err!r}")
+    c.eq(f"{link}: exit status vs plain", p.returncode, rc0)
+    c.eq(f"{link}: stdout vs plain", p.stdout, out0)
+    lines = err.splitlines()
+    c.true(f"{link}: stderr is one line mentioning refusing",
+           len(lines) == 1 and "refus" in lines[0].lower(), f"stderr {err!r}")
+    c.true(f"{link}: still a symlink", os.path.islink(link))
+    return err
+
+
+def test_symlink_refused(tmp, c):
+    target = os.path.join(tmp, "target")
+    with open(target, "wb") as f:
+        f.write(b"precious\n")
+    os.utime(target, (1000000000, 1000000000))
+    link = os.path.join(tmp, "t.hlt")
+    os.symlink(target, link)
+    before = os.stat(target)
+    symlink_case(c, tmp, link)
+    st = os.stat(target)
+    with open(target, "rb") as f:
+        c.eq("target content untouched", f.read(), b"precious\n")
+    c.eq("target mtime untouched", int(st.st_mtime), 1000000000)
+    c.eq("target mode untouched", st.st_mode, before.st_mode)
+    c.eq("target inode untouched", st.st_ino, before.st_ino)
+
+    # A dangling link: its target must not be created.
+    missing = os.path.join(tmp, "missing")
+    dangling = os.path.join(tmp, "d.hlt")
+    os.symlink(missing, dangling)
+    symlink_case(c, tmp, dangling)
+    c.true("dangling link's target not created", not os.path.lexists(missing))
+    c.eq("no trace written anywhere",
+         sorted(os.path.basename(p) for p in glob.glob(os.path.join(tmp, "*.hlt"))
+                if not os.path.islink(p)), [])
+
+
+def test_symlink_refused_run(tmp, c):
+    """The same through the launcher: `heapline run -q -o LINK`."""
+    exe = example("basic")
+    target = os.path.join(tmp, "target")
+    with open(target, "wb") as f:
+        f.write(b"precious\n")
+    os.utime(target, (1000000000, 1000000000))
+    before = os.stat(target)
+    link = os.path.join(tmp, "t.hlt")
+    os.symlink(target, link)
+    rc0, out0 = plain_run([exe], tmp)
+    cmd = [heapline(), "run", "-q", "-o", link, "--", exe]
+    p = subprocess.run(cmd, cwd=tmp, env=clean_env(), capture_output=True, timeout=60)
+    err = p.stderr.decode(errors="replace")
+    print(f"stderr: {err!r}")
+    c.eq("exit status vs plain", p.returncode, rc0)
+    c.eq("stdout vs plain", p.stdout, out0)
+    lines = err.splitlines()
+    c.true("stderr (-q) is one line, mentioning refusing",
+           len(lines) == 1 and "refus" in lines[0].lower(), f"stderr {err!r}")
+    st = os.stat(target)
+    with open(target, "rb") as f:
+        c.eq("target content untouched", f.read(), b"precious\n")
+    c.eq("target mtime, mode, inode untouched",
+         (st.st_mtime, st.st_mode, st.st_ino), (before.st_mtime, before.st_mode, before.st_ino))
+    c.true("still a symlink", os.path.islink(link))
+
+
+# ---- main ---------------------------------------------------------------------
+
+TESTS = {name[5:]: fn for name, fn in sorted(globals().items())
+         if name.startswith("test_") and callable(fn)}
+
+
+def main(argv):
+    if len(argv) != 2 or argv[1] in ("-h", "--help"):
+        print(__doc__)
+        return 2
+    if argv[1] == "--list":
+        print("\n".join(TESTS))
+        return 0
+    fn = TESTS.get(argv[1])
+    if not fn:
+        print(f"run_e2e.py: no test '{argv[1]}' (try --list)", file=sys.stderr)
+        return 2
+    tmp = tempfile.mkdtemp(prefix=f"hl-e2e-{argv[1]}.")
+    c = Check()
+    t0 = time.monotonic()
+    try:
+        fn(tmp, c)
+        c.done()
+    except Skip as e:
+        print(f"SKIP: {e}")
+        return SKIP
+    except (Failed, subprocess.TimeoutExpired) as e:
+        print(f"FAIL: {e}")
+        print(f"(files kept in {tmp})")
+        return 1
+    print(f"PASS ({time.monotonic() - t0:.2f} s)")
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
