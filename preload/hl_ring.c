@@ -134,8 +134,8 @@ static void wait_for_space(struct hl_ring *r, unsigned *spins)
 	hl_ring_wake_consumer(r);
 	uint32_t seq = atomic_load_explicit(&r->space_seq, memory_order_acquire);
 	atomic_fetch_add_explicit(&r->waiters, 1, memory_order_seq_cst);
-	/* Re-check after registering: pairs with the consumer's seq_cst load
-	 * of waiters after it advanced cons. */
+	/* No re-check after registering: a wake-up lost between our check and
+	 * the futex wait costs at most the bounded sleep below, never a hang. */
 	struct timespec ts = {0, 2 * 1000 * 1000};
 	futex(&r->space_seq, FUTEX_WAIT_PRIVATE, seq, &ts);
 	atomic_fetch_sub_explicit(&r->waiters, 1, memory_order_relaxed);
@@ -162,8 +162,12 @@ void *hl_ring_reserve_hint(struct hl_ring *r, size_t payload_len, int nowait, ui
 			/* acquire: pairs with the release store of cons in
 			 * publish(): the zeroed headers it left are visible */
 			uint64_t fresh = atomic_load_explicit(&r->cons, memory_order_acquire);
-			if (fresh != cons) {
+			/* prod is re-read after cons: with a stale pos the
+			 * difference can wrap and look full when it is not. */
+			uint64_t p2 = atomic_load_explicit(&r->prod, memory_order_relaxed);
+			if (fresh != cons || p2 != pos) {
 				cons = *hint = fresh;
+				pos = p2;
 				continue;
 			}
 			if (nowait)

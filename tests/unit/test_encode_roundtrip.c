@@ -243,8 +243,10 @@ static int v_end(void *ctx, unsigned reason, uint64_t ms)
 
 static int read_trace(const char *path, struct log *got)
 {
-	struct hl_visitor v = {got,	v_info,	 v_node,   v_thread, v_time, v_alloc,
-			       v_free,	v_rfail, v_mload,  v_munload, v_lost, v_end};
+	struct hl_visitor v = {.ctx = got, .info = v_info, .node = v_node, .thread = v_thread,
+			       .time = v_time, .alloc = v_alloc, .free = v_free,
+			       .realloc_fail = v_rfail, .module_load = v_mload,
+			       .module_unload = v_munload, .lost = v_lost, .end = v_end};
 	struct hl_trace *t;
 	char err[512];
 	if (hl_trace_open(path, &t, err, sizeof(err))) {

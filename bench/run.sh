@@ -1,0 +1,341 @@
+#!/bin/bash
+# bench/run.sh — what heapline costs, next to no profiler and to heaptrack.
+#
+# Usage: bench/run.sh [--runs N] [--quick] [--build DIR] [--keep]
+#   --runs N     runs per case and tool; the table shows medians (default 5)
+#   --quick      a smoke test: 1 run, a tenth of the allocation counts
+#   --build DIR  heapline build directory (default: <repo>/build); needs
+#                DIR/preload/libheapline.so and DIR/report/heapline
+#   --keep       keep the temporary directory (programs and last traces)
+#
+# Cases, each run as plain / heapline / heaptrack, interleaved run by run so
+# drift on the machine hits every column alike:
+#   a  2M malloc/free pairs, 16..528 bytes (LCG), ~8 frames deep
+#   b  the same ~40 frames deep
+#   c  4 threads x 500k pairs, ~8 frames (per-event cost vs a)
+#   d  PYTHONMALLOC=malloc python3 -c 'd = {str(i): i for i in range(300000)}'
+#   e  perl building and sorting a 200k-entry hash of arrays
+#   f  gcc -O2 -c on a generated ~2000-line C file (driver, cc1, as)
+# The synthetic programs are built here with gcc -O2 -fno-optimize-sibling-calls
+# -fno-inline and a chain of noinline functions that each work after their
+# call, so every frame is a real frame.  "Frames" counts every frame from the
+# function calling malloc to _start (or to clone3 in a thread).
+#
+# Timing: wall clock (date +%s.%N) around the whole command, until the trace
+# is complete on disk.  heapline writes its trace from a thread in the
+# process and finishes it in the process's exit path; `heaptrack` pipes
+# events to heaptrack_interpret | zstd and waits for that pipeline to end, so
+# its interpretation and compression are inside its time too.  Neither
+# includes analysis (heapline report, heaptrack --analyze).
+# Processes: heapline follows children (every process of gcc, one trace
+# each); heaptrack's preload removes itself from children's environment, so in
+# case f it records only the gcc driver — its column there is not like for like.
+#
+# Events = allocations + frees from `heapline report --format json`, summed
+# over the processes of the last heapline run; ns/event = (tool - plain) /
+# events.  Trace bytes are from the last run.  Output: a table on stdout and
+# the same as markdown in bench/results.md (overwritten).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(dirname "$here")
+runs=5
+quick=0
+keep=0
+build=$repo/build
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--runs) runs=${2:?--runs needs a number}; shift 2 ;;
+	--quick) quick=1; runs=1; shift ;;
+	--build) build=${2:?--build needs a directory}; shift 2 ;;
+	--keep) keep=1; shift ;;
+	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "bench/run.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
+	esac
+done
+[[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "bench/run.sh: --runs needs a positive number" >&2; exit 2; }
+
+lib=$build/preload/libheapline.so
+heapline=$build/report/heapline
+for f in "$lib" "$heapline"; do
+	[ -e "$f" ] || { echo "bench/run.sh: $f: missing (build first: ninja -C $build)" >&2; exit 2; }
+done
+have_heaptrack=0
+command -v heaptrack >/dev/null && have_heaptrack=1
+# The interpreter itself, not a version manager's shim script around it.
+python=$(python3 -c 'import sys; print(sys.executable)')
+
+work=$(mktemp -d /tmp/heapline-bench.XXXXXX)
+if [ $keep -eq 0 ]; then
+	trap 'rm -rf "$work"' EXIT
+else
+	echo "keeping $work"
+fi
+# Snapshot the build: a rebuild during the run must not mix versions.
+cp "$lib" "$work/libheapline.so"
+cp "$heapline" "$work/heapline"
+lib=$work/libheapline.so
+heapline=$work/heapline
+
+scale=1
+[ $quick -eq 1 ] && scale=10
+pairs=$((2000000 / scale))
+tpairs=$((500000 / scale))
+pyn=$((300000 / scale))
+pln=$((200000 / scale))
+
+# ---- the programs -----------------------------------------------------------
+
+chain=40
+{
+	cat <<'EOF'
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define NI __attribute__((noinline, noclone))
+volatile uintptr_t sink;
+
+/* the work: malloc/free pairs of 16..528 bytes from a fixed LCG */
+NI long leaf(long n, uint32_t x)
+{
+	long acc = 0;
+	for (long i = 0; i < n; i++) {
+		x = x * 1664525u + 1013904223u;
+		char *p = malloc(16 + (x >> 16) % 513);
+		p[0] = (char)i;         /* used, so the pair is not optimised away */
+		acc += p[0];
+		sink = (uintptr_t)p;
+		free(p);
+	}
+	return acc;
+}
+EOF
+	# f<k>(d, ...) calls f<k+1> while d > 1, then leaf; it works after
+	# the call so the call is never a tail call.
+	for ((k = chain - 1; k >= 0; k--)); do
+		if ((k == chain - 1)); then
+			next="leaf(n, x)"
+		else
+			next="(d > 1 ? f$((k + 1))(d - 1, n, x) : leaf(n, x))"
+		fi
+		cat <<EOF
+NI long f$k(int d, long n, uint32_t x)
+{
+	long r = $next;
+	sink += (uintptr_t)r ^ $k;
+	return r + $k;
+}
+EOF
+	done
+	cat <<'EOF'
+static int depth;
+static long pairs;
+
+static void *run(void *arg)
+{
+	sink += (uintptr_t)f0(depth, pairs, (uint32_t)(uintptr_t)arg);
+	return NULL;
+}
+
+/* usage: alloc CHAIN_DEPTH PAIRS THREADS (THREADS 0: in main itself) */
+int main(int argc, char **argv)
+{
+	if (argc != 4)
+		return 2;
+	depth = atoi(argv[1]);
+	pairs = atol(argv[2]);
+	int threads = atoi(argv[3]);
+	if (threads == 0) {
+		run((void *)12345);
+		return 0;
+	}
+	pthread_t th[64];
+	for (int i = 0; i < threads && i < 64; i++)
+		pthread_create(&th[i], NULL, run, (void *)(uintptr_t)(12345 + i));
+	for (int i = 0; i < threads && i < 64; i++)
+		pthread_join(th[i], NULL);
+	return 0;
+}
+EOF
+} >"$work/alloc.c"
+gcc -O2 -fno-optimize-sibling-calls -fno-inline -pthread -o "$work/alloc" "$work/alloc.c"
+
+# ~2000 lines of C with some substance for cc1 to chew on.
+{
+	echo '#include <stddef.h>'
+	echo 'struct node { struct node *next; long key; double w[4]; };'
+	for ((i = 0; i < 90; i++)); do
+		cat <<EOF
+static long helper$i(const struct node *n, long k)
+{
+	long acc = $i;
+	for (; n; n = n->next) {
+		if (n->key == k)
+			acc += (long)(n->w[0] * $i.5);
+		else if (n->key > k)
+			acc ^= n->key << ($i % 7);
+		else
+			acc -= (long)n->w[$i % 4];
+	}
+	return acc;
+}
+long func$i(struct node *n, long k, int mode)
+{
+	switch (mode) {
+	case 0: return helper$i(n, k) * 3;
+	case 1: return helper$i(n, k + $i) - k;
+	case 2: { double s = 0; for (int j = 0; j < 4; j++) s += n ? n->w[j] * j : j; return (long)s; }
+	default: return k ^ $i;
+	}
+}
+EOF
+	done
+} >"$work/gen.c"
+genlines=$(wc -l <"$work/gen.c")
+
+# ---- cases --------------------------------------------------------------------
+
+cases=(a b c d e f)
+declare -A label frames_note
+label[a]="a: 2M pairs, ~8 frames"
+label[b]="b: 2M pairs, ~40 frames"
+label[c]="c: 4 threads x 500k pairs"
+label[d]="d: python3 dict 300k"
+label[e]="e: perl hash 200k"
+label[f]="f: gcc -O2 -c ${genlines} lines"
+if [ $quick -eq 1 ]; then
+	label[a]="a: 200k pairs, ~8 frames"
+	label[b]="b: 200k pairs, ~40 frames"
+	label[c]="c: 4 threads x 50k pairs"
+	label[d]="d: python3 dict 30k"
+	label[e]="e: perl hash 20k"
+fi
+
+# Sets cmd (array) and case_env for a case; $1 = case, $2 = output dir.
+set_case() {
+	case_env=
+	case $1 in
+	# frames: leaf + chain + run + main + 3 below main (a, b), or
+	# leaf + chain + run + start_thread + clone3 (c)
+	a) cmd=("$work/alloc" 2 "$pairs" 0) ;;  # 1 + 2 + 1 + 1 + 3 = 8
+	b) cmd=("$work/alloc" 34 "$pairs" 0) ;; # 1 + 34 + 1 + 1 + 3 = 40
+	c) cmd=("$work/alloc" 4 "$tpairs" 4) ;; # 1 + 4 + 1 + 2 = 8
+	d) cmd=("$python" -c "d = {str(i): i for i in range($pyn)}")
+	   case_env=PYTHONMALLOC=malloc ;;
+	e) cmd=(perl -e 'my %h; for my $i (1..'"$pln"') { $h{"k$i"} = [ $i, "v" x ($i % 50) ] }
+	               my @k = sort keys %h; my $s = join(",", @k); print length($s), "\n";') ;;
+	f) cmd=(gcc -O2 -c "$work/gen.c" -o "$2/gen.o") ;;
+	esac
+}
+
+# Runs one case under one tool; prints the wall seconds.
+run_once() {
+	local tool=$1 c=$2 dir=$work/out/$1.$2 t0 t1
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	set_case "$c" "$dir"
+	t0=$(date +%s.%N)
+	(
+		[ -n "$case_env" ] && export "${case_env?}"
+		case $tool in
+		plain) exec "${cmd[@]}" ;;
+		heapline) LD_PRELOAD=$lib HEAPLINE_OUTPUT=$dir/x.%p.hlt exec "${cmd[@]}" ;;
+		heaptrack) exec heaptrack -o "$dir/ht" "${cmd[@]}" ;;
+		esac
+	) >"$dir/stdout" 2>"$dir/stderr" || {
+		echo "bench/run.sh: case $c under $tool failed; see $dir/stderr:" >&2
+		tail -5 "$dir/stderr" >&2
+		exit 1
+	}
+	t1=$(date +%s.%N)
+	echo "$t1 $t0" | awk '{ printf "%.4f", $1 - $2 }'
+}
+
+median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END {
+	if (NR == 0) { print "n/a"; exit }
+	if (NR % 2) print v[(NR + 1) / 2]; else printf "%.4f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+tools=(plain heapline)
+[ $have_heaptrack -eq 1 ] && tools+=(heaptrack)
+declare -A times
+start=$(date +%s)
+echo "heapline bench: $runs run(s) x ${#cases[@]} cases x ${#tools[@]} tools ($(nproc) cores); temp dir $work" >&2
+for ((r = 1; r <= runs; r++)); do
+	for c in "${cases[@]}"; do
+		for tool in "${tools[@]}"; do
+			t=$(run_once "$tool" "$c")
+			times[$tool.$c]="${times[$tool.$c]:-} $t"
+			printf '  run %d/%d  %-28s %-9s %8.3f s\n' "$r" "$runs" "${label[$c]}" "$tool" "$t" >&2
+		done
+	done
+done
+
+# ---- the table ------------------------------------------------------------------
+
+bytes_of() { local s=0 f; for f in "$@"; do [ -e "$f" ] && s=$((s + $(stat -c %s "$f"))); done; echo $s; }
+events_of() { # allocations + frees over every trace given
+	"$heapline" report --format json "$@" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+s = d["combined"] if "combined" in d else d["summary"]
+print(s["allocations"] + s["frees"])'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "n/a" || b == 0) print "n/a"; else printf "%.1fx", a / b }'; }
+per_event() { awk -v t="$1" -v p="$2" -v n="$3" 'BEGIN {
+	if (t == "n/a" || n == 0) print "n/a"; else printf "%.0f", (t - p) / n * 1e9 }'; }
+human() { awk -v b="$1" 'BEGIN { if (b == "n/a") { print b; exit }
+	split("B KiB MiB GiB", u); i = 1; while (b >= 1024 && i < 4) { b /= 1024; i++ }
+	printf(i == 1 ? "%d %s" : "%.1f %s", b, u[i]) }'; }
+
+md=$here/results.md
+{
+	echo "# heapline benchmark"
+	echo
+	echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')),"
+	echo "median of $runs run(s); heaptrack $([ $have_heaptrack -eq 1 ] && heaptrack --version 2>/dev/null | awk '{print $2}' || echo 'absent');"
+	echo "heapline $(git -C "$repo" describe --always --dirty 2>/dev/null || echo '?'). Generated by bench/run.sh$([ $quick -eq 1 ] && echo ' --quick')."
+	echo
+	echo "| case | plain s | heapline s | heaptrack s | heapline ratio | heaptrack ratio | heapline trace | heaptrack trace | heapline bytes/event | events | heapline ns/event | heaptrack ns/event |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+} >"$md"
+
+declare -A nsev
+for c in "${cases[@]}"; do
+	p=$(echo "${times[plain.$c]}" | median)
+	h=$(echo "${times[heapline.$c]}" | median)
+	k=n/a
+	[ $have_heaptrack -eq 1 ] && k=$(echo "${times[heaptrack.$c]}" | median)
+	shopt -s nullglob
+	hl_files=("$work/out/heapline.$c"/*.hlt)
+	ht_files=("$work/out/heaptrack.$c"/ht.*)
+	shopt -u nullglob
+	hb=$(bytes_of "${hl_files[@]}")
+	kb=n/a
+	[ $have_heaptrack -eq 1 ] && kb=$(bytes_of "${ht_files[@]}")
+	ev=$(events_of "${hl_files[@]}")
+	bpe=$(awk -v b="$hb" -v n="$ev" 'BEGIN { printf(n ? "%.2f" : "n/a", b / n) }')
+	nsev[$c]=$(per_event "$h" "$p" "$ev")
+	kns=$(per_event "$k" "$p" "$ev")
+	[ "$c" = f ] && kns="n/a" # heaptrack saw only the driver's events
+	[ "$k" != n/a ] && k=$(printf '%.3f' "$k")
+	printf '| %s | %.3f | %.3f | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
+		"${label[$c]}" "$p" "$h" "$k" "$(ratio "$h" "$p")" "$(ratio "$k" "$p")" \
+		"$(human "$hb")" "$(human "$kb")" "$bpe" "$ev" "${nsev[$c]}" "$kns" >>"$md"
+done
+{
+	echo
+	echo "Threads: heapline's overhead per event is ${nsev[a]} ns with one thread (a) and" \
+		"${nsev[c]} ns of wall time with 4 threads on $(nproc) cores (c)."
+	echo "Timing ends when the trace is complete: heaptrack's command waits for its"
+	echo "heaptrack_interpret | zstd pipeline, heapline's process finishes its trace on exit."
+	echo "Case f: heapline traces gcc, cc1 and as; heaptrack only the gcc driver (its preload"
+	echo "leaves children alone), so its f column measures less work."
+	echo "Events = allocations + frees from \`heapline report --format json\`, summed over processes."
+} >>"$md"
+
+cat "$md"
+echo >&2
+echo "wrote $md ($(($(date +%s) - start)) s)" >&2
