@@ -7,6 +7,8 @@
 #   --build DIR  heapline build directory (default: <repo>/build); needs
 #                DIR/preload/libheapline.so and DIR/report/heapline
 #   --keep       keep the temporary directory (programs and last traces)
+#   --report     then run bench/report.sh (heapline report vs heaptrack_print,
+#                same --runs/--quick/--build) and append its table here
 #
 # Cases, each run as plain / heapline / heaptrack, interleaved run by run so
 # drift on the machine hits every column alike:
@@ -42,6 +44,7 @@ repo=$(dirname "$here")
 runs=5
 quick=0
 keep=0
+report=0
 build=$repo/build
 
 while [ $# -gt 0 ]; do
@@ -50,6 +53,7 @@ while [ $# -gt 0 ]; do
 	--quick) quick=1; runs=1; shift ;;
 	--build) build=${2:?--build needs a directory}; shift 2 ;;
 	--keep) keep=1; shift ;;
+	--report) report=1; shift ;;
 	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench/run.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
 	esac
@@ -339,3 +343,14 @@ done
 cat "$md"
 echo >&2
 echo "wrote $md ($(($(date +%s) - start)) s)" >&2
+
+# ---- the reporter, side by side (--report) ---------------------------------------
+
+if [ $report -eq 1 ]; then
+	echo >&2
+	report_args=(--build "$build")
+	if [ $quick -eq 1 ]; then report_args+=(--quick); else report_args+=(--runs "$runs"); fi
+	"$here/report.sh" "${report_args[@]}" >/dev/null
+	{ echo; sed 's/^# /## /' "$here/report-results.md"; } >>"$md"
+	echo; sed 's/^# /## /' "$here/report-results.md"
+fi

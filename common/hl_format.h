@@ -56,6 +56,15 @@ enum hl_leak_class {
 	HL_LEAK_REACHABLE = 3,
 };
 
+/* Flags of a LEAKS record: how far its classes can be trusted. */
+enum hl_leaks_flag {
+	HL_LEAKS_WHOLE_STACK = 1 << 0, /* a running thread's stack was scanned whole
+					  (its sp was unknown): stale values count */
+	HL_LEAKS_PROC_MEM = 1 << 1,    /* memory read through /proc/self/mem */
+	HL_LEAKS_SELF_SCANNED = 1 << 2,/* some profiler memory may have been roots */
+	HL_LEAKS_FAILED = 1 << 3,      /* the scan could not run: no classes */
+};
+
 /* Which allocator entry point made an event (low nibble of ALLOC/FREE). */
 enum hl_fn {
 	HL_FN_MALLOC = 0,

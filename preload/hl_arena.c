@@ -5,6 +5,7 @@
  * writer exists. */
 #include "hl_arena.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -21,6 +22,64 @@ struct free_block {
 static struct free_block *free_lists[NCLASSES];
 static uint8_t *chunk_cur, *chunk_end;
 static size_t mapped;
+
+/* Every mapping, for hl_arena_foreach_mapping.  Neighbouring mappings are
+ * merged into one range (mmap tends to place each below the last), so the
+ * table stays short; large blocks leave it when unmapped. */
+#define MAX_RANGES 8192
+static struct {
+	uintptr_t lo, hi;
+} ranges[MAX_RANGES];
+static size_t nranges;
+static int ranges_overflow;
+
+static void range_add(uintptr_t lo, uintptr_t hi)
+{
+	for (size_t i = nranges; i-- > 0 && i + 8 >= nranges;) {
+		if (ranges[i].lo == hi) {
+			ranges[i].lo = lo;
+			return;
+		}
+		if (ranges[i].hi == lo) {
+			ranges[i].hi = hi;
+			return;
+		}
+	}
+	if (nranges == MAX_RANGES) {
+		ranges_overflow = 1;
+		return;
+	}
+	ranges[nranges].lo = lo;
+	ranges[nranges].hi = hi;
+	nranges++;
+}
+
+/* Takes [lo, hi) out of whichever range holds it (splitting it if needed). */
+static void range_remove(uintptr_t lo, uintptr_t hi)
+{
+	for (size_t i = 0; i < nranges; i++) {
+		if (lo < ranges[i].lo || hi > ranges[i].hi)
+			continue;
+		uintptr_t old_hi = ranges[i].hi;
+		if (lo == ranges[i].lo && hi == old_hi) {
+			ranges[i] = ranges[--nranges];
+		} else if (lo == ranges[i].lo) {
+			ranges[i].lo = hi;
+		} else {
+			ranges[i].hi = lo;
+			if (hi != old_hi)
+				range_add(hi, old_hi);
+		}
+		return;
+	}
+}
+
+int hl_arena_foreach_mapping(void (*fn)(void *ctx, uintptr_t lo, uintptr_t hi), void *ctx)
+{
+	for (size_t i = 0; i < nranges; i++)
+		fn(ctx, ranges[i].lo, ranges[i].hi);
+	return ranges_overflow ? -ENOSPC : 0;
+}
 
 static unsigned size_class(size_t n)
 {
@@ -39,6 +98,7 @@ static void *map_pages(size_t n)
 	if (p == MAP_FAILED)
 		return NULL;
 	mapped += n;
+	range_add((uintptr_t)p, (uintptr_t)p + n);
 	return p;
 }
 
@@ -84,6 +144,7 @@ void hl_arena_free(void *p, size_t n)
 	if (n >= LARGE) {
 		munmap(p, page_round(n));
 		mapped -= page_round(n);
+		range_remove((uintptr_t)p, (uintptr_t)p + page_round(n));
 		return;
 	}
 	unsigned c = size_class(n);

@@ -275,3 +275,26 @@ int hl_enc_info(struct hl_enc *e, uint64_t pid, uint64_t ppid, uint64_t start_un
 	sized_end(e, at);
 	return 0;
 }
+
+int hl_enc_leaks(struct hl_enc *e, const uint64_t *ptrs, const uint8_t *classes, size_t n,
+		 const struct hl_leak_stats *st)
+{
+	if (hl_enc_room(e) < hl_enc_leaks_max_size(n))
+		return -ENOSPC;
+	/* Addresses are deltas within this record only (ascending, so
+	 * unsigned); the trace's ALLOC/FREE delta chain is left alone. */
+	size_t at = sized_begin(e, HL_REC_LEAKS);
+	uint64_t prev = 0;
+	put_uv(e, n);
+	for (size_t i = 0; i < n; i++) {
+		put_uv(e, ptrs[i] - prev);
+		put_uv(e, classes[i]);
+		prev = ptrs[i];
+	}
+	put_uv(e, st->scan_us);
+	put_uv(e, st->root_bytes);
+	put_uv(e, st->block_bytes);
+	put_uv(e, st->flags);
+	sized_end(e, at);
+	return 0;
+}

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hl_format.h"
+
 struct hl_trie_node;
 
 struct hl_enc {
@@ -67,6 +69,21 @@ void hl_enc_module_unload(struct hl_enc *e, uint64_t id);
 /* Sized records with strings: return -ENOSPC if they do not fit. */
 int hl_enc_module_load(struct hl_enc *e, uint64_t id, uint64_t bias, uint64_t lo, uint64_t hi,
 		       const char *path, const uint8_t *build_id, size_t build_id_len);
+/* LEAKS: the leak scan's result, n blocks sorted by address with their
+ * enum hl_leak_class, and the scan's statistics (docs/trace-format.md).
+ * -ENOSPC if hl_enc_room() is below hl_enc_leaks_max_size(n). */
+struct hl_leak_stats {
+	uint64_t scan_us;     /* time the scan took */
+	uint64_t root_bytes;  /* root memory read */
+	uint64_t block_bytes; /* block contents read */
+	uint32_t flags;       /* HL_LEAKS_* in hl_format.h */
+};
+static inline size_t hl_enc_leaks_max_size(size_t n)
+{
+	return 16 + (n + 5) * (HL_VARINT_MAX + 1);
+}
+int hl_enc_leaks(struct hl_enc *e, const uint64_t *ptrs, const uint8_t *classes, size_t n,
+		 const struct hl_leak_stats *st);
 int hl_enc_info(struct hl_enc *e, uint64_t pid, uint64_t ppid, uint64_t start_unix_ms,
 		unsigned depth, unsigned flags, const char *exe, const char *const *argv,
 		size_t argc, const char *version);

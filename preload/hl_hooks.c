@@ -623,7 +623,9 @@ static void leak_scan(void)
 	 * from here upwards. */
 	__builtin_unwind_init();
 	volatile uint64_t sp_mark = 0;
-	push_simple(HL_EV_LEAK_SCAN, 0, (uint64_t)(uintptr_t)&sp_mark);
+	/* leak scan: start the stack scan at the frame that called exit()
+	 * (hl_leakscan_prepare), falling back to here. */
+	push_simple(HL_EV_LEAK_SCAN, 0, hl_leakscan_prepare((uint64_t)(uintptr_t)&sp_mark));
 	hl_writer_flush();
 	(void)sp_mark;
 }

@@ -23,9 +23,39 @@ void hl_threads_add_self(void);
 void hl_threads_remove_self(void);
 void hl_threads_forget(void); /* fork child: only the forking thread remains */
 
+/* Requester thread (the one running exit), before it pushes the
+ * HL_EV_LEAK_SCAN event: finds the frame that called exit() and keeps the
+ * callee-saved registers it had, which the scan adds as roots.  Returns the
+ * stack pointer of that frame - the scan reads the requester's stack from
+ * there up, past the exit machinery's frames and the stale values they
+ * cover - or fallback_sp if no exit() frame is on the stack. */
+uint64_t hl_leakscan_prepare(uint64_t fallback_sp);
+
 /* Writer thread: scans roots and live blocks, classifies every live block
- * and writes an HL_REC_LEAKS record.  `requester_sp`: stack pointer of the
- * thread that asked (its registers are spilled below it). */
-void hl_leakscan_run(struct hl_enc *e, uint64_t requester_sp);
+ * and writes HL_REC_LEAKS records.  `requester_sp`: stack pointer of the
+ * thread that asked (its registers are spilled just above it).  `flush`
+ * writes out the block being filled, so the result may span blocks. */
+void hl_leakscan_run(struct hl_enc *e, uint64_t requester_sp, void (*flush)(void));
+
+/* ---- between hl_live.c, hl_threads.c and hl_leakscan.c ------------------ */
+
+/* Live blocks (the writer's view after the last event it applied).
+ * hl_live_collect stores up to cap (ptr, size) pairs and returns how many
+ * blocks are live (more than cap: call again with room). */
+struct hl_live_block {
+	uint64_t ptr, size;
+};
+uint64_t hl_live_count(void);
+uint64_t hl_live_collect(struct hl_live_block *out, uint64_t cap);
+/* 64 MiB-aligned windows (HL_LIVE_WINDOW_SHIFT) that ever held a block: where
+ * glibc's per-thread arenas can be, whose free chunks hold stale pointers
+ * and must not be roots.  Calls fn with each window's base address. */
+#define HL_LIVE_WINDOW_SHIFT 26
+void hl_live_foreach_window(void (*fn)(void *ctx, uint64_t base), void *ctx);
+
+/* Registered thread stacks: live (a running thread: a root) or dead (an
+ * exited thread's stack glibc keeps for reuse: stale, never a root). */
+void hl_threads_foreach(void (*fn)(void *ctx, int ktid, uint64_t lo, uint64_t hi, int live),
+			void *ctx);
 
 #endif

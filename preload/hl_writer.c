@@ -402,7 +402,9 @@ static void handle(const struct hl_ev *ev, size_t len)
 		break;
 	case HL_EV_LEAK_SCAN:
 		/* Everything before this event is applied to the live set. */
-		hl_leakscan_run(&w.enc, ev->ptr);
+		/* write_block: the scan's LEAKS records may fill more than
+		 * what is left of this block (hl_leak.h). */
+		hl_leakscan_run(&w.enc, ev->ptr, write_block);
 		break;
 	case HL_EV_MODULES:
 		if (ev->size <= len - sizeof(*ev))

@@ -61,7 +61,8 @@ void hl_agg_free(struct hl_agg *a)
 
 	if (!a)
 		return;
-	HASH_ITER(hh, a->threads, t, tmp) {
+	HASH_ITER(hh, a->threads, t, tmp)
+	{
 		HASH_DEL(a->threads, t);
 		free(t);
 	}
@@ -269,7 +270,7 @@ static int on_tick(void *ctx, const struct hl_replay *r, uint64_t ms, uint64_t r
 
 int hl_agg_attach(struct hl_agg *a, struct hl_replay *r)
 {
-	const struct hl_replay_hooks h = { .ctx = a, .event = on_event, .tick = on_tick };
+	const struct hl_replay_hooks h = {.ctx = a, .event = on_event, .tick = on_tick};
 
 	return hl_replay_add_hooks(r, &h);
 }
@@ -334,8 +335,8 @@ static int peak_event(void *ctx, const struct hl_replay *r, const struct hl_even
 int hl_agg_peak_pass(struct hl_agg *a, struct hl_trace *t, const struct hl_replay_hooks *extra,
 		     char *err, size_t errlen)
 {
-	struct peak_pass p = { .a = a };
-	const struct hl_replay_hooks h = { .ctx = &p, .event = peak_event };
+	struct peak_pass p = {.a = a};
+	const struct hl_replay_hooks h = {.ctx = &p, .event = peak_event};
 	struct hl_replay *r;
 	int ret;
 

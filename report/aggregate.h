@@ -25,10 +25,10 @@
 
 /* What happened with one stack node. */
 struct hl_node_stats {
-	uint64_t allocs, alloc_bytes;	  /* allocations made with this stack */
-	uint64_t frees, free_bytes;	  /* frees made with it (bytes: of known blocks) */
-	uint64_t max_live;		  /* live heap bytes just after such an event, the largest */
-	uint64_t temps, temp_bytes;	  /* its allocations that were temporary */
+	uint64_t allocs, alloc_bytes; /* allocations made with this stack */
+	uint64_t frees, free_bytes;   /* frees made with it (bytes: of known blocks) */
+	uint64_t max_live;	      /* live heap bytes just after such an event, the largest */
+	uint64_t temps, temp_bytes;   /* its allocations that were temporary */
 	uint64_t leaked_bytes, leaked_blocks; /* its allocations live at the end */
 	uint64_t peak_bytes, peak_blocks;     /* its allocations live at the global peak */
 };

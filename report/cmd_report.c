@@ -1,10 +1,12 @@
 /* cmd_report.c — `heapline report`: runs each trace through the pipeline
- * (read -> replay -> views) and prints its views as text or JSON.
+ * read -> replay -> aggregate -> symbolize -> views, and prints the views
+ * asked for as text or JSON.
  *
- * A view is one entry in views[] below: it may hook into the replay before
- * the trace is read (attach), then prints itself as text and as one member of
- * the process's JSON object.  Adding a view (top sites, line tables, ...) is a
- * new entry and its functions; the loop here does not change.
+ * A view is one entry in views[] below: its names, the stages it needs,
+ * and its two printers.  The stages run only when an enabled view needs
+ * them (the peak snapshot, a second pass over the trace, only for views
+ * that show bytes live at the peak).  Adding a view is a new entry and a
+ * new printer; the loop here does not change.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -14,38 +16,81 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "aggregate.h"
 #include "commands.h"
+#include "format.h"
 #include "json.h"
+#include "linetable.h"
+#include "progress.h"
 #include "replay.h"
+#include "sites.h"
+#include "stacks.h"
 #include "summary.h"
 #include "trace_read.h"
+#include "views.h"
 
 enum report_format { FMT_TEXT, FMT_JSON };
 
+#define MAX_FUNCTIONS 64
+
 struct report_opts {
 	enum report_format format;
+	unsigned views;		 /* bit per views[] entry */
+	struct hl_view_opts view;
+	struct hl_linetable_opts lines;
+	const char *functions[MAX_FUNCTIONS];
 };
 
-struct report_trace;
+/* What a view needs built before it prints. */
+#define NEED_AGG   0x1u /* per-node sums, histogram, timeline */
+#define NEED_SITES 0x2u /* symbolized sites (implies symbols) */
+#define NEED_PEAK  0x4u /* the peak snapshot: a second pass */
+#define NEED_LINES 0x8u /* the line tables */
 
 struct report_view {
-	const char *name; /* its member name in the process's JSON object */
-	/* Whether the command line asked for it (NULL: always). */
-	int (*enabled)(const struct report_opts *o);
-	/* Before reading: hook into rt->replay, set *state.  0 or -errno. */
-	int (*attach)(struct report_trace *rt, const struct report_opts *o, void **state);
-	void (*text)(FILE *f, const struct report_trace *rt, void *state);
-	void (*json)(struct hl_json *j, const struct report_trace *rt, void *state);
-	void (*release)(void *state);
+	const char *option; /* its name for --view */
+	const char *name;   /* its member name in the process's JSON object */
+	unsigned needs;
+	int on_by_default;
+	void (*text)(FILE *f, const struct hl_view_ctx *c);
+	void (*json)(struct hl_json *j, const struct hl_view_ctx *c);
 };
 
 /* ---- views ------------------------------------------------------------------ */
 
-static void summary_text(FILE *f, const struct report_trace *rt, void *state);
-static void summary_json(struct hl_json *j, const struct report_trace *rt, void *state);
+static void summary_text(FILE *f, const struct hl_view_ctx *c)
+{
+	hl_summary_print_text(f, c->summary, c->path);
+}
+
+static void summary_json(struct hl_json *j, const struct hl_view_ctx *c)
+{
+	hl_summary_print_json(j, c->summary, c->path);
+}
+
+static void lines_text(FILE *f, const struct hl_view_ctx *c)
+{
+	hl_linetables_print_text(f, c->lines, c->o->columns, c->o->line_unit, c->o->precision);
+}
+
+static void lines_json(struct hl_json *j, const struct hl_view_ctx *c)
+{
+	hl_linetables_print_json(j, c->lines, hl_agg_has_peak(c->agg));
+}
 
 static const struct report_view views[] = {
-	{ .name = "summary", .text = summary_text, .json = summary_json },
+	{ "summary", "summary", 0, 1, summary_text, summary_json },
+	{ "top", "top_bytes", NEED_AGG | NEED_SITES, 1, hl_view_top_bytes_text,
+	  hl_view_top_bytes_json },
+	{ "top-calls", "top_calls", NEED_AGG | NEED_SITES, 0, hl_view_top_calls_text,
+	  hl_view_top_calls_json },
+	{ "top-peak", "top_peak", NEED_AGG | NEED_SITES | NEED_PEAK, 0, hl_view_top_peak_text,
+	  hl_view_top_peak_json },
+	{ "temp", "temporary", NEED_AGG | NEED_SITES, 0, hl_view_temp_text, hl_view_temp_json },
+	{ "leaks", "leaks", NEED_AGG | NEED_SITES, 0, hl_view_leaks_text, hl_view_leaks_json },
+	{ "hist", "histogram", NEED_AGG, 0, hl_view_hist_text, hl_view_hist_json },
+	{ "chart", "memory_over_time", NEED_AGG, 0, hl_view_chart_text, hl_view_chart_json },
+	{ "lines", "line_tables", NEED_AGG | NEED_LINES, 1, lines_text, lines_json },
 };
 #define NVIEWS (sizeof(views) / sizeof(views[0]))
 
@@ -55,37 +100,45 @@ struct report_trace {
 	struct hl_trace *trace;
 	struct hl_replay *replay;
 	struct hl_summary summary;
-	int on[NVIEWS];
-	void *state[NVIEWS];
+	struct hl_agg *agg;
+	struct hl_stacks *stacks;
+	struct hl_sites *sites;
+	struct hl_linetables *lines;
 };
-
-static void summary_text(FILE *f, const struct report_trace *rt, void *state)
-{
-	hl_summary_print_text(f, &rt->summary, rt->path);
-}
-
-static void summary_json(struct hl_json *j, const struct report_trace *rt, void *state)
-{
-	hl_summary_print_json(j, &rt->summary, rt->path);
-}
 
 /* ---- the pipeline ----------------------------------------------------------- */
 
 static void trace_release(struct report_trace *rt)
 {
-	for (size_t i = 0; i < NVIEWS; i++)
-		if (rt->on[i] && views[i].release)
-			views[i].release(rt->state[i]);
+	hl_linetables_free(rt->lines);
+	hl_sites_free(rt->sites);
+	hl_stacks_free(rt->stacks);
+	hl_agg_free(rt->agg);
 	hl_summary_release(&rt->summary);
 	hl_replay_free(rt->replay);
 	hl_trace_close(rt->trace);
 	memset(rt, 0, sizeof(*rt));
 }
 
-/* Reads one trace through the replay and every enabled view.  On failure
+static unsigned needs_of(const struct report_opts *o)
+{
+	unsigned needs = 0;
+
+	for (size_t i = 0; i < NVIEWS; i++)
+		if (o->views & (1u << i))
+			needs |= views[i].needs;
+	if ((needs & NEED_LINES) && (o->view.columns & HL_COL_PEAK))
+		needs |= NEED_PEAK;
+	return needs;
+}
+
+/* Reads one trace through every stage the enabled views need.  On failure
  * prints the one-line error and returns -1. */
 static int trace_load(struct report_trace *rt, const char *path, const struct report_opts *o)
 {
+	unsigned needs = needs_of(o);
+	struct hl_progress progress;
+	struct hl_replay_hooks ph;
 	char err[512] = "";
 	int ret;
 
@@ -96,21 +149,18 @@ static int trace_load(struct report_trace *rt, const char *path, const struct re
 	rt->replay = hl_replay_new();
 	if (!rt->replay)
 		goto nomem;
-	for (size_t i = 0; i < NVIEWS; i++) {
-		rt->on[i] = !views[i].enabled || views[i].enabled(o);
-		if (!rt->on[i] || !views[i].attach)
-			continue;
-		ret = views[i].attach(rt, o, &rt->state[i]);
-		if (ret) {
-			rt->on[i] = 0; /* nothing for release() to free */
-			snprintf(err, sizeof(err), "%s: %s view: %s", path, views[i].name,
-				 strerror(-ret));
-			goto fail;
-		}
+	if (needs & NEED_AGG) {
+		rt->agg = hl_agg_new();
+		if (!rt->agg || hl_agg_attach(rt->agg, rt->replay))
+			goto nomem;
 	}
+	hl_progress_begin(&progress, "reading", path);
+	ph = hl_progress_hooks(&progress);
+	hl_replay_add_hooks(rt->replay, &ph);
 	ret = hl_replay_run(rt->replay, rt->trace, err, sizeof(err));
+	hl_progress_end(&progress);
 	if (ret) {
-		if (ret != -1) /* a view's hook stopped the replay */
+		if (ret != -1) /* a stage's hook stopped the replay */
 			snprintf(err, sizeof(err), "%s: %s", path,
 				 ret < 0 ? strerror(-ret) : "report stage failed");
 		goto fail;
@@ -121,8 +171,35 @@ static int trace_load(struct report_trace *rt, const char *path, const struct re
 		fprintf(stderr,
 			"heapline: %s: trace truncated, last %llu bytes lost (the program was probably killed)\n",
 			path, (unsigned long long)rt->summary.truncated_bytes);
+	if (!rt->agg)
+		return 0;
+
+	if (hl_agg_finish(rt->agg, rt->replay))
+		goto nomem;
+	if (needs & NEED_PEAK) {
+		hl_progress_begin(&progress, "finding the peak's blocks in", path);
+		ph = hl_progress_hooks(&progress);
+		ret = hl_agg_peak_pass(rt->agg, rt->trace, &ph, err, sizeof(err));
+		hl_progress_end(&progress);
+		if (ret)
+			goto fail;
+	}
+	if (needs & (NEED_SITES | NEED_LINES)) {
+		rt->stacks = hl_stacks_new(rt->replay);
+		if (!rt->stacks)
+			goto nomem;
+	}
+	if ((needs & NEED_SITES) &&
+	    (ret = hl_sites_build(&rt->sites, rt->stacks, rt->agg, o->view.stack_depth)))
+		goto stage_error;
+	if ((needs & NEED_LINES) &&
+	    (ret = hl_linetables_build(&rt->lines, rt->stacks, rt->agg, &o->lines)))
+		goto stage_error;
 	return 0;
 
+stage_error:
+	snprintf(err, sizeof(err), "%s: %s", path, strerror(-ret));
+	goto fail;
 nomem:
 	snprintf(err, sizeof(err), "%s: out of memory", path);
 fail:
@@ -131,28 +208,49 @@ fail:
 	return -1;
 }
 
-static void trace_print_text(FILE *f, const struct report_trace *rt)
+static void view_ctx(struct hl_view_ctx *c, const struct report_trace *rt,
+		     const struct report_opts *o)
 {
+	*c = (struct hl_view_ctx){
+		.path = rt->path,
+		.o = &o->view,
+		.summary = &rt->summary,
+		.agg = rt->agg,
+		.sites = rt->sites,
+		.lines = rt->lines,
+	};
+}
+
+static void trace_print_text(FILE *f, const struct report_trace *rt, const struct report_opts *o)
+{
+	struct hl_view_ctx c;
 	int first = 1;
+
+	view_ctx(&c, rt, o);
 	for (size_t i = 0; i < NVIEWS; i++) {
-		if (!rt->on[i] || !views[i].text)
+		if (!(o->views & (1u << i)))
 			continue;
 		if (!first)
 			fputc('\n', f);
-		views[i].text(f, rt, rt->state[i]);
+		views[i].text(f, &c);
 		first = 0;
 	}
 }
 
-/* The process object: one member per view. */
-static void trace_print_json(struct hl_json *j, const struct report_trace *rt)
+/* The process object: one member per view, the summary always. */
+static void trace_print_json(struct hl_json *j, const struct report_trace *rt,
+			     const struct report_opts *o)
 {
+	struct hl_view_ctx c;
+
+	view_ctx(&c, rt, o);
 	hl_json_begin_object(j);
 	for (size_t i = 0; i < NVIEWS; i++) {
-		if (!rt->on[i] || !views[i].json)
+		/* "summary" is SPEC's contract: always there, whatever --view says */
+		if (!(o->views & (1u << i)) && strcmp(views[i].name, "summary"))
 			continue;
 		hl_json_key(j, views[i].name);
-		views[i].json(j, rt, rt->state[i]);
+		views[i].json(j, &c);
 	}
 	hl_json_end_object(j);
 }
@@ -160,17 +258,52 @@ static void trace_print_json(struct hl_json *j, const struct report_trace *rt)
 /* ---- command line ------------------------------------------------------------ */
 
 static const char usage[] =
-	"usage: heapline report [--format text|json] [TRACE...]\n"
+	"usage: heapline report [OPTIONS] [TRACE...]\n"
 	"\n"
-	"Prints what each trace says: allocations, frees, peak heap and when,\n"
-	"leaks, duration.  Without TRACE, reads the newest heapline.*.hlt in the\n"
-	"current directory.\n"
+	"Prints what each trace says.  Without --view: the summary, the top\n"
+	"allocation sites by bytes, and line-by-line tables (memory_profiler's\n"
+	"format) of the three functions of the program's own code that allocated\n"
+	"the most.  Without TRACE, reads the newest heapline.*.hlt in the current\n"
+	"directory.  Several traces: each process, then combined totals.\n"
 	"\n"
 	"options:\n"
-	"  --format text|json  text for people (default), json for machines:\n"
-	"                      {\"summary\": {...}} for one trace, {\"processes\": [...],\n"
-	"                      \"combined\": {...}} for several (docs/report-json.md)\n"
-	"  -h, --help          show this help\n"
+	"  --view NAME[,NAME...]  sections to print (always in this order):\n"
+	"                         summary     allocations, frees, peak, leaks, duration\n"
+	"                         top         top allocation sites by bytes allocated\n"
+	"                         top-calls   top allocation sites by allocation calls\n"
+	"                         top-peak    top sites by bytes live at the global peak\n"
+	"                                     (reads the trace a second time)\n"
+	"                         temp        temporary allocations (freed before their\n"
+	"                                     thread's next allocation)\n"
+	"                         leaks       blocks not freed at exit, by site\n"
+	"                         hist        allocation sizes, power-of-two buckets\n"
+	"                         chart       live heap and RSS over time\n"
+	"                         lines       line-by-line tables\n"
+	"                         all         every one of them\n"
+	"  --top N                rows per site table (default 10)\n"
+	"  --stack-depth N        callers shown below each site (default 5); a site\n"
+	"                         is the first frame in the program's own code\n"
+	"  --unit B|KiB|MiB|GiB|auto  size unit (default: MiB in line tables, as\n"
+	"                         memory_profiler; elsewhere auto, per table)\n"
+	"  --precision N          decimals of sizes (default 3)\n"
+	"  --function GLOB        line tables of the functions matching GLOB\n"
+	"                         (repeatable; C++ names demangled)\n"
+	"  --file PATH            line tables of every function defined in PATH\n"
+	"                         (a glob; relative paths match any directory)\n"
+	"                         that allocated or freed memory\n"
+	"  --source-dir DIR       look for sources under DIR first (tries DIR plus\n"
+	"                         each tail of the path the debug information names)\n"
+	"  --columns LIST         extra line-table columns: leaked (allocated there,\n"
+	"                         live at exit), peak (live at the global peak),\n"
+	"                         frees (free calls)\n"
+	"  --format text|json     text for people (default), json for machines:\n"
+	"                         one member per view (docs/report-json.md);\n"
+	"                         {\"processes\": [...], \"combined\": {...}} for several\n"
+	"  -h, --help             show this help\n"
+	"\n"
+	"Line tables (SPEC): Increment = bytes allocated - bytes freed by calls made\n"
+	"while the line ran, callees included; Mem usage = the largest live heap\n"
+	"just after such a call; Occurrences = such allocator calls.\n"
 	"\n"
 	"A truncated trace (the program was killed) is reported up to its last\n"
 	"complete block, with a warning.  Exit status: 0, or 2 for a bad command\n"
@@ -182,6 +315,63 @@ static int usage_error(const char *fmt, const char *arg)
 	fprintf(stderr, fmt, arg);
 	fputs(" (try 'heapline report --help')\n", stderr);
 	return HL_EXIT_USAGE;
+}
+
+/* A whole number in [lo, hi]: 0, or -1. */
+static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (!*s || *s == '-')
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v < lo || v > hi)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* Comma-separated names of a table: 0, or -1 with the bad name in *bad
+ * (overwritten into list). */
+static int parse_views(char *list, unsigned *out, const char **bad)
+{
+	*out = 0;
+	for (char *save, *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		size_t i;
+
+		if (!strcmp(tok, "all")) {
+			*out = (1u << NVIEWS) - 1;
+			continue;
+		}
+		for (i = 0; i < NVIEWS && strcmp(tok, views[i].option); i++)
+			;
+		if (i == NVIEWS) {
+			*bad = tok;
+			return -1;
+		}
+		*out |= 1u << i;
+	}
+	return *out ? 0 : -1;
+}
+
+static int parse_columns(char *list, unsigned *out, const char **bad)
+{
+	*out = 0;
+	for (char *save, *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(tok, "leaked"))
+			*out |= HL_COL_LEAKED;
+		else if (!strcmp(tok, "peak"))
+			*out |= HL_COL_PEAK;
+		else if (!strcmp(tok, "frees"))
+			*out |= HL_COL_FREES;
+		else {
+			*bad = tok;
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /* `heapline run` then `heapline report`: the newest trace here. */
@@ -210,17 +400,39 @@ static char *newest_trace(void)
 
 int hl_cmd_report(int argc, char **argv)
 {
+	enum { OPT_VIEW = 256, OPT_TOP, OPT_DEPTH, OPT_UNIT, OPT_PRECISION, OPT_FUNCTION,
+	       OPT_FILE, OPT_SOURCE_DIR, OPT_COLUMNS };
 	static const struct option longopts[] = {
 		{ "format", required_argument, NULL, 'f' },
+		{ "view", required_argument, NULL, OPT_VIEW },
+		{ "top", required_argument, NULL, OPT_TOP },
+		{ "stack-depth", required_argument, NULL, OPT_DEPTH },
+		{ "unit", required_argument, NULL, OPT_UNIT },
+		{ "precision", required_argument, NULL, OPT_PRECISION },
+		{ "function", required_argument, NULL, OPT_FUNCTION },
+		{ "file", required_argument, NULL, OPT_FILE },
+		{ "source-dir", required_argument, NULL, OPT_SOURCE_DIR },
+		{ "columns", required_argument, NULL, OPT_COLUMNS },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct report_opts o = { .format = FMT_TEXT };
+	struct report_opts o = {
+		.format = FMT_TEXT,
+		.view = { .top = 10, .stack_depth = 5, .unit = HL_UNIT_AUTO, .line_unit = HL_UNIT_MIB,
+			  .precision = 3 },
+		.lines = { .ntop = 3 },
+	};
 	struct hl_summary_totals totals = { 0 };
 	struct hl_json j;
 	char *found = NULL;
+	const char *bad = NULL;
+	unsigned u;
 	int c, status = 0, printed = 0;
 
+	for (size_t i = 0; i < NVIEWS; i++)
+		if (views[i].on_by_default)
+			o.views |= 1u << i;
+	o.lines.functions = o.functions;
 	opterr = 0; /* our own one-line messages */
 	optind = 1;
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -232,6 +444,49 @@ int hl_cmd_report(int argc, char **argv)
 				o.format = FMT_JSON;
 			else
 				return usage_error("unknown format '%s', expected text or json", optarg);
+			break;
+		case OPT_VIEW:
+			if (parse_views(optarg, &o.views, &bad))
+				return usage_error("unknown view '%s', expected summary, top, top-calls,"
+						   " top-peak, temp, leaks, hist, chart, lines or all",
+						   bad ? bad : "");
+			break;
+		case OPT_TOP:
+			if (parse_uint(optarg, 1, 1000000, &o.view.top))
+				return usage_error("--top wants a number from 1 up, not '%s'", optarg);
+			break;
+		case OPT_DEPTH:
+			if (parse_uint(optarg, 0, 1000, &o.view.stack_depth))
+				return usage_error("--stack-depth wants a number from 0 to 1000, not '%s'",
+						   optarg);
+			break;
+		case OPT_UNIT:
+			if (hl_unit_parse(optarg, &o.view.unit))
+				return usage_error("unknown unit '%s', expected B, KiB, MiB, GiB or auto",
+						   optarg);
+			o.view.line_unit = o.view.unit;
+			break;
+		case OPT_PRECISION:
+			if (parse_uint(optarg, 0, 9, &u))
+				return usage_error("--precision wants a number from 0 to 9, not '%s'",
+						   optarg);
+			o.view.precision = (int)u;
+			break;
+		case OPT_FUNCTION:
+			if (o.lines.nfunctions == MAX_FUNCTIONS)
+				return usage_error("too many --function options (at most %s)", "64");
+			o.functions[o.lines.nfunctions++] = optarg;
+			break;
+		case OPT_FILE:
+			o.lines.file = optarg;
+			break;
+		case OPT_SOURCE_DIR:
+			o.lines.source_dir = optarg;
+			break;
+		case OPT_COLUMNS:
+			if (parse_columns(optarg, &o.view.columns, &bad))
+				return usage_error("unknown column '%s', expected leaked, peak or frees",
+						   bad);
 			break;
 		case 'h':
 			fputs(usage, stdout);
@@ -275,11 +530,11 @@ int hl_cmd_report(int argc, char **argv)
 			continue;
 		}
 		if (o.format == FMT_JSON) {
-			trace_print_json(&j, &rt);
+			trace_print_json(&j, &rt, &o);
 		} else {
 			if (printed)
 				fputc('\n', stdout);
-			trace_print_text(stdout, &rt);
+			trace_print_text(stdout, &rt, &o);
 		}
 		hl_summary_totals_add(&totals, &rt.summary);
 		printed++;

@@ -10,7 +10,7 @@
 
 #include "format.h"
 
-static const char *const unit_names[] = { "B", "KiB", "MiB", "GiB", "auto" };
+static const char *const unit_names[] = {"B", "KiB", "MiB", "GiB", "auto"};
 
 int hl_unit_parse(const char *s, enum hl_unit *out)
 {

@@ -501,6 +501,8 @@ static void child_env(const struct hl_launch *l)
 		setenv("HEAPLINE_NO_CHILDREN", "1", 1);
 	if (l->lossy)
 		setenv("HEAPLINE_LOSSY", "1", 1);
+	if (l->leak_scan)
+		setenv("HEAPLINE_LEAK_SCAN", "1", 1);
 	snprintf(num, sizeof(num), "%d", (int)getpid());
 	setenv("HEAPLINE_ROOT_PID", num, 1);
 	setenv("HEAPLINE_SESSION_LOG", l->session_log, 1);

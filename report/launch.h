@@ -28,6 +28,7 @@ struct hl_launch {
 	bool no_children;   /* HEAPLINE_NO_CHILDREN=1 */
 	bool lossy;         /* HEAPLINE_LOSSY=1 */
 	bool profile;       /* false: run PROG without the heapline environment */
+	bool leak_scan;     /* HEAPLINE_LEAK_SCAN=1 (heapline check) */
 
 	/* Filled by hl_launch_session_create / hl_launch_run. */
 	char session_dir[PATH_MAX]; /* private temp dir, removed by hl_launch_session_remove */

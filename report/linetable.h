@@ -38,8 +38,8 @@ struct hl_linetables;
 
 /* Picks the functions and fills their tables.  Says on stderr when a
  * --function or --file matched nothing.  0 or -errno. */
-int hl_linetables_build(struct hl_linetables **out, struct hl_stacks *st,
-			const struct hl_agg *a, const struct hl_linetable_opts *o);
+int hl_linetables_build(struct hl_linetables **out, struct hl_stacks *st, const struct hl_agg *a,
+			const struct hl_linetable_opts *o);
 void hl_linetables_free(struct hl_linetables *lt);
 
 void hl_linetables_print_text(FILE *f, const struct hl_linetables *lt, unsigned columns,

@@ -12,6 +12,8 @@ static const char usage[] =
 	"                     run PROG under the profiler, one trace per process\n"
 	"  report [OPTIONS] TRACE...\n"
 	"                     print what a trace says (--format json for machines)\n"
+	"  check [OPTIONS] (-- PROG [ARGS...] | TRACE...)\n"
+	"                     the CI gate: leak classes, suppressions, budgets\n"
 	"\n"
 	"Run 'heapline COMMAND --help' for a command's options.\n";
 
@@ -34,6 +36,8 @@ int main(int argc, char **argv)
 		return hl_cmd_run(argc - 1, argv + 1);
 	if (!strcmp(cmd, "report"))
 		return hl_cmd_report(argc - 1, argv + 1);
+	if (!strcmp(cmd, "check"))
+		return hl_cmd_check(argc - 1, argv + 1);
 	fprintf(stderr, "heapline: unknown command '%s' (try 'heapline --help')\n", cmd);
 	return HL_EXIT_USAGE;
 }

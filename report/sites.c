@@ -31,7 +31,9 @@ struct hl_sites {
 	size_t n, cap;
 };
 
-/* A whole stack, collected by hl_stacks_walk. */
+#define STOP_AT_MAIN 1
+
+/* A whole stack up to main, collected by hl_stacks_walk. */
 struct collect {
 	const struct hl_frame **f;
 	bool *own;
@@ -56,7 +58,9 @@ static int collect_frame(void *ctx, const struct hl_frame *fr, bool own)
 	}
 	c->f[c->n] = fr;
 	c->own[c->n++] = own;
-	return 0;
+	/* Frames below main are the C runtime's: not shown, as valgrind's
+	 * --show-below-main=no. */
+	return fr->function && !strcmp(fr->function, "main") ? STOP_AT_MAIN : 0;
 }
 
 static void key_of(struct frame_key *k, const struct hl_frame *fr)
@@ -153,7 +157,7 @@ int hl_sites_build(struct hl_sites **out, struct hl_stacks *st, const struct hl_
 		   unsigned depth)
 {
 	struct hl_sites *s = calloc(1, sizeof(*s));
-	struct collect c = { 0 };
+	struct collect c = {0};
 	int ret = 0;
 
 	if (!s)
@@ -165,6 +169,8 @@ int hl_sites_build(struct hl_sites **out, struct hl_stacks *st, const struct hl_
 			continue;
 		c.n = 0;
 		ret = hl_stacks_walk(st, hl_agg_node_id(a, i), collect_frame, &c);
+		if (ret == STOP_AT_MAIN)
+			ret = 0;
 		if (!ret && c.n)
 			ret = add_node(s, &c, ns, depth);
 	}

@@ -1,8 +1,9 @@
 /* sites.h — stage 4, after symbols: allocation stacks grouped into sites.
  * A site is the first frame of a stack in the program's own code (the
  * innermost frame if the stack has none) followed by up to `depth` of its
- * callers; stacks that show the same frames (same function, file and line)
- * are one site, whose numbers are the sums of theirs. */
+ * callers (never those below main: the C runtime's); stacks that show the
+ * same frames (same function, file and line) are one site, whose numbers are
+ * the sums of theirs. */
 #ifndef HL_SITES_H
 #define HL_SITES_H
 
@@ -15,9 +16,9 @@
 struct hl_site {
 	const struct hl_frame **frames; /* the site's frame first, then its callers */
 	unsigned nframes;
-	bool own;		  /* frames[0] is the program's own code */
-	struct hl_node_stats s;	  /* sums over its stacks (max_live: the largest) */
-	size_t stacks;		  /* how many distinct stacks it groups */
+	bool own;		/* frames[0] is the program's own code */
+	struct hl_node_stats s; /* sums over its stacks (max_live: the largest) */
+	size_t stacks;		/* how many distinct stacks it groups */
 };
 
 enum hl_site_key { HL_SITE_BYTES, HL_SITE_CALLS, HL_SITE_PEAK, HL_SITE_TEMPS, HL_SITE_LEAKED };

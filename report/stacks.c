@@ -71,7 +71,7 @@ static bool has_prefix(const char *s, const char *p)
 
 bool hl_stacks_own_module(const char *path)
 {
-	static const char *const system_dirs[] = { "/lib/", "/usr/lib/", "/lib64/", "/usr/lib64/" };
+	static const char *const system_dirs[] = {"/lib/", "/usr/lib/", "/lib64/", "/usr/lib64/"};
 	const char *base;
 
 	if (!path || !path[0] || path[0] == '[') /* "[vdso]" and the like */
@@ -96,7 +96,8 @@ int hl_stacks_node_frames(struct hl_stacks *st, uint64_t node, const struct hl_f
 	nf = &st->nodes[node];
 	if (!nf->f) {
 		const struct hl_replay_module *m = hl_replay_module_of(st->r, node, ip);
-		int n = hl_symbolizer_resolve(st->sym, m ? m->mod.id : HL_SYM_NO_MODULE, ip, &nf->f);
+		int n =
+		    hl_symbolizer_resolve(st->sym, m ? m->mod.id : HL_SYM_NO_MODULE, ip, &nf->f);
 		if (n < 0) {
 			nf->f = NULL;
 			return n;
@@ -108,6 +109,14 @@ int hl_stacks_node_frames(struct hl_stacks *st, uint64_t node, const struct hl_f
 	if (own)
 		*own = nf->own;
 	return nf->n;
+}
+
+/* Code from the system's headers (a C++ std:: template instantiated in the
+ * program, a glibc inline) is not the program's own, wherever it landed. */
+static bool system_header(const char *file)
+{
+	return file && (has_prefix(file, "/usr/include/") || has_prefix(file, "/usr/lib/gcc/") ||
+			has_prefix(file, "/usr/local/include/"));
 }
 
 int hl_stacks_walk(struct hl_stacks *st, uint64_t node,
@@ -122,7 +131,7 @@ int hl_stacks_walk(struct hl_stacks *st, uint64_t node,
 		if (n < 0)
 			return n;
 		for (int i = 0; i < n; i++) {
-			int ret = cb(ctx, &f[i], own);
+			int ret = cb(ctx, &f[i], own && !system_header(f[i].file));
 			if (ret)
 				return ret;
 		}

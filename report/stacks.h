@@ -3,7 +3,7 @@
  * cached, whole stacks walked innermost first with inlined calls expanded,
  * and which frames belong to the program's own code (the main executable
  * and libraries outside the system directories, not the vdso, not
- * libheapline).  Frames live until hl_stacks_free(). */
+ * libheapline; not code from system headers).  Frames live until hl_stacks_free(). */
 #ifndef HL_STACKS_H
 #define HL_STACKS_H
 
@@ -24,12 +24,14 @@ void hl_stacks_free(struct hl_stacks *st);
 struct hl_symbolizer *hl_stacks_symbolizer(struct hl_stacks *st);
 
 /* The frames of one node's return address (innermost, i.e. inlined callee,
- * first) and whether they are the program's own code.  Returns the count
+ * first) and whether their module is the program's own.  Returns the count
  * (>= 1), or -errno. */
 int hl_stacks_node_frames(struct hl_stacks *st, uint64_t node, const struct hl_frame **frames,
 			  bool *own);
-/* Calls cb for every frame of node's whole stack, innermost first.  A
- * nonzero return stops the walk and is returned; else 0, or -errno. */
+/* Calls cb for every frame of node's whole stack, innermost first, with
+ * whether that frame is the program's own code (its module is, and its
+ * source is not a system header such as a C++ std:: template).  A nonzero
+ * return stops the walk and is returned; else 0, or -errno. */
 int hl_stacks_walk(struct hl_stacks *st, uint64_t node,
 		   int (*cb)(void *ctx, const struct hl_frame *f, bool own), void *ctx);
 

@@ -413,6 +413,45 @@ out:
 	return ret;
 }
 
+/* LEAKS: uv count, count x (uv address delta, uv class), then the scan's
+ * statistics (uv us, uv root bytes, uv block bytes, uv flags). */
+static int leaks_rec(const struct hl_visitor *v, struct cursor *c)
+{
+	struct hl_leak_scan scan = { 0 };
+	uint64_t ptr = 0;
+	int ret;
+
+	if (!v->leak && !v->leak_scan)
+		return 0;
+	if (get_uv(c, &scan.blocks))
+		return DECODE_BAD;
+	/* Each entry takes at least two bytes: bounds the loop by the record. */
+	if (scan.blocks > (uint64_t)(c->end - c->p) / 2) {
+		c->why = "LEAKS block count exceeds the record";
+		return DECODE_BAD;
+	}
+	for (uint64_t i = 0; i < scan.blocks; i++) {
+		uint64_t delta, cls;
+		if (get_uv(c, &delta) || get_uv(c, &cls))
+			return DECODE_BAD;
+		if (i && delta == 0) {
+			c->why = "LEAKS addresses not ascending";
+			return DECODE_BAD;
+		}
+		ptr += delta;
+		if (cls > HL_LEAK_REACHABLE) {
+			c->why = "unknown leak class";
+			return DECODE_BAD;
+		}
+		if (v->leak && (ret = v->leak(v->ctx, ptr, (unsigned)cls)))
+			return ret;
+	}
+	if (get_uv(c, &scan.scan_us) || get_uv(c, &scan.root_bytes) ||
+	    get_uv(c, &scan.block_bytes) || get_uv(c, &scan.flags))
+		return DECODE_BAD;
+	return v->leak_scan ? v->leak_scan(v->ctx, &scan) : 0;
+}
+
 static int sized_rec(struct hl_trace *t, const struct hl_visitor *v, struct cursor *c)
 {
 	uint64_t a, b;
@@ -436,6 +475,8 @@ static int sized_rec(struct hl_trace *t, const struct hl_visitor *v, struct curs
 		t->has_end = 1;
 		t->end_reason = a > 0xffff ? 0xffff : (unsigned)a;
 		return v->end ? v->end(v->ctx, t->end_reason, b) : 0;
+	case HL_REC_LEAKS:
+		return leaks_rec(v, c);
 	default:
 		return 0; /* a later version's record: its length lets us skip it */
 	}

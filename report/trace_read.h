@@ -25,6 +25,15 @@ struct hl_module {
 	size_t build_id_len;
 };
 
+/* The statistics of a LEAKS record (docs/trace-format.md). */
+struct hl_leak_scan {
+	uint64_t blocks;      /* entries in this record */
+	uint64_t scan_us;     /* how long the whole scan took */
+	uint64_t root_bytes;  /* root memory it read */
+	uint64_t block_bytes; /* block contents it read */
+	uint64_t flags;       /* enum hl_leaks_flag */
+};
+
 /* Callbacks, any of which may be NULL.  A nonzero return stops reading and is
  * returned by hl_trace_read().  Times are absolute ms since the trace began;
  * pointers are absolute (deltas are undone). */
@@ -41,6 +50,11 @@ struct hl_visitor {
 	int (*module_unload)(void *ctx, uint64_t id);
 	int (*lost)(void *ctx, uint64_t count);
 	int (*end)(void *ctx, unsigned reason, uint64_t ms);
+	/* A LEAKS record (leak-scan mode): leak() once per block it
+	 * classifies, in address order, then leak_scan() with the record's
+	 * statistics.  A scan may span several LEAKS records. */
+	int (*leak)(void *ctx, uint64_t ptr, unsigned leak_class);
+	int (*leak_scan)(void *ctx, const struct hl_leak_scan *scan);
 };
 
 /* Returns 0, or -1 with a one-line message ("PATH: not a heapline trace") in err. */

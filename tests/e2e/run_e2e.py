@@ -295,6 +295,33 @@ def test_forker(tmp, c):
         c.summary(label, s, {"lost_events": 0, "truncated_bytes": 0})
 
 
+def test_fork_threads(tmp, c):
+    r = hl_run(tmp, [example("fork_threads")], timeout=120)
+    c.eq("exit status", r.rc, 0)
+    c.eq("stdout", r.out, b"done\n")
+    c.eq("number of traces", len(r.traces), 51)
+    root = os.path.join(tmp, "t.hlt")
+    for t in r.traces:
+        if t == root:
+            continue
+        s = report(t)
+        c.summary(os.path.basename(t), s, {
+            "allocations": 1, "frees": 1, "bytes_allocated": 1000, "leaked_bytes": 0,
+            "unknown_frees": 0, "lost_events": 0, "truncated_bytes": 0})
+    parent = report(root)
+    c.summary("parent", parent, {"unknown_frees": 0, "lost_events": 0, "end": "exit"})
+
+
+def test_signal_alloc(tmp, c):
+    r = hl_run(tmp, [example("signal_alloc")])
+    c.eq("exit status", r.rc, 0)
+    c.eq("stdout", r.out, b"ticks\n")
+    s = only_trace(c, r, "signal_alloc")
+    c.summary("signal_alloc", s, {
+        "allocations": 200000, "frees": 200000, "leaked_bytes": 0, "unknown_frees": 0,
+        "lost_events": 0, "end": "exit"})
+
+
 def test_fork_exec(tmp, c):
     exe, basic = example("fork_exec"), example("basic")
     r = hl_run(tmp, [exe, basic])

@@ -1,0 +1,260 @@
+#!/bin/bash
+# bench/check.sh — what `heapline check` costs, next to a plain run, to
+# `heapline run` on the same program (the goal: within 1.2x of it) and to
+# valgrind memcheck with --leak-check=full.
+#
+# Usage: bench/check.sh [--runs N] [--quick] [--no-valgrind] [--build DIR] [--keep]
+#   --runs N       runs per case and tool; the table shows medians (default 3);
+#                  memcheck runs once per case (it is the slow one)
+#   --quick        a smoke test: 1 run, a tenth of the work
+#   --no-valgrind  leave memcheck out
+#   --build DIR    heapline build directory (default: <repo>/build)
+#   --keep         keep the temporary directory
+#
+# Cases (every tool runs the same command):
+#   a  2M malloc/free pairs (16..528 bytes), then a 100k-node list with a
+#      data block per node dropped at exit: 200k blocks for the leak scan
+#   b  PYTHONMALLOC=malloc python3 -c 'd = {str(i): i for i in range(300000)}'
+#   c  perl building and sorting a 200k-entry hash of arrays
+#   d  gcc -O2 -c on a generated ~1800-line C file (driver, cc1, as)
+# Tools:
+#   plain      the command alone
+#   run        heapline run -q -o DIR/t.hlt (records, then reads each trace
+#              back for its summary line)
+#   check      heapline check --exit-code 0 (records with the leak scan, then
+#              judges every trace: classes, stacks, symbols, report)
+#   memcheck   valgrind --leak-check=full --show-leak-kinds=all
+#              --trace-children=yes
+# Timing: wall clock around the whole command, as bench/run.sh does, runs
+# interleaved so drift hits every column alike.  Output: a table on stdout
+# and the same in bench/check-results.md (overwritten).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(dirname "$here")
+runs=3
+quick=0
+keep=0
+use_vg=1
+build=$repo/build
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--runs) runs=${2:?--runs needs a number}; shift 2 ;;
+	--quick) quick=1; runs=1; shift ;;
+	--no-valgrind) use_vg=0; shift ;;
+	--build) build=${2:?--build needs a directory}; shift 2 ;;
+	--keep) keep=1; shift ;;
+	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "bench/check.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
+	esac
+done
+[[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "bench/check.sh: --runs needs a positive number" >&2; exit 2; }
+command -v valgrind >/dev/null || use_vg=0
+
+heapline=$build/report/heapline
+for f in "$build/preload/libheapline.so" "$heapline"; do
+	[ -e "$f" ] || { echo "bench/check.sh: $f: missing (build first: ninja -C $build)" >&2; exit 2; }
+done
+python=$(python3 -c 'import sys; print(sys.executable)')
+
+work=$(mktemp -d /tmp/heapline-check-bench.XXXXXX)
+if [ $keep -eq 0 ]; then
+	trap 'rm -rf "$work"' EXIT
+else
+	echo "keeping $work" >&2
+fi
+
+scale=1
+[ $quick -eq 1 ] && scale=10
+pairs=$((2000000 / scale))
+keepn=$((100000 / scale))
+pyn=$((300000 / scale))
+pln=$((200000 / scale))
+
+# ---- the programs -------------------------------------------------------------
+
+cat >"$work/live.c" <<'EOF'
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NI __attribute__((noinline))
+struct node { struct node *next; void *data; };
+static uint32_t x = 12345;
+static uint32_t rnd(void) { x = x * 1664525u + 1013904223u; return x >> 8; }
+
+NI static void *get(size_t n)
+{
+	void *p = malloc(n);
+	memset(p, 1, n); /* initialised, as real data is */
+	return p;
+}
+
+/* usage: live PAIRS KEEP */
+int main(int argc, char **argv)
+{
+	long pairs = argc > 1 ? atol(argv[1]) : 2000000, keep = argc > 2 ? atol(argv[2]) : 100000;
+	void *slot[256] = {0};
+	struct node *head = NULL;
+
+	for (long i = 0; i < pairs; i++) {
+		uint32_t r = rnd();
+		free(slot[r & 255]);
+		slot[r & 255] = get(16 + r % 513);
+	}
+	for (int i = 0; i < 256; i++)
+		free(slot[i]);
+	for (long i = 0; i < keep; i++) {
+		struct node *n = get(sizeof(*n));
+		n->data = get(16 + rnd() % 100);
+		n->next = head;
+		head = n;
+	}
+	printf("%p\n", (void *)head); /* the list is lost when main returns */
+	return 0;
+}
+EOF
+gcc -O2 -g -o "$work/live" "$work/live.c"
+
+{
+	echo '#include <stddef.h>'
+	echo 'struct node { struct node *next; long key; double w[4]; };'
+	for ((i = 0; i < 80; i++)); do
+		cat <<EOF
+static long helper$i(const struct node *n, long k)
+{
+	long acc = $i;
+	for (; n; n = n->next) {
+		if (n->key == k)
+			acc += (long)(n->w[0] * $i.5);
+		else if (n->key > k)
+			acc ^= n->key << ($i % 7);
+		else
+			acc -= (long)n->w[$i % 4];
+	}
+	return acc;
+}
+long func$i(struct node *n, long k, int mode)
+{
+	switch (mode) {
+	case 0: return helper$i(n, k) * 3;
+	case 1: return helper$i(n, k + $i) - k;
+	default: return k ^ $i;
+	}
+}
+EOF
+	done
+} >"$work/gen.c"
+genlines=$(wc -l <"$work/gen.c")
+
+# ---- cases ---------------------------------------------------------------------
+
+cases=(a b c d)
+declare -A label
+label[a]="a: $((pairs / 1000))k pairs + $((keepn / 1000))k-node list lost"
+label[b]="b: python3 dict $((pyn / 1000))k"
+label[c]="c: perl hash $((pln / 1000))k"
+label[d]="d: gcc -O2 -c ${genlines} lines"
+
+# Sets cmd (array) and case_env for a case; $1 = case, $2 = output dir.
+set_case() {
+	case_env=
+	case $1 in
+	a) cmd=("$work/live" "$pairs" "$keepn") ;;
+	b) cmd=("$python" -c "d = {str(i): i for i in range($pyn)}")
+	   case_env=PYTHONMALLOC=malloc ;;
+	c) cmd=(perl -e 'my %h; for my $i (1..'"$pln"') { $h{"k$i"} = [ $i, "v" x ($i % 50) ] }
+	               my @k = sort keys %h; my $s = join(",", @k); print length($s), "\n";') ;;
+	d) cmd=(gcc -O2 -c "$work/gen.c" -o "$2/gen.o") ;;
+	esac
+}
+
+# Runs one case under one tool; prints the wall seconds.
+run_once() {
+	local tool=$1 c=$2 dir=$work/out/$1.$2 t0 t1
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	set_case "$c" "$dir"
+	t0=$(date +%s.%N)
+	(
+		[ -n "$case_env" ] && export "${case_env?}"
+		case $tool in
+		plain) exec "${cmd[@]}" ;;
+		run) exec "$heapline" run -q -o "$dir/t.hlt" "${cmd[@]}" ;;
+		check) exec "$heapline" check --exit-code 0 --report "$dir/report.txt" -- "${cmd[@]}" ;;
+		memcheck) exec valgrind --leak-check=full --show-leak-kinds=all --trace-children=yes \
+			--log-file="$dir/vg.%p" "${cmd[@]}" ;;
+		esac
+	) >"$dir/stdout" 2>"$dir/stderr" || {
+		echo "bench/check.sh: case $c under $tool failed; see $dir/stderr:" >&2
+		tail -5 "$dir/stderr" >&2
+		exit 1
+	}
+	t1=$(date +%s.%N)
+	echo "$t1 $t0" | awk '{ printf "%.4f", $1 - $2 }'
+}
+
+median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END {
+	if (NR == 0) { print "n/a"; exit }
+	if (NR % 2) print v[(NR + 1) / 2]; else printf "%.4f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+tools=(plain run check)
+declare -A times
+start=$(date +%s)
+echo "heapline check bench: $runs run(s) x ${#cases[@]} cases ($(nproc) cores); temp dir $work" >&2
+for ((r = 1; r <= runs; r++)); do
+	for c in "${cases[@]}"; do
+		for tool in "${tools[@]}"; do
+			t=$(run_once "$tool" "$c")
+			times[$tool.$c]="${times[$tool.$c]:-} $t"
+			printf '  run %d/%d  %-36s %-9s %8.3f s\n' "$r" "$runs" "${label[$c]}" "$tool" "$t" >&2
+		done
+	done
+done
+if [ $use_vg -eq 1 ]; then
+	for c in "${cases[@]}"; do
+		t=$(run_once memcheck "$c")
+		times[memcheck.$c]=$t
+		printf '  once      %-36s %-9s %8.3f s\n' "${label[$c]}" memcheck "$t" >&2
+	done
+fi
+
+# ---- the table --------------------------------------------------------------------
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "n/a" || b == "n/a" || b == 0) print "n/a"; else printf "%.2fx", a / b }'; }
+leaks() { # definite+indirect bytes as check reported them
+	grep -m1 'definitely lost:' "$1" 2>/dev/null | awk '{ gsub(",", "", $3); print $3 }' || true
+}
+
+md=$here/check-results.md
+{
+	echo "# heapline check benchmark"
+	echo
+	echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')),"
+	echo "median of $runs run(s) (memcheck: one run); $([ $use_vg -eq 1 ] && valgrind --version || echo 'valgrind not run');"
+	echo "heapline $(git -C "$repo" describe --always --dirty 2>/dev/null || echo '?'). Generated by bench/check.sh$([ $quick -eq 1 ] && echo ' --quick')."
+	echo
+	echo "| case | plain s | run s | check s | memcheck s | check / run | check / plain | memcheck / plain | memcheck / check |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+} >"$md"
+for c in "${cases[@]}"; do
+	p=$(echo "${times[plain.$c]}" | median)
+	h=$(echo "${times[run.$c]}" | median)
+	k=$(echo "${times[check.$c]}" | median)
+	v=${times[memcheck.$c]:-n/a}
+	printf '| %s | %.3f | %.3f | %.3f | %s | %s | %s | %s | %s |\n' "${label[$c]}" "$p" "$h" "$k" \
+		"$([ "$v" = n/a ] && echo n/a || printf '%.3f' "$v")" "$(ratio "$k" "$h")" \
+		"$(ratio "$k" "$p")" "$(ratio "$v" "$p")" "$(ratio "$v" "$k")" >>"$md"
+done
+{
+	echo
+	echo "check / run is the cost of the leak classes over plain recording: the live-block"
+	echo "set the writer keeps, the reachability scan at exit, and judging (a second pass"
+	echo "over each trace, symbolizing the leak stacks).  Both include reading the traces back."
+} >>"$md"
+
+cat "$md"
+echo >&2
+echo "wrote $md ($(($(date +%s) - start)) s)" >&2

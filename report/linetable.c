@@ -1,0 +1,698 @@
+/* linetable.c — memory_profiler's line-by-line table for chosen functions
+ * (linetable.h).  Exports hl_linetables_*.
+ *
+ * Every number of a line is a sum (Mem usage: a maximum) over events, and
+ * every event of a stack node passes through the same lines, so the table
+ * is built from the aggregator's per-node sums: two walks over the stacks
+ * of the nodes with activity (one to rank functions, one to fill lines),
+ * never over the events.  A line is counted once per node, which is once
+ * per event, however often recursion puts it on the stack.
+ *
+ * Output follows memory_profiler's show_results(): rows are
+ * '{:>6} {:>12} {:>12}  {:>10}   {}'.format(line, mem, inc, occurrences,
+ * text), sizes '{:<precision+4>.<precision>f} MiB', blank columns for lines
+ * where nothing happened, the source text as it is in the file (tabs
+ * expanded: memory_profiler's Python sources have none). */
+#include <errno.h>
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define HASH_NONFATAL_OOM 1
+#include <uthash.h>
+
+#include "linetable.h"
+
+#define MAX_LINES 100000 /* a function longer than this is cut (bad DWARF) */
+
+struct row {
+	int64_t inc;
+	uint64_t mem, occ, frees, leaked, peak;
+};
+
+struct table {
+	const struct hl_sym_func *func; /* the key */
+	struct hl_func_lines fl;
+	uint64_t bytes, self; /* bytes allocated inclusive, and as innermost own function */
+	size_t order;
+	struct row *rows; /* one per line fl.first .. fl.last */
+	char **text;	  /* likewise; NULL where the file has no such line */
+	char *source;	  /* the file the text came from, NULL if none */
+	UT_hash_handle hh;
+};
+
+/* A function seen on some stack with activity. */
+struct func_act {
+	const struct hl_sym_func *func; /* the key */
+	const char *name, *file;	/* from a frame: file is a line's, a hint */
+	uint64_t bytes, self, events;
+	bool own;
+	size_t order;
+	UT_hash_handle hh;
+};
+
+struct hl_linetables {
+	struct table *hash; /* by function */
+	struct table **v;   /* in print order */
+	size_t n, cap;
+	const char *reason; /* why there is no table, when n == 0 */
+};
+
+/* ---- helpers --------------------------------------------------------------- */
+
+/* fnmatch, where a relative glob may also match from any directory
+ * boundary: "examples/lists.c" and "*.c" match "/src/examples/lists.c". */
+static bool path_matches(const char *glob, const char *path)
+{
+	char *anywhere;
+	bool ok;
+
+	if (!path)
+		return false;
+	if (fnmatch(glob, path, 0) == 0)
+		return true;
+	if (glob[0] == '/' || asprintf(&anywhere, "*/%s", glob) < 0)
+		return false;
+	ok = fnmatch(anywhere, path, 0) == 0;
+	free(anywhere);
+	return ok;
+}
+
+static bool same_file(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+/* A small set of pointers (or pointer + line) seen on one stack. */
+struct seen {
+	struct seen_item {
+		const void *p;
+		unsigned line;
+	} * v;
+	size_t n, cap;
+};
+
+/* 1 if already there, 0 if added, -ENOMEM. */
+static int seen_add(struct seen *s, const void *p, unsigned line)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i].p == p && s->v[i].line == line)
+			return 1;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 32;
+		struct seen_item *v = realloc(s->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		s->v = v;
+		s->cap = cap;
+	}
+	s->v[s->n++] = (struct seen_item){p, line};
+	return 0;
+}
+
+/* ---- ranking functions ----------------------------------------------------- */
+
+struct act_walk {
+	struct func_act **hash;
+	size_t *count;
+	const struct hl_node_stats *ns;
+	struct seen seen;
+	bool self_done;
+};
+
+static int act_frame(void *ctx, const struct hl_frame *f, bool own)
+{
+	struct act_walk *w = ctx;
+	struct func_act *fa;
+	bool self = false;
+	int ret;
+
+	if (own && !w->self_done) {
+		w->self_done = true; /* the innermost own frame, named or not */
+		self = true;
+	}
+	if (!f->func)
+		return 0;
+	ret = seen_add(&w->seen, f->func, 0);
+	if (ret)
+		return ret < 0 ? ret : 0;
+	HASH_FIND_PTR(*w->hash, &f->func, fa);
+	if (!fa) {
+		fa = calloc(1, sizeof(*fa));
+		if (!fa)
+			return -ENOMEM;
+		fa->func = f->func;
+		fa->name = f->function;
+		fa->file = f->file;
+		fa->order = (*w->count)++;
+		HASH_ADD_PTR(*w->hash, func, fa);
+		if (!fa->hh.tbl) {
+			free(fa);
+			return -ENOMEM;
+		}
+	}
+	fa->bytes += w->ns->alloc_bytes;
+	fa->events += w->ns->allocs + w->ns->frees;
+	if (self)
+		fa->self += w->ns->alloc_bytes;
+	fa->own |= own;
+	return 0;
+}
+
+static int rank_functions(struct func_act **hash, struct hl_stacks *st, const struct hl_agg *a)
+{
+	struct act_walk w = {.hash = hash};
+	size_t count = 0;
+	int ret = 0;
+
+	w.count = &count;
+	for (size_t i = 0; i < hl_agg_count(a) && !ret; i++) {
+		w.ns = hl_agg_stats(a, i);
+		w.seen.n = 0;
+		w.self_done = false;
+		ret = hl_stacks_walk(st, hl_agg_node_id(a, i), act_frame, &w);
+	}
+	free(w.seen.v);
+	return ret;
+}
+
+/* ---- tables ------------------------------------------------------------------ */
+
+static void table_free(struct table *t)
+{
+	if (!t)
+		return;
+	if (t->text)
+		for (unsigned l = t->fl.first; l <= t->fl.last; l++)
+			free(t->text[l - t->fl.first]);
+	free(t->text);
+	free(t->rows);
+	free(t->source);
+	free(t);
+}
+
+static int add_table(struct hl_linetables *lt, struct hl_symbolizer *sym,
+		     const struct hl_sym_func *func, const struct func_act *fa)
+{
+	struct table *t;
+
+	HASH_FIND_PTR(lt->hash, &func, t);
+	if (t)
+		return 0;
+	if (lt->n == lt->cap) {
+		size_t cap = lt->cap ? lt->cap * 2 : 8;
+		struct table **v = realloc(lt->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		lt->v = v;
+		lt->cap = cap;
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->func = func;
+	hl_symbolizer_function_lines(sym, func, &t->fl);
+	if (t->fl.first == 0)
+		t->fl.first = 1;
+	if (t->fl.last < t->fl.first)
+		t->fl.last = t->fl.first;
+	if (t->fl.last - t->fl.first >= MAX_LINES)
+		t->fl.last = t->fl.first + MAX_LINES - 1;
+	t->rows = calloc(t->fl.last - t->fl.first + 1, sizeof(*t->rows));
+	if (!t->rows) {
+		free(t);
+		return -ENOMEM;
+	}
+	if (fa) {
+		t->bytes = fa->bytes;
+		t->self = fa->self;
+	}
+	t->order = lt->n;
+	HASH_ADD_PTR(lt->hash, func, t);
+	if (!t->hh.tbl) {
+		table_free(t);
+		return -ENOMEM;
+	}
+	lt->v[lt->n++] = t;
+	return 0;
+}
+
+/* Most bytes first; the function doing the allocating before its callers
+ * (who include its bytes); then by name. */
+static int cmp_bytes(const void *pa, const void *pb)
+{
+	const struct table *a = *(struct table *const *)pa, *b = *(struct table *const *)pb;
+	int c;
+
+	if (a->bytes != b->bytes)
+		return a->bytes > b->bytes ? -1 : 1;
+	if (a->self != b->self)
+		return a->self > b->self ? -1 : 1;
+	c = strcmp(a->fl.name ? a->fl.name : "", b->fl.name ? b->fl.name : "");
+	return c ? c : (a->order > b->order) - (a->order < b->order);
+}
+
+static int cmp_position(const void *pa, const void *pb)
+{
+	const struct table *a = *(struct table *const *)pa, *b = *(struct table *const *)pb;
+	int c = strcmp(a->fl.file ? a->fl.file : "", b->fl.file ? b->fl.file : "");
+
+	if (c)
+		return c;
+	if (a->fl.first != b->fl.first)
+		return a->fl.first < b->fl.first ? -1 : 1;
+	return cmp_bytes(pa, pb);
+}
+
+struct found {
+	struct hl_linetables *lt;
+	struct hl_symbolizer *sym;
+	int n;
+};
+
+static int found_function(void *ctx, const struct hl_sym_func *f)
+{
+	struct found *fd = ctx;
+	int ret = add_table(fd->lt, fd->sym, f, NULL);
+
+	fd->n++;
+	return ret;
+}
+
+/* Whether the function is defined in a file matching the glob.  The
+ * definition's file costs a walk of its compilation unit, so a function
+ * none of whose frames' files match is not asked (a frame's file is the
+ * definition's but for code #included into a function body). */
+static bool act_in_file(struct hl_symbolizer *sym, const struct func_act *fa, const char *file)
+{
+	struct hl_func_lines fl;
+
+	if (!file)
+		return true;
+	if (!path_matches(file, fa->file))
+		return false;
+	hl_symbolizer_function_lines(sym, fa->func, &fl);
+	return path_matches(file, fl.file);
+}
+
+static int select_functions(struct hl_linetables *lt, struct hl_symbolizer *sym,
+			    struct func_act *acts, const struct hl_linetable_opts *o)
+{
+	struct func_act *fa, *tmp;
+	int ret;
+
+	if (o->nfunctions) {
+		for (size_t g = 0; g < o->nfunctions; g++) {
+			int n = 0;
+			HASH_ITER(hh, acts, fa, tmp)
+			{
+				if (!fa->name || fnmatch(o->functions[g], fa->name, 0) ||
+				    !act_in_file(sym, fa, o->file))
+					continue;
+				if ((ret = add_table(lt, sym, fa->func, fa)))
+					return ret;
+				n++;
+			}
+			if (n)
+				continue;
+			/* No allocation passed through it: still show its
+			 * (empty) table if the debug information has it. */
+			struct found fd = {.lt = lt, .sym = sym};
+			ret = hl_symbolizer_find_functions(sym, o->functions[g], o->file,
+							   found_function, &fd);
+			if (ret)
+				return ret;
+			if (!fd.n)
+				fprintf(stderr, "heapline: no function matches '%s'%s%s\n",
+					o->functions[g], o->file ? " in " : "",
+					o->file ? o->file : "");
+		}
+		qsort(lt->v, lt->n, sizeof(*lt->v), cmp_bytes);
+		if (!lt->n)
+			lt->reason = "no function matches --function";
+		return 0;
+	}
+	if (o->file) {
+		HASH_ITER(hh, acts, fa, tmp)
+		{
+			if (fa->events && act_in_file(sym, fa, o->file) &&
+			    (ret = add_table(lt, sym, fa->func, fa)))
+				return ret;
+		}
+		qsort(lt->v, lt->n, sizeof(*lt->v), cmp_position);
+		if (!lt->n) {
+			fprintf(stderr,
+				"heapline: no function defined in '%s' allocated or freed memory\n",
+				o->file);
+			lt->reason = "no function of --file allocated or freed memory";
+		}
+		return 0;
+	}
+	/* The default: the own functions that allocated most, inclusive. */
+	size_t n = 0, cap = HASH_COUNT(acts);
+	struct table **cand = calloc(cap ? cap : 1, sizeof(*cand));
+	struct table *keys = calloc(cap ? cap : 1, sizeof(*keys));
+	if (!cand || !keys) {
+		free(cand);
+		free(keys);
+		return -ENOMEM;
+	}
+	HASH_ITER(hh, acts, fa, tmp)
+	{
+		if (!fa->own || !fa->bytes)
+			continue;
+		/* cmp_bytes wants tables: fill just what it reads */
+		keys[n].func = fa->func;
+		keys[n].bytes = fa->bytes;
+		keys[n].self = fa->self;
+		keys[n].order = fa->order;
+		keys[n].fl.name = fa->name;
+		cand[n] = &keys[n];
+		n++;
+	}
+	qsort(cand, n, sizeof(*cand), cmp_bytes);
+	ret = 0;
+	for (size_t i = 0; i < n && i < o->ntop && !ret; i++) {
+		HASH_FIND_PTR(acts, &cand[i]->func, fa);
+		ret = add_table(lt, sym, cand[i]->func, fa);
+	}
+	free(cand);
+	free(keys);
+	if (!ret && !lt->n)
+		lt->reason = "no function of the program's own code with debug information "
+			     "allocated memory (build with -g for line tables)";
+	return ret;
+}
+
+/* ---- filling the lines ----------------------------------------------------- */
+
+struct row_walk {
+	struct hl_linetables *lt;
+	const struct hl_node_stats *ns;
+	struct seen seen;
+};
+
+static int row_frame(void *ctx, const struct hl_frame *f, bool own)
+{
+	struct row_walk *w = ctx;
+	const struct hl_node_stats *ns = w->ns;
+	struct table *t;
+	struct row *r;
+	int ret;
+
+	if (!f->func)
+		return 0;
+	HASH_FIND_PTR(w->lt->hash, &f->func, t);
+	if (!t || f->line < t->fl.first || f->line > t->fl.last || !same_file(f->file, t->fl.file))
+		return 0;
+	ret = seen_add(&w->seen, t, f->line);
+	if (ret)
+		return ret < 0 ? ret : 0;
+	r = &t->rows[f->line - t->fl.first];
+	r->inc += (int64_t)(ns->alloc_bytes - ns->free_bytes);
+	r->occ += ns->allocs + ns->frees;
+	if (ns->max_live > r->mem)
+		r->mem = ns->max_live;
+	r->frees += ns->frees;
+	r->leaked += ns->leaked_bytes;
+	r->peak += ns->peak_bytes;
+	return 0;
+}
+
+static int fill_rows(struct hl_linetables *lt, struct hl_stacks *st, const struct hl_agg *a)
+{
+	struct row_walk w = {.lt = lt};
+	int ret = 0;
+
+	for (size_t i = 0; i < hl_agg_count(a) && !ret; i++) {
+		w.ns = hl_agg_stats(a, i);
+		w.seen.n = 0;
+		ret = hl_stacks_walk(st, hl_agg_node_id(a, i), row_frame, &w);
+	}
+	free(w.seen.v);
+	return ret;
+}
+
+/* ---- source text --------------------------------------------------------------- */
+
+static bool is_file(const char *p)
+{
+	struct stat st;
+
+	/* Regular files only: a FIFO named by a hostile trace would hang. */
+	return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* The file to read for a DWARF path: under dir, the path's longest suffix
+ * that exists there (dir/src/x.c for /home/me/src/x.c), else the path. */
+static char *find_source(const char *path, const char *dir)
+{
+	char *p;
+
+	if (dir) {
+		for (const char *s = path; s; s = strchr(s + 1, '/')) {
+			const char *suffix = s + (*s == '/');
+			if (!*suffix || asprintf(&p, "%s/%s", dir, suffix) < 0)
+				continue;
+			if (is_file(p))
+				return p;
+			free(p);
+		}
+	}
+	return is_file(path) ? strdup(path) : NULL;
+}
+
+static void load_source(struct table *t, const char *dir)
+{
+	unsigned nlines = t->fl.last - t->fl.first + 1, line = 0;
+	char *buf = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	FILE *f;
+
+	if (!t->fl.file || !(t->source = find_source(t->fl.file, dir)))
+		return;
+	if (!(f = fopen(t->source, "r")) || !(t->text = calloc(nlines, sizeof(*t->text)))) {
+		if (f)
+			fclose(f);
+		free(t->source);
+		t->source = NULL;
+		return;
+	}
+	while (++line <= t->fl.last && (len = getline(&buf, &cap, f)) >= 0) {
+		if (line < t->fl.first)
+			continue;
+		if (len && buf[len - 1] == '\n')
+			buf[--len] = '\0';
+		if (len && buf[len - 1] == '\r')
+			buf[--len] = '\0';
+		t->text[line - t->fl.first] = strdup(buf);
+	}
+	free(buf);
+	fclose(f);
+}
+
+/* ---- the stage ---------------------------------------------------------------- */
+
+int hl_linetables_build(struct hl_linetables **out, struct hl_stacks *st, const struct hl_agg *a,
+			const struct hl_linetable_opts *o)
+{
+	struct hl_symbolizer *sym = hl_stacks_symbolizer(st);
+	struct hl_linetables *lt = calloc(1, sizeof(*lt));
+	struct func_act *acts = NULL, *fa, *tmp;
+	int ret;
+
+	if (!lt)
+		return -ENOMEM;
+	ret = rank_functions(&acts, st, a);
+	if (!ret)
+		ret = select_functions(lt, sym, acts, o);
+	if (!ret)
+		ret = fill_rows(lt, st, a);
+	HASH_ITER(hh, acts, fa, tmp)
+	{
+		HASH_DEL(acts, fa);
+		free(fa);
+	}
+	if (ret) {
+		hl_linetables_free(lt);
+		return ret;
+	}
+	for (size_t i = 0; i < lt->n; i++)
+		load_source(lt->v[i], o->source_dir);
+	*out = lt;
+	return 0;
+}
+
+void hl_linetables_free(struct hl_linetables *lt)
+{
+	if (!lt)
+		return;
+	HASH_CLEAR(hh, lt->hash);
+	for (size_t i = 0; i < lt->n; i++)
+		table_free(lt->v[i]);
+	free(lt->v);
+	free(lt);
+}
+
+/* ---- printing ---------------------------------------------------------------- */
+
+static uint64_t uabs(int64_t v)
+{
+	return v < 0 ? -(uint64_t)v : (uint64_t)v;
+}
+
+/* One unit for a whole table, so its columns line up. */
+static enum hl_unit table_unit(const struct table *t, enum hl_unit unit, unsigned columns)
+{
+	uint64_t m = 0;
+
+	if (unit != HL_UNIT_AUTO)
+		return unit;
+	for (unsigned l = t->fl.first; l <= t->fl.last; l++) {
+		const struct row *r = &t->rows[l - t->fl.first];
+		if (!r->occ)
+			continue;
+		m = r->mem > m ? r->mem : m;
+		m = uabs(r->inc) > m ? uabs(r->inc) : m;
+		if (columns & HL_COL_LEAKED)
+			m = r->leaked > m ? r->leaked : m;
+		if (columns & HL_COL_PEAK)
+			m = r->peak > m ? r->peak : m;
+	}
+	return hl_unit_pick(HL_UNIT_AUTO, m);
+}
+
+/* The source text, tabs expanded to 8-column stops counted from the
+ * text's start: raw tabs after the 47 columns of numbers would jump to the
+ * terminal's stops and scramble the indentation. */
+static void put_text(FILE *f, const char *text)
+{
+	unsigned col = 0;
+
+	for (; *text; text++) {
+		if (*text == '\t') {
+			do
+				fputc(' ', f);
+			while (++col % 8);
+		} else {
+			fputc(*text, f);
+			/* UTF-8 continuation bytes take no column */
+			col += ((unsigned char)*text & 0xc0) != 0x80;
+		}
+	}
+	fputc('\n', f);
+}
+
+static void print_table(FILE *f, const struct table *t, unsigned columns, enum hl_unit unit,
+			int precision)
+{
+	char header[256], path[4096], a[64], b[64], c[64];
+	int n;
+
+	unit = table_unit(t, unit, columns);
+	fprintf(f, "Filename: %s\n", hl_fmt_path(path, sizeof(path), t->fl.file));
+	fprintf(f, "Function: %s\n\n", t->fl.name ? t->fl.name : "??");
+	n = snprintf(header, sizeof(header), "%6s %12s %12s  %10s", "Line #", "Mem usage",
+		     "Increment", "Occurrences");
+	if (columns & HL_COL_LEAKED)
+		n += snprintf(header + n, sizeof(header) - n, "  %12s", "Leaked");
+	if (columns & HL_COL_PEAK)
+		n += snprintf(header + n, sizeof(header) - n, "  %12s", "At peak");
+	if (columns & HL_COL_FREES)
+		n += snprintf(header + n, sizeof(header) - n, "  %10s", "Frees");
+	n += snprintf(header + n, sizeof(header) - n, "   %s", "Line Contents");
+	fprintf(f, "%s\n", header);
+	for (int i = 0; i < n; i++)
+		fputc('=', f);
+	fputc('\n', f);
+
+	for (unsigned l = t->fl.first; l <= t->fl.last; l++) {
+		const struct row *r = &t->rows[l - t->fl.first];
+		const char *text =
+		    t->text && t->text[l - t->fl.first] ? t->text[l - t->fl.first] : "";
+
+		if (!r->occ) {
+			fprintf(f, "%6u %12s %12s  %10s", l, "", "", "");
+			if (columns & HL_COL_LEAKED)
+				fprintf(f, "  %12s", "");
+			if (columns & HL_COL_PEAK)
+				fprintf(f, "  %12s", "");
+			if (columns & HL_COL_FREES)
+				fprintf(f, "  %10s", "");
+			fputs("   ", f);
+			put_text(f, text);
+			continue;
+		}
+		fprintf(f, "%6u %12s %12s  %10" PRIu64, l,
+			hl_fmt_size(a, sizeof(a), (int64_t)r->mem, unit, precision),
+			hl_fmt_size(b, sizeof(b), r->inc, unit, precision), r->occ);
+		if (columns & HL_COL_LEAKED)
+			fprintf(f, "  %12s",
+				hl_fmt_size(c, sizeof(c), (int64_t)r->leaked, unit, precision));
+		if (columns & HL_COL_PEAK)
+			fprintf(f, "  %12s",
+				hl_fmt_size(c, sizeof(c), (int64_t)r->peak, unit, precision));
+		if (columns & HL_COL_FREES)
+			fprintf(f, "  %10" PRIu64, r->frees);
+		fputs("   ", f);
+		put_text(f, text);
+	}
+}
+
+void hl_linetables_print_text(FILE *f, const struct hl_linetables *lt, unsigned columns,
+			      enum hl_unit unit, int precision)
+{
+	if (!lt->n) {
+		hl_fmt_title(f, "Line-by-line tables");
+		fprintf(f, "none: %s\n", lt->reason ? lt->reason : "nothing to show");
+		return;
+	}
+	for (size_t i = 0; i < lt->n; i++) {
+		if (i)
+			fputc('\n', f);
+		print_table(f, lt->v[i], columns, unit, precision);
+	}
+}
+
+void hl_linetables_print_json(struct hl_json *j, const struct hl_linetables *lt, int with_peak)
+{
+	hl_json_begin_array(j);
+	for (size_t i = 0; i < lt->n; i++) {
+		const struct table *t = lt->v[i];
+
+		hl_json_begin_object(j);
+		hl_json_kv_string(j, "function", t->fl.name);
+		hl_json_kv_string(j, "file", t->fl.file);
+		hl_json_kv_string(j, "source", t->source);
+		hl_json_kv_uint(j, "first_line", t->fl.first);
+		hl_json_kv_uint(j, "last_line", t->fl.last);
+		hl_json_kv_uint(j, "bytes_allocated", t->bytes);
+		hl_json_key(j, "lines");
+		hl_json_begin_array(j);
+		for (unsigned l = t->fl.first; l <= t->fl.last; l++) {
+			const struct row *r = &t->rows[l - t->fl.first];
+
+			hl_json_begin_object(j);
+			hl_json_kv_uint(j, "line", l);
+			if (r->occ)
+				hl_json_kv_uint(j, "mem_usage_bytes", r->mem);
+			else
+				hl_json_kv_null(j, "mem_usage_bytes");
+			hl_json_kv_int(j, "increment_bytes", r->inc);
+			hl_json_kv_uint(j, "occurrences", r->occ);
+			hl_json_kv_uint(j, "frees", r->frees);
+			hl_json_kv_uint(j, "leaked_bytes", r->leaked);
+			if (with_peak)
+				hl_json_kv_uint(j, "peak_bytes", r->peak);
+			hl_json_kv_string(j, "text", t->text ? t->text[l - t->fl.first] : NULL);
+			hl_json_end_object(j);
+		}
+		hl_json_end_array(j);
+		hl_json_end_object(j);
+	}
+	hl_json_end_array(j);
+}
