@@ -226,6 +226,17 @@ static int v_lost(void *ctx, uint64_t count)
 	return mix(ctx, 10, count, 0, 0);
 }
 
+static int v_leak(void *ctx, uint64_t ptr, unsigned leak_class)
+{
+	CHECK(leak_class <= HL_LEAK_REACHABLE);
+	return mix(ctx, 12, ptr, leak_class, 0);
+}
+
+static int v_leak_scan(void *ctx, const struct hl_leak_scan *sc)
+{
+	return mix(ctx, 13, sc->blocks ^ sc->scan_us, sc->root_bytes ^ sc->block_bytes, sc->flags);
+}
+
 static int v_end(void *ctx, unsigned reason, uint64_t ms)
 {
 	return mix(ctx, 11, reason, ms, 0);
@@ -248,6 +259,8 @@ static int read_once(struct hl_trace *t, uint64_t stop_after, uint64_t *hash)
 	    .module_unload = v_module_unload,
 	    .lost = v_lost,
 	    .end = v_end,
+	    .leak = v_leak,
+	    .leak_scan = v_leak_scan,
 	};
 	char err[512] = "";
 	int ret = hl_trace_read(t, &v, err, sizeof(err));

@@ -72,6 +72,7 @@ record threads_xfree "$ex/threads_xfree" 2000 2000
 record mp_example "$ex/mp_example"
 record dlopen_user "$ex/dlopen_user" "$ex/libdlalloc.so"
 record forker "$ex/forker"
+HEAPLINE_LEAK_SCAN=1 record leak_scan "$ex/basic" # LEAKS records
 record ls "$(command -v ls)" -l "$src"
 traces=("$tmp"/traces/*.hlt)
 [ -e "${traces[0]}" ] || { echo "FAIL: no trace recorded to seed the fuzzer"; exit 1; }
