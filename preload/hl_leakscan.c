@@ -84,12 +84,22 @@ struct ranges {
 	size_t n, cap;
 };
 
+struct page_ent {
+	uint64_t page; /* page number + 1; 0 = empty */
+	uint32_t lo, hi; /* blocks [lo, hi) overlap it */
+};
+
 struct scan {
 	/* live blocks, sorted by address */
 	uint64_t n, alloc_n; /* alloc_n: what the arrays were sized for */
 	uint64_t *ptr, *size;
 	uint8_t *state;
 	uint64_t min_ptr, max_end;
+	/* page index: 4 KiB page -> the blocks overlapping it, so that most
+	 * words that are no pointer cost one probe, and a pointer a short
+	 * binary search over its page's blocks */
+	struct page_ent *pages;
+	uint64_t page_mask; /* capacity - 1; 0 = no index, search everything */
 	/* mark stack */
 	uint32_t *stack;
 	uint64_t top, stack_cap;
@@ -298,6 +308,8 @@ static int sort_blocks(struct scan *s, struct hl_live_block *a, uint64_t n)
 	return 0;
 }
 
+static void index_pages(struct scan *s);
+
 static int load_blocks(struct scan *s)
 {
 	uint64_t n = hl_live_count();
@@ -331,7 +343,45 @@ static int load_blocks(struct scan *s)
 			s->max_end = end;
 	}
 	hl_arena_free(a, (n ? n : 1) * sizeof(*a));
+	index_pages(s);
 	return 0;
+}
+
+static inline uint64_t page_home(const struct scan *s, uint64_t page)
+{
+	return (page * 0x9e3779b97f4a7c15ull >> 24) & s->page_mask;
+}
+
+/* Builds the page index (optional: without memory for it, every lookup
+ * searches all blocks). */
+static void index_pages(struct scan *s)
+{
+	uint64_t npages = 0, last = ~0ull;
+	for (uint64_t i = 0; i < s->n; i++) {
+		uint64_t first = s->ptr[i] >> 12, end = (s->ptr[i] + (s->size[i] ? s->size[i] : 1) - 1) >> 12;
+		npages += end - (first == last ? first : first - 1);
+		last = end;
+	}
+	uint64_t cap = 1024;
+	while (cap < 2 * npages)
+		cap *= 2;
+	s->pages = hl_arena_alloc(cap * sizeof(struct page_ent));
+	if (!s->pages)
+		return;
+	s->page_mask = cap - 1;
+	for (uint64_t i = 0; i < s->n; i++) {
+		uint64_t first = s->ptr[i] >> 12, end = (s->ptr[i] + (s->size[i] ? s->size[i] : 1) - 1) >> 12;
+		for (uint64_t pg = first; pg <= end; pg++) {
+			uint64_t h = page_home(s, pg);
+			while (s->pages[h].page && s->pages[h].page != pg + 1)
+				h = (h + 1) & s->page_mask;
+			if (!s->pages[h].page) {
+				s->pages[h].page = pg + 1;
+				s->pages[h].lo = (uint32_t)i;
+			}
+			s->pages[h].hi = (uint32_t)i + 1;
+		}
+	}
 }
 
 /* The block whose [ptr, ptr + size) holds v (a 0-byte block: v == ptr), or -1. */
@@ -340,6 +390,17 @@ static int64_t find_block(const struct scan *s, uint64_t v)
 	if (v < s->min_ptr || v >= s->max_end)
 		return -1;
 	uint64_t lo = 0, hi = s->n; /* first index with ptr > v */
+	if (s->page_mask) {
+		uint64_t pg = v >> 12, h = page_home(s, pg);
+		while (s->pages[h].page != pg + 1) {
+			if (!s->pages[h].page)
+				return -1; /* no block on this page */
+			h = (h + 1) & s->page_mask;
+		}
+		lo = s->pages[h].lo;
+		hi = s->pages[h].hi;
+	}
+	uint64_t first = lo;
 	while (lo < hi) {
 		uint64_t mid = (lo + hi) / 2;
 		if (s->ptr[mid] <= v)
@@ -347,7 +408,7 @@ static int64_t find_block(const struct scan *s, uint64_t v)
 		else
 			hi = mid;
 	}
-	if (lo == 0)
+	if (lo == first)
 		return -1;
 	uint64_t i = lo - 1;
 	if (v - s->ptr[i] < s->size[i] || v == s->ptr[i])
@@ -500,7 +561,9 @@ static void scan_memory(struct scan *s, uint64_t lo, uint64_t hi, int phase, int
 static const uint8_t *cached(struct scan *s, uint64_t addr, size_t len)
 {
 	uint64_t base = addr & ~(uint64_t)(WIN_SIZE - 1);
-	if (!s->winmem || addr + len > base + WIN_SIZE)
+	/* a big block is read alone: a window around it would mostly be
+	 * other blocks, read again and again as windows get evicted */
+	if (!s->winmem || len >= WIN_SIZE / 32 || addr + len > base + WIN_SIZE)
 		return NULL;
 	unsigned w = (unsigned)(base >> WIN_SHIFT) % NWIN;
 	uint8_t *mem = s->winmem + (size_t)w * WIN_SIZE;
@@ -822,6 +885,8 @@ static void release(struct scan *s)
 	hl_arena_free(s->stack, s->stack_cap * sizeof(uint32_t));
 	hl_arena_free(s->buf, READ_BUF);
 	hl_arena_free(s->winmem, (size_t)NWIN * WIN_SIZE);
+	if (s->pages)
+		hl_arena_free(s->pages, (s->page_mask + 1) * sizeof(struct page_ent));
 	ranges_free(&s->maps);
 	ranges_free(&s->excl);
 	ranges_free(&s->stacks_live);

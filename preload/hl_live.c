@@ -1,5 +1,5 @@
 /* hl_live.c — the live-block set of leak-scan mode (HEAPLINE_LEAK_SCAN=1):
- * pointer -> (requested size, stack node) for every block allocated and not
+ * pointer -> requested size for every block allocated and not
  * yet released, updated by the writer thread for each ALLOC, FREE and
  * REALLOC_FAIL event in trace order, so that at the LEAK_SCAN event it is
  * exactly the set the trace's replay has at that record.  Also remembers the
@@ -18,17 +18,17 @@
 #define HASH_NONFATAL_OOM    1
 #include <uthash.h>
 
-/* The live set is an open-addressing table (linear probing, deletion by
- * backward shift, so no tombstones under malloc/free churn), not uthash:
- * it is touched for every event on the writer's path, and measured under
- * `perf` uthash's chained entries cost ~11% of a malloc-heavy program's CPU
- * (a cache miss for the bucket, another for the entry, an arena allocation
- * per block), this table ~3% (one miss, no allocation). */
+/* The live set is an open-addressing table of 16-byte slots (linear
+ * probing, deletion by backward shift, so no tombstones under malloc/free
+ * churn), not uthash: it is touched for every event on the writer's path,
+ * and measured under `perf` uthash's chained entries cost ~11% of a
+ * malloc-heavy program's CPU (a cache miss for the bucket, another for the
+ * entry, an arena allocation per block, 128 bytes a block), this table ~3%
+ * (one miss, no allocation, 23 bytes a block at most).  The stack node is
+ * not kept: the trace's replay knows it. */
 struct slot {
 	uint64_t ptr; /* 0 = empty (malloc never returns NULL as a block) */
-	uint64_t size;
-	uint32_t node;
-	uint32_t pad;
+	uint64_t size; /* the scan needs no stack: the trace's replay has it */
 };
 
 struct table {
@@ -75,8 +75,12 @@ static void note_window(uint64_t ptr)
 
 static inline uint64_t home(const struct table *t, uint64_t ptr)
 {
-	/* heap pointers are 16-byte aligned and clustered: Fibonacci hashing */
-	return ((ptr >> 4) * 0x9e3779b97f4a7c15ull >> 20) & t->mask;
+	/* Heap pointers are 16-byte aligned and clustered.  Blocks within one
+	 * 16 KiB stretch of memory get neighbouring slots (so a program that
+	 * frees what it allocated nearby hits cache lines the writer just
+	 * touched); the stretches themselves are spread by Fibonacci hashing. */
+	uint64_t region = (ptr >> 14) * 0x9e3779b97f4a7c15ull >> 20;
+	return ((region << 10) + ((ptr >> 4) & 1023)) & t->mask;
 }
 
 /* The slot holding ptr, or the empty slot where it would go. */
@@ -94,6 +98,11 @@ static int grow(struct table *t)
 	struct table n = {hl_arena_alloc(cap * sizeof(struct slot)), cap - 1, t->count};
 	if (!n.s)
 		return -1;
+	/* Fault the fresh mapping in by writing: probing would first map the
+	 * shared zero page for reading, and every first write after it costs a
+	 * copy-on-write fault and a TLB shootdown across the program's threads
+	 * (measured: a fifth of the writer's time on a perl run). */
+	memset(n.s, 0, cap * sizeof(struct slot));
 	if (t->s) {
 		for (uint64_t i = 0; i <= t->mask; i++)
 			if (t->s[i].ptr)
@@ -104,9 +113,9 @@ static int grow(struct table *t)
 	return 0;
 }
 
-static void insert(uint64_t ptr, uint64_t size, uint32_t node)
+static void insert(uint64_t ptr, uint64_t size)
 {
-	/* at most half full, so probes stay short */
+	/* at most half full, so probe runs stay short */
 	if ((live.count + 1) * 2 > (live.s ? live.mask + 1 : 0) && grow(&live))
 		return; /* out of memory: the block goes unclassified */
 	struct slot *s = probe(&live, ptr);
@@ -115,7 +124,6 @@ static void insert(uint64_t ptr, uint64_t size, uint32_t node)
 		live.count++;
 	s->ptr = ptr;
 	s->size = size;
-	s->node = node;
 }
 
 /* Removes ptr; copies its slot to *out if given.  0, or -1 if not live. */
@@ -148,8 +156,9 @@ static int erase(uint64_t ptr, struct slot *out)
 
 void hl_live_alloc(uint64_t ptr, uint64_t size, uint32_t node)
 {
+	(void)node;
 	note_window(ptr);
-	insert(ptr, size, node);
+	insert(ptr, size);
 }
 
 void hl_live_free(uint32_t tid, uint64_t ptr, int is_realloc)
@@ -183,7 +192,7 @@ void hl_live_realloc_fail(uint32_t tid, uint64_t ptr)
 	p->valid = 0;
 	if (live.s && probe(&live, ptr)->ptr)
 		return; /* reallocated meanwhile: only a broken event order does this */
-	insert(ptr, p->blk.size, p->blk.node);
+	insert(ptr, p->blk.size);
 }
 
 void hl_live_forget(void)

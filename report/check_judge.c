@@ -9,8 +9,9 @@
  *      allocated afterwards has none.
  * Blocks live at the end then get their class, or "still reachable" when
  * they were allocated after the scan (documented in README), or "definitely
- * lost" when the trace holds no scan at all (recorded by `heapline run`),
- * the CI-safe answer, with a warning.  Leaks are grouped by (stack, class),
+ * lost" when the trace holds no scan at all (recorded by `heapline run`, or
+ * a process that ended in _exit or abort), the CI-safe answer, with a
+ * warning.  An image that ended in exec has nothing to judge.  Leaks are grouped by (stack, class),
  * symbolized (stacks.h) and matched against the suppressions. */
 #include <errno.h>
 #include <stdio.h>
@@ -311,7 +312,8 @@ static int leak_cmp(const void *a, const void *b)
 	return x->node < y->node ? -1 : x->node > y->node;
 }
 
-static int make_leaks(struct hl_judged *j, struct group *groups, struct hl_supp *supp)
+static int make_leaks(struct hl_judged *j, struct group *groups, struct hl_supp *supp,
+		      unsigned detail)
 {
 	struct group *g, *tmp;
 	size_t n = HASH_COUNT(groups), i = 0;
@@ -329,7 +331,14 @@ static int make_leaks(struct hl_judged *j, struct group *groups, struct hl_supp 
 		l->blocks = g->blocks;
 		l->trace = j;
 		l->loc = -1;
+		l->supp = -1;
 		j->nleaks = i;
+		if (!(detail & (1u << l->kind))) {
+			j->bytes[l->kind] += l->bytes;
+			j->blocks[l->kind] += l->blocks;
+			continue;
+		}
+		l->detailed = true;
 		int ret = hl_stacks_walk(j->st, l->node, add_frame, &fc);
 		if (ret)
 			return ret;
@@ -360,8 +369,8 @@ static int make_leaks(struct hl_judged *j, struct group *groups, struct hl_supp 
 
 /* ---- the whole ------------------------------------------------------------------ */
 
-int hl_judge_trace(const char *path, struct hl_supp *supp, struct hl_judged *j, char *err,
-		   size_t errlen)
+int hl_judge_trace(const char *path, struct hl_supp *supp, unsigned detail,
+		   struct hl_judged *j, char *err, size_t errlen)
 {
 	struct pass1 p1 = {.tid = 1};
 	struct hl_trace *t = NULL;
@@ -411,10 +420,13 @@ int hl_judge_trace(const char *path, struct hl_supp *supp, struct hl_judged *j, 
 	if (hl_replay_summary(j->r, &j->sum))
 		goto nomem;
 
-	if (hl_replay_foreach_live(j->r, on_live, &lc) || lc.nomem)
+	/* An image replaced by exec ends without a scan; its blocks went with
+	 * it (memcheck does not judge them either). */
+	j->exec_ended = !p1.scanned && j->sum.ended && j->sum.end_reason == HL_END_EXEC;
+	if (!j->exec_ended && (hl_replay_foreach_live(j->r, on_live, &lc) || lc.nomem))
 		goto nomem;
 	j->st = hl_stacks_new(j->r);
-	if (!j->st || make_leaks(j, lc.groups, supp))
+	if (!j->st || make_leaks(j, lc.groups, supp, detail))
 		goto nomem;
 	ret = 0;
 	goto out;

@@ -33,6 +33,7 @@ struct hl_leak {
 	uint64_t node;
 	uint64_t bytes, blocks;
 	int supp;                      /* index of the suppressing rule, or -1 */
+	bool detailed;                 /* symbolized: frames and supp are set */
 	const struct hl_frame **frames; /* innermost first, inlined expanded */
 	bool *own;                     /* per frame: the program's own code */
 	size_t nframes;
@@ -48,6 +49,7 @@ struct hl_judged {
 	struct hl_replay *r;
 	struct hl_stacks *st;
 	bool scanned;        /* the trace holds a leak scan */
+	bool exec_ended;     /* the image was replaced by exec: nothing to judge */
 	uint64_t scan_flags; /* enum hl_leaks_flag, OR of its records */
 	uint64_t scan_us;
 	uint64_t late_blocks; /* live at the end, allocated after the scan:
@@ -59,9 +61,13 @@ struct hl_judged {
 };
 
 /* Reads and judges the trace at path; suppression hits are added to supp's
- * rules.  0, or -1 with a one-line message in err. */
-int hl_judge_trace(const char *path, struct hl_supp *supp, struct hl_judged *out, char *err,
-		   size_t errlen);
+ * rules.  Only leaks of the kinds in `detail` (bit per enum hl_kind) are
+ * symbolized and matched against the suppressions: symbolizing every stack
+ * that still reaches its block costs more than the run on big programs,
+ * and nobody reads them unless asked (--show-kinds).  The others count in
+ * the totals with no frames.  0, or -1 with a one-line message in err. */
+int hl_judge_trace(const char *path, struct hl_supp *supp, unsigned detail,
+		   struct hl_judged *out, char *err, size_t errlen);
 void hl_judged_free(struct hl_judged *j);
 
 #endif

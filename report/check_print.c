@@ -192,12 +192,14 @@ static void print_frames(FILE *f, const struct hl_leak *l)
 
 static void scan_notes(FILE *f, const struct hl_judged *j)
 {
-	if (!j->scanned)
+	if (j->exec_ended)
+		fprintf(f, "note: this process image was replaced by exec; nothing to judge\n");
+	else if (!j->scanned)
 		fprintf(f,
 			"heapline check: %s: no leak scan in this trace (recorded without "
-			"HEAPLINE_LEAK_SCAN=1): every block live at exit counts as definitely "
-			"lost\n",
-			j->path);
+			"HEAPLINE_LEAK_SCAN=1, or the process ended in %s): every block live at "
+			"exit counts as definitely lost\n",
+			j->path, hl_summary_end_name(&j->sum) ? hl_summary_end_name(&j->sum) : "a crash");
 	else if (j->scan_flags & HL_LEAKS_FAILED)
 		fprintf(f,
 			"heapline check: %s: the leak scan could not run; every block live at "
@@ -316,6 +318,8 @@ void hl_check_print_json(FILE *f, const struct hl_check *c)
 		const struct hl_judged *tr = &c->traces[t];
 		for (size_t i = 0; i < tr->nleaks; i++) {
 			const struct hl_leak *l = &tr->leaks[i];
+			if (!l->detailed)
+				continue; /* counted in leak_summary only */
 			hl_json_begin_object(&j);
 			hl_json_kv_string(&j, "kind", hl_kind_name(l->kind));
 			hl_json_kv_uint(&j, "bytes", l->bytes);

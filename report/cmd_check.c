@@ -213,7 +213,8 @@ static int add_trace(struct hl_check *c, const char *path)
 		return -1;
 	}
 	c->traces = t;
-	if (hl_judge_trace(path, &c->supp, &c->traces[c->ntraces], err, sizeof(err))) {
+	if (hl_judge_trace(path, &c->supp, c->errors_for | c->show, &c->traces[c->ntraces], err,
+			   sizeof(err))) {
 		fprintf(stderr, "heapline check: %s\n", err);
 		c->unreadable = true;
 		return -1;

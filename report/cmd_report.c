@@ -18,7 +18,9 @@
 
 #include "aggregate.h"
 #include "commands.h"
+#include "export_files.h"
 #include "format.h"
+#include "html.h"
 #include "json.h"
 #include "linetable.h"
 #include "progress.h"
@@ -29,7 +31,7 @@
 #include "trace_read.h"
 #include "views.h"
 
-enum report_format { FMT_TEXT, FMT_JSON };
+enum report_format { FMT_TEXT, FMT_JSON, FMT_NONE /* exports only */ };
 
 #define MAX_FUNCTIONS 64
 
@@ -39,6 +41,8 @@ struct report_opts {
 	struct hl_view_opts view;
 	struct hl_linetable_opts lines;
 	const char *functions[MAX_FUNCTIONS];
+	struct hl_export_opts exports; /* --folded, --speedscope, --massif */
+	const char *html;		/* --html FILE */
 };
 
 /* What a view needs built before it prints. */
@@ -46,6 +50,7 @@ struct report_opts {
 #define NEED_SITES 0x2u /* symbolized sites (implies symbols) */
 #define NEED_PEAK  0x4u /* the peak snapshot: a second pass */
 #define NEED_LINES 0x8u /* the line tables */
+#define NEED_STACKS 0x10u /* symbolized stacks (the exports) */
 
 struct report_view {
 	const char *option; /* its name for --view */
@@ -129,6 +134,11 @@ static unsigned needs_of(const struct report_opts *o)
 			needs |= views[i].needs;
 	if ((needs & NEED_LINES) && (o->view.columns & HL_COL_PEAK))
 		needs |= NEED_PEAK;
+	if (hl_exports_wanted(&o->exports))
+		needs |= NEED_AGG | NEED_STACKS |
+			 (o->exports.metric == HL_METRIC_PEAK ? NEED_PEAK : 0);
+	if (o->html) /* the page shows every stage's data */
+		needs |= NEED_AGG | NEED_SITES | NEED_PEAK | NEED_LINES;
 	return needs;
 }
 
@@ -184,7 +194,7 @@ static int trace_load(struct report_trace *rt, const char *path, const struct re
 		if (ret)
 			goto fail;
 	}
-	if (needs & (NEED_SITES | NEED_LINES)) {
+	if (needs & (NEED_SITES | NEED_LINES | NEED_STACKS)) {
 		rt->stacks = hl_stacks_new(rt->replay);
 		if (!rt->stacks)
 			goto nomem;
@@ -255,6 +265,26 @@ static void trace_print_json(struct hl_json *j, const struct report_trace *rt,
 	hl_json_end_object(j);
 }
 
+/* One process into the HTML page (html.h): the moments read the trace once
+ * more, with the progress line.  0, or -1 after printing the error. */
+static int html_add(struct hl_html *h, struct report_trace *rt, const struct report_opts *o)
+{
+	struct hl_progress progress;
+	struct hl_replay_hooks ph;
+	struct hl_view_ctx c;
+	char err[512];
+	int ret;
+
+	view_ctx(&c, rt, o);
+	hl_progress_begin(&progress, "sampling moments in", rt->path);
+	ph = hl_progress_hooks(&progress);
+	ret = hl_html_add(h, &c, rt->trace, rt->replay, rt->stacks, &ph, err, sizeof(err));
+	hl_progress_end(&progress);
+	if (ret)
+		fprintf(stderr, "heapline report: %s\n", err);
+	return ret;
+}
+
 /* ---- command line ------------------------------------------------------------ */
 
 static const char usage[] =
@@ -299,6 +329,22 @@ static const char usage[] =
 	"  --format text|json     text for people (default), json for machines:\n"
 	"                         one member per view (docs/report-json.md);\n"
 	"                         {\"processes\": [...], \"combined\": {...}} for several\n"
+	"  --folded FILE          write folded stacks (flamegraph.pl, inferno,\n"
+	"                         speedscope) to FILE; '-' is stdout\n"
+	"  --speedscope FILE      write a speedscope JSON profile to FILE\n"
+	"  --massif FILE          write valgrind massif's format (ms_print,\n"
+	"                         massif-visualizer) to FILE; one trace only\n"
+	"  --metric allocated|peak|leaked|calls  the weight of --folded and\n"
+	"                         --speedscope stacks (default allocated: bytes).\n"
+	"                         With an export and no --view, only the exports\n"
+	"                         are written (docs/exports.md)\n"
+	"  --html FILE            write one self-contained HTML page (no network):\n"
+	"                         memory over time, flame graphs of bytes\n"
+	"                         allocated, live at the peak and leaked, top\n"
+	"                         sites, line tables; several traces: one page\n"
+	"                         with a process selector; '-' is stdout\n"
+	"                         (docs/html-report.md).  Without --view, only\n"
+	"                         the page is written\n"
 	"  -h, --help             show this help\n"
 	"\n"
 	"Line tables (SPEC): Increment = bytes allocated - bytes freed by calls made\n"
@@ -401,7 +447,8 @@ static char *newest_trace(void)
 int hl_cmd_report(int argc, char **argv)
 {
 	enum { OPT_VIEW = 256, OPT_TOP, OPT_DEPTH, OPT_UNIT, OPT_PRECISION, OPT_FUNCTION,
-	       OPT_FILE, OPT_SOURCE_DIR, OPT_COLUMNS };
+	       OPT_FILE, OPT_SOURCE_DIR, OPT_COLUMNS, OPT_FOLDED, OPT_SPEEDSCOPE, OPT_MASSIF,
+	       OPT_METRIC, OPT_HTML };
 	static const struct option longopts[] = {
 		{ "format", required_argument, NULL, 'f' },
 		{ "view", required_argument, NULL, OPT_VIEW },
@@ -413,6 +460,11 @@ int hl_cmd_report(int argc, char **argv)
 		{ "file", required_argument, NULL, OPT_FILE },
 		{ "source-dir", required_argument, NULL, OPT_SOURCE_DIR },
 		{ "columns", required_argument, NULL, OPT_COLUMNS },
+		{ "folded", required_argument, NULL, OPT_FOLDED },
+		{ "speedscope", required_argument, NULL, OPT_SPEEDSCOPE },
+		{ "massif", required_argument, NULL, OPT_MASSIF },
+		{ "metric", required_argument, NULL, OPT_METRIC },
+		{ "html", required_argument, NULL, OPT_HTML },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -427,7 +479,10 @@ int hl_cmd_report(int argc, char **argv)
 	char *found = NULL;
 	const char *bad = NULL;
 	unsigned u;
-	int c, status = 0, printed = 0;
+	int c, status = 0, printed = 0, views_given = 0;
+	struct hl_exports *exports = NULL;
+	struct hl_html *html = NULL;
+	char err[512];
 
 	for (size_t i = 0; i < NVIEWS; i++)
 		if (views[i].on_by_default)
@@ -450,6 +505,7 @@ int hl_cmd_report(int argc, char **argv)
 				return usage_error("unknown view '%s', expected summary, top, top-calls,"
 						   " top-peak, temp, leaks, hist, chart, lines or all",
 						   bad ? bad : "");
+			views_given = 1;
 			break;
 		case OPT_TOP:
 			if (parse_uint(optarg, 1, 1000000, &o.view.top))
@@ -488,6 +544,24 @@ int hl_cmd_report(int argc, char **argv)
 				return usage_error("unknown column '%s', expected leaked, peak or frees",
 						   bad);
 			break;
+		case OPT_FOLDED:
+			o.exports.folded = optarg;
+			break;
+		case OPT_SPEEDSCOPE:
+			o.exports.speedscope = optarg;
+			break;
+		case OPT_MASSIF:
+			o.exports.massif = optarg;
+			break;
+		case OPT_METRIC:
+			if (hl_metric_parse(optarg, &o.exports.metric))
+				return usage_error("unknown metric '%s', expected allocated, peak, leaked"
+						   " or calls", optarg);
+			o.exports.metric_given = true;
+			break;
+		case OPT_HTML:
+			o.html = optarg;
+			break;
 		case 'h':
 			fputs(usage, stdout);
 			return 0;
@@ -511,10 +585,48 @@ int hl_cmd_report(int argc, char **argv)
 		npaths = 1;
 	}
 
+	/* Exports: without --view, nothing else is printed; an export on
+	 * stdout leaves it to that export alone. */
+	const char *conflict = hl_exports_conflict(&o.exports, npaths);
+	if (conflict)
+		return free(found), usage_error("%s", conflict);
+	if (hl_exports_wanted(&o.exports) && !views_given)
+		o.views = 0;
+	else if (hl_exports_to_stdout(&o.exports))
+		return free(found), usage_error("%s", "an export on stdout ('-') and --view together");
+	if (hl_exports_wanted(&o.exports) &&
+	    hl_exports_open(&exports, &o.exports, npaths, err, sizeof(err))) {
+		fprintf(stderr, "heapline report: %s\n", err);
+		free(found);
+		return HL_EXIT_USAGE;
+	}
+
+	/* --html: without --view, only the page (with more line tables). */
+	if (o.html) {
+		if (!strcmp(o.html, "-") && (views_given || hl_exports_to_stdout(&o.exports))) {
+			free(found);
+			return usage_error("%s", "--html - (stdout) with --view or another export"
+						 " on stdout");
+		}
+		if (!views_given) {
+			o.views = 0;
+			o.lines.ntop = 10;
+		}
+		html = hl_html_new(o.html);
+		if (!html) {
+			fprintf(stderr, "heapline report: %s: out of memory\n", o.html);
+			hl_exports_close(exports, err, sizeof(err));
+			free(found);
+			return HL_EXIT_USAGE;
+		}
+	}
+
 	/* One trace: {"summary": ...}.  Several: {"processes": [...],
 	 * "combined": ...}.  The shape follows the command line, not which
 	 * traces turned out readable, so scripts can rely on it. */
 	int multi = npaths > 1;
+	if (!o.views) /* exports only */
+		o.format = FMT_NONE;
 	if (o.format == FMT_JSON) {
 		hl_json_init(&j, stdout, 1);
 		if (multi) {
@@ -529,9 +641,24 @@ int hl_cmd_report(int argc, char **argv)
 			status = HL_EXIT_USAGE;
 			continue;
 		}
+		if (exports) {
+			struct hl_export_input in = {
+				.path = rt.path, .summary = &rt.summary, .trace = rt.trace,
+				.agg = rt.agg, .stacks = rt.stacks,
+			};
+			if (hl_exports_add(exports, &in, err, sizeof(err))) {
+				fprintf(stderr, "heapline report: %s\n", err);
+				status = HL_EXIT_USAGE;
+			}
+		}
+		if (html && html_add(html, &rt, &o)) {
+			hl_html_free(html);
+			html = NULL;
+			status = HL_EXIT_USAGE;
+		}
 		if (o.format == FMT_JSON) {
 			trace_print_json(&j, &rt, &o);
-		} else {
+		} else if (o.format == FMT_TEXT) {
 			if (printed)
 				fputc('\n', stdout);
 			trace_print_text(stdout, &rt, &o);
@@ -550,9 +677,18 @@ int hl_cmd_report(int argc, char **argv)
 		}
 		if (multi || printed)
 			hl_json_finish(&j);
-	} else if (multi && printed) {
+	} else if (o.format == FMT_TEXT && multi && printed) {
 		fputc('\n', stdout);
 		hl_summary_totals_print_text(stdout, &totals);
+	}
+	if (html && printed && hl_html_write(html, NULL, err, sizeof(err))) {
+		fprintf(stderr, "heapline report: %s\n", err);
+		status = HL_EXIT_USAGE;
+	}
+	hl_html_free(html);
+	if (hl_exports_close(exports, err, sizeof(err))) {
+		fprintf(stderr, "heapline report: %s\n", err);
+		status = HL_EXIT_USAGE;
 	}
 	free(found);
 	if (fflush(stdout) || ferror(stdout)) {

@@ -7,6 +7,7 @@
 int hl_cmd_run(int argc, char **argv);
 int hl_cmd_report(int argc, char **argv);
 int hl_cmd_check(int argc, char **argv);
+int hl_cmd_diff(int argc, char **argv);
 
 /* Exit codes shared by all commands (README lists them). */
 #define HL_EXIT_USAGE 2   /* bad command line, unreadable or corrupt trace */

@@ -14,6 +14,8 @@ static const char usage[] =
 	"                     print what a trace says (--format json for machines)\n"
 	"  check [OPTIONS] (-- PROG [ARGS...] | TRACE...)\n"
 	"                     the CI gate: leak classes, suppressions, budgets\n"
+	"  diff [OPTIONS] OLD NEW\n"
+	"                     what grew or shrank between two traces, by site and line\n"
 	"\n"
 	"Run 'heapline COMMAND --help' for a command's options.\n";
 
@@ -38,6 +40,8 @@ int main(int argc, char **argv)
 		return hl_cmd_report(argc - 1, argv + 1);
 	if (!strcmp(cmd, "check"))
 		return hl_cmd_check(argc - 1, argv + 1);
+	if (!strcmp(cmd, "diff"))
+		return hl_cmd_diff(argc - 1, argv + 1);
 	fprintf(stderr, "heapline: unknown command '%s' (try 'heapline --help')\n", cmd);
 	return HL_EXIT_USAGE;
 }

@@ -131,7 +131,8 @@ def agree(case):
         raise SystemExit("HL_LEAK_%s is not set" % case.upper())
     want = {k: expected.get(k, [0, 0]) for k in KINDS}
     with tempfile.TemporaryDirectory() as tmp:
-        p, d = heapline_json(["--exit-code", "0", "--no-default-suppressions"], [prog], tmp)
+        p, d = heapline_json(["--exit-code", "0", "--no-default-suppressions",
+                              "--show-kinds", "all"], [prog], tmp)
     check(p.returncode == 0, "%s: heapline check exited %d: %s" % (case, p.returncode, p.stderr[-500:]))
     own = totals(d["leaks"], is_own)
     for k in KINDS:

@@ -1,0 +1,280 @@
+/* export_stacks.c — weighted, symbolized, merged and sorted stacks for the
+ * flame-graph exports (export_stacks.h), and the --metric names. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HASH_NONFATAL_OOM 1
+#include <uthash.h>
+
+#include "export_stacks.h"
+
+/* ---- the metric --------------------------------------------------------------- */
+
+static const char *const metric_names[] = {
+    [HL_METRIC_ALLOCATED] = "allocated",
+    [HL_METRIC_PEAK] = "peak",
+    [HL_METRIC_LEAKED] = "leaked",
+    [HL_METRIC_CALLS] = "calls",
+};
+
+int hl_metric_parse(const char *s, enum hl_metric *out)
+{
+	for (unsigned i = 0; i < sizeof(metric_names) / sizeof(metric_names[0]); i++) {
+		if (!strcmp(s, metric_names[i])) {
+			*out = (enum hl_metric)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+const char *hl_metric_name(enum hl_metric m)
+{
+	return m <= HL_METRIC_CALLS ? metric_names[m] : "?";
+}
+
+int hl_metric_is_bytes(enum hl_metric m)
+{
+	return m != HL_METRIC_CALLS;
+}
+
+uint64_t hl_metric_of(const struct hl_node_stats *s, enum hl_metric m)
+{
+	switch (m) {
+	case HL_METRIC_ALLOCATED:
+		return s->alloc_bytes;
+	case HL_METRIC_PEAK:
+		return s->peak_bytes;
+	case HL_METRIC_LEAKED:
+		return s->leaked_bytes;
+	case HL_METRIC_CALLS:
+		return s->allocs;
+	}
+	return 0;
+}
+
+/* ---- frame names ------------------------------------------------------------- */
+
+const char *hl_export_frame_name(const struct hl_frame *f, char *buf, size_t len)
+{
+	const char *base;
+
+	if (f->function) {
+		snprintf(buf, len, "%s", f->function);
+	} else if (f->module) {
+		base = strrchr(f->module, '/');
+		snprintf(buf, len, "[%s]", base ? base + 1 : f->module);
+	} else {
+		snprintf(buf, len, "[unknown]");
+	}
+	for (char *p = buf; *p; p++) {
+		if (*p == ';')
+			*p = ':';
+		else if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	}
+	return buf;
+}
+
+/* ---- collecting ------------------------------------------------------------------ */
+
+/* What makes two frames one in the exports (strings interned by the
+ * symbolizer, so pointers compare). */
+struct frame_id {
+	const char *function, *file, *module;
+};
+
+struct entry {
+	struct hl_export_stack stack;
+	struct frame_id *key;
+	size_t keylen;
+	UT_hash_handle hh;
+};
+
+struct collect {
+	const struct hl_frame **f;
+	size_t n, cap;
+};
+
+#define STOP_AT_MAIN 1
+
+static int collect_frame(void *ctx, const struct hl_frame *fr, bool own)
+{
+	struct collect *c = ctx;
+
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 64;
+		const struct hl_frame **f = realloc(c->f, cap * sizeof(*f));
+		if (!f)
+			return -ENOMEM;
+		c->f = f;
+		c->cap = cap;
+	}
+	c->f[c->n++] = fr;
+	/* below main is the C runtime: not shown, as in the site views */
+	return fr->function && !strcmp(fr->function, "main") ? STOP_AT_MAIN : 0;
+}
+
+static void id_of(struct frame_id *id, const struct hl_frame *f)
+{
+	memset(id, 0, sizeof(*id));
+	id->function = f->function;
+	id->module = f->module;
+	if (f->function)
+		id->file = f->file;
+}
+
+/* An empty stack (node 0) still needs a frame to be drawn at all. */
+static const struct hl_frame unknown_frame = {.module_id = HL_SYM_NO_MODULE};
+
+static int add_stack(struct entry **hash, struct collect *c, uint64_t weight)
+{
+	const struct hl_frame **frames;
+	struct frame_id *key;
+	struct entry *e;
+	size_t n = c->n;
+
+	if (!n) {
+		c->f[0] = &unknown_frame; /* cap >= 64 after the first walk */
+		n = 1;
+	}
+	key = calloc(n, sizeof(*key));
+	if (!key)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) /* outermost first */
+		id_of(&key[i], c->f[n - 1 - i]);
+	HASH_FIND(hh, *hash, key, n * sizeof(*key), e);
+	if (e) {
+		free(key);
+		e->stack.weight += weight;
+		return 0;
+	}
+	e = calloc(1, sizeof(*e));
+	frames = malloc(n * sizeof(*frames));
+	if (!e || !frames)
+		goto nomem;
+	for (size_t i = 0; i < n; i++)
+		frames[i] = c->f[n - 1 - i];
+	e->stack.frames = frames;
+	e->stack.nframes = (unsigned)n;
+	e->stack.weight = weight;
+	e->key = key;
+	e->keylen = n * sizeof(*key);
+	HASH_ADD_KEYPTR(hh, *hash, e->key, e->keylen, e);
+	if (!e->hh.tbl)
+		goto nomem;
+	return 0;
+nomem:
+	free(frames);
+	free(e);
+	free(key);
+	return -ENOMEM;
+}
+
+static char *folded_of(const struct hl_export_stack *s)
+{
+	char name[4096];
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return NULL;
+	for (unsigned i = 0; i < s->nframes; i++) {
+		if (i)
+			fputc(';', f);
+		fputs(hl_export_frame_name(s->frames[i], name, sizeof(name)), f);
+	}
+	if (fclose(f)) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+static int strcmp_null(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "");
+}
+
+/* By folded text; stacks that read the same differ in a frame's file or
+ * module, compared as strings so the order does not depend on addresses. */
+static int cmp_stacks(const void *pa, const void *pb)
+{
+	const struct hl_export_stack *a = pa, *b = pb;
+	int c = strcmp(a->folded, b->folded);
+
+	if (c)
+		return c;
+	for (unsigned i = 0; i < a->nframes && i < b->nframes; i++) {
+		if ((c = strcmp_null(a->frames[i]->file, b->frames[i]->file)) ||
+		    (c = strcmp_null(a->frames[i]->module, b->frames[i]->module)))
+			return c;
+	}
+	return (a->nframes > b->nframes) - (a->nframes < b->nframes);
+}
+
+int hl_export_stacks_build(struct hl_export_stacks *out, struct hl_stacks *st,
+			   const struct hl_agg *a, enum hl_metric m)
+{
+	struct entry *hash = NULL, *e, *tmp;
+	struct collect c = {0};
+	size_t n = 0;
+	int ret = 0;
+
+	memset(out, 0, sizeof(*out));
+	c.f = malloc(64 * sizeof(*c.f));
+	if (!c.f)
+		return -ENOMEM;
+	c.cap = 64;
+	for (size_t i = 0; i < hl_agg_count(a) && !ret; i++) {
+		uint64_t w = hl_metric_of(hl_agg_stats(a, i), m);
+
+		if (!w)
+			continue;
+		c.n = 0;
+		ret = hl_stacks_walk(st, hl_agg_node_id(a, i), collect_frame, &c);
+		if (ret == STOP_AT_MAIN)
+			ret = 0;
+		if (!ret)
+			ret = add_stack(&hash, &c, w);
+		out->total += w;
+	}
+	free(c.f);
+
+	if (!ret && HASH_COUNT(hash)) {
+		out->v = calloc(HASH_COUNT(hash), sizeof(*out->v));
+		if (!out->v)
+			ret = -ENOMEM;
+	}
+	HASH_ITER(hh, hash, e, tmp)
+	{
+		HASH_DEL(hash, e);
+		if (!ret && !(e->stack.folded = folded_of(&e->stack)))
+			ret = -ENOMEM;
+		if (!ret)
+			out->v[n++] = e->stack;
+		else
+			free(e->stack.frames), free(e->stack.folded);
+		free(e->key);
+		free(e);
+	}
+	out->n = n;
+	if (ret) {
+		hl_export_stacks_release(out);
+		return ret;
+	}
+	qsort(out->v, out->n, sizeof(*out->v), cmp_stacks);
+	return 0;
+}
+
+void hl_export_stacks_release(struct hl_export_stacks *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		free(s->v[i].frames);
+		free(s->v[i].folded);
+	}
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
