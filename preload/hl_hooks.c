@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -603,20 +604,55 @@ static void finish(unsigned reason)
 	tls.busy--;
 }
 
-/* HEAPLINE_LEAK_SCAN: release what glibc and libstdc++ keep for the whole
- * run, as valgrind does at exit, then have the writer classify what is left.
- * __libc_freeres flushes stdio first; later output goes out unbuffered. */
-static void leak_scan(void)
+/* __libc_freeres ends with clearenv() and frees setenv's strings; a
+ * destructor or thread that runs after ours must still see the environment,
+ * so it is copied (outside the heap) before and put back after. */
+static char **environ_copy(void)
 {
-	void (*libc_freeres)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "__libc_freeres");
-	void (*cxx_freeres)(void) =
-		(void (*)(void))dlsym(RTLD_DEFAULT, "_ZN9__gnu_cxx9__freeresEv");
-	tls.busy--; /* what freeres frees must be recorded */
-	if (cxx_freeres)
-		cxx_freeres();
-	if (libc_freeres)
-		libc_freeres();
-	tls.busy++;
+	extern char **environ;
+	size_t n = 0, bytes = 0;
+	if (!environ)
+		return NULL;
+	for (; environ[n]; n++)
+		bytes += strlen(environ[n]) + 1;
+	size_t len = (n + 1) * sizeof(char *) + bytes;
+	char **copy = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (copy == MAP_FAILED)
+		return NULL;
+	char *str = (char *)(copy + n + 1);
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(environ[i]) + 1;
+		memcpy(str, environ[i], l);
+		copy[i] = str;
+		str += l;
+	}
+	copy[n] = NULL;
+	return copy;
+}
+
+/* HEAPLINE_LEAK_SCAN: on a normal exit, release what glibc and libstdc++
+ * keep for the whole run, as valgrind does, then have the writer classify
+ * what is left.  __libc_freeres flushes stdio first; later output goes out
+ * unbuffered.  On _exit and abort there is no freeres: flushing stdio there
+ * would print what the program never printed. */
+static void leak_scan(int freeres)
+{
+	if (freeres) {
+		extern char **environ;
+		void (*libc_freeres)(void) =
+			(void (*)(void))dlsym(RTLD_DEFAULT, "__libc_freeres");
+		void (*cxx_freeres)(void) =
+			(void (*)(void))dlsym(RTLD_DEFAULT, "_ZN9__gnu_cxx9__freeresEv");
+		char **env = environ_copy();
+		tls.busy--; /* what freeres frees must be recorded */
+		if (cxx_freeres)
+			cxx_freeres();
+		if (libc_freeres)
+			libc_freeres();
+		tls.busy++;
+		if (env)
+			environ = env;
+	}
 	if (!tls.tid || tls.gen != hl_state.gen)
 		register_thread();
 	/* Spill callee-saved registers onto this stack, which the scan reads
@@ -630,13 +666,18 @@ static void leak_scan(void)
 	(void)sp_mark;
 }
 
+static int leak_scan_wanted(void)
+{
+	return hl_opt.leak_scan && atomic_load(&hl_state.active) && getpid() == hl_state.pid &&
+	       atomic_load(&hl_state.writer_state) == 1;
+}
+
 __attribute__((destructor)) static void hl_dtor(void)
 {
 	finish(HL_END_EXIT);
-	if (hl_opt.leak_scan && atomic_load(&hl_state.active) && getpid() == hl_state.pid &&
-	    atomic_load(&hl_state.writer_state) == 1) {
+	if (leak_scan_wanted()) {
 		tls.busy++;
-		leak_scan();
+		leak_scan(1);
 		tls.busy--;
 	}
 	/* From here on (other libraries' destructors, other threads still
@@ -648,6 +689,11 @@ HL_EXPORT void _exit(int status)
 {
 	int e = errno;
 	finish(HL_END_UEXIT);
+	if (leak_scan_wanted()) {
+		tls.busy++;
+		leak_scan(0);
+		tls.busy--;
+	}
 	errno = e;
 	if (!real._exit)
 		RESOLVE(_exit);
@@ -658,6 +704,11 @@ HL_EXPORT void _Exit(int status)
 {
 	int e = errno;
 	finish(HL_END_UEXIT);
+	if (leak_scan_wanted()) {
+		tls.busy++;
+		leak_scan(0);
+		tls.busy--;
+	}
 	errno = e;
 	if (!real._Exit)
 		RESOLVE(_Exit);
@@ -668,6 +719,11 @@ HL_EXPORT void abort(void)
 {
 	int e = errno;
 	finish(HL_END_ABORT);
+	if (leak_scan_wanted()) {
+		tls.busy++;
+		leak_scan(0);
+		tls.busy--;
+	}
 	errno = e;
 	if (!real.abort)
 		RESOLVE(abort);

@@ -57,5 +57,10 @@ void hl_live_foreach_window(void (*fn)(void *ctx, uint64_t base), void *ctx);
  * exited thread's stack glibc keeps for reuse: stale, never a root). */
 void hl_threads_foreach(void (*fn)(void *ctx, int ktid, uint64_t lo, uint64_t hi, int live),
 			void *ctx);
+/* Writer thread: remembers its own stack, which holds raw pointers and is
+ * never a root - neither here nor in a fork child, where the parent's writer
+ * is gone but its stack is still mapped.  Once per writer (hl_live_alloc). */
+void hl_threads_note_writer(void);
+void hl_threads_foreach_writer(void (*fn)(void *ctx, uint64_t lo, uint64_t hi), void *ctx);
 
 #endif

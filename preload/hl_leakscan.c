@@ -1,7 +1,8 @@
 /* hl_leakscan.c — the conservative reachability scan of leak-scan mode
  * (HEAPLINE_LEAK_SCAN=1): classifies every block live at the LEAK_SCAN event
  * into memcheck's four classes and writes the result as HL_REC_LEAKS
- * records.  Exports hl_leakscan_run (hl_leak.h).  Runs on the writer thread;
+ * records.  Exports hl_leakscan_run (writer thread) and hl_leakscan_prepare
+ * (the thread calling exit), hl_leak.h.  The scan runs on the writer thread;
  * never calls malloc (memory from hl_arena), never dereferences the
  * program's memory: every read goes through process_vm_readv on our own pid
  * (or pread of /proc/self/mem where a seccomp filter forbids it), so a page
@@ -44,7 +45,13 @@
  *      indirectly lost and joins its clique; the leaders left are
  *      definitely lost.
  * Only 8-byte-aligned words count as pointers, a block is its requested
- * size, and a 0-byte block is pointed to by its own address: as memcheck. */
+ * size, and a 0-byte block is pointed to by its own address: as memcheck.
+ * glibc's own raw pointers to chunk headers are not taken for pointers into
+ * the block before (chunk_header_ptr).
+ *
+ * Speed: blocks are sorted once (radix), a hash of 4 KiB pages finds the
+ * block a word points into, and small blocks are read through a cache of
+ * 32 KiB windows (one system call serves the neighbours too). */
 #include <errno.h>
 #include <fcntl.h>
 #define UNW_LOCAL_ONLY
@@ -64,14 +71,14 @@
 #include "hl_ring.h"
 #include "hl_state.h"
 
-#define PAGE           4096u
-#define READ_BUF       (1u << 20)  /* bytes read per system call at most */
-#define WIN_SHIFT      15          /* block contents are read 32 KiB at a time */
+#define PAGE	       4096u
+#define READ_BUF       (1u << 20) /* bytes read per system call at most */
+#define WIN_SHIFT      15	  /* block contents are read 32 KiB at a time */
 #define WIN_SIZE       (1u << WIN_SHIFT)
-#define NWIN           128         /* windows kept: 4 MiB, direct-mapped */
-#define RED_ZONE       128         /* below sp, still the thread's (x86-64 ABI) */
+#define NWIN	       128 /* windows kept: 4 MiB, direct-mapped */
+#define RED_ZONE       128 /* below sp, still the thread's (x86-64 ABI) */
 #define ARENA_HEAP_MAX (1ull << HL_LIVE_WINDOW_SHIFT) /* glibc HEAP_MAX_SIZE, 64-bit */
-#define PART_ENTRIES   65536       /* blocks per LEAKS record */
+#define PART_ENTRIES   65536			      /* blocks per LEAKS record */
 
 enum { UNREACHED = 0, POSSIBLE, REACHABLE, INDIRECT };
 
@@ -85,7 +92,7 @@ struct ranges {
 };
 
 struct page_ent {
-	uint64_t page; /* page number + 1; 0 = empty */
+	uint64_t page;	 /* page number + 1; 0 = empty */
 	uint32_t lo, hi; /* blocks [lo, hi) overlap it */
 };
 
@@ -133,8 +140,12 @@ static struct {
 
 uint64_t hl_leakscan_prepare(uint64_t fallback_sp)
 {
+#if defined(__x86_64__)
 	static const int callee_saved[] = {UNW_X86_64_RBX, UNW_X86_64_RBP, UNW_X86_64_R12,
 					   UNW_X86_64_R13, UNW_X86_64_R14, UNW_X86_64_R15};
+#else
+	static const int callee_saved[] = {UNW_REG_SP}; /* TODO: this architecture's */
+#endif
 	unw_context_t uc;
 	unw_cursor_t c;
 	unw_proc_info_t pi;
@@ -250,7 +261,8 @@ static size_t read_mem(struct scan *s, void *dst, uint64_t addr, size_t len)
 		return 0;
 	size_t done = 0;
 	while (done < len) {
-		ssize_t n = pread(s->memfd, (uint8_t *)dst + done, len - done, (off_t)(addr + done));
+		ssize_t n =
+		    pread(s->memfd, (uint8_t *)dst + done, len - done, (off_t)(addr + done));
 		if (n <= 0)
 			break;
 		done += (size_t)n;
@@ -358,7 +370,8 @@ static void index_pages(struct scan *s)
 {
 	uint64_t npages = 0, last = ~0ull;
 	for (uint64_t i = 0; i < s->n; i++) {
-		uint64_t first = s->ptr[i] >> 12, end = (s->ptr[i] + (s->size[i] ? s->size[i] : 1) - 1) >> 12;
+		uint64_t first = s->ptr[i] >> 12,
+			 end = (s->ptr[i] + (s->size[i] ? s->size[i] : 1) - 1) >> 12;
 		npages += end - (first == last ? first : first - 1);
 		last = end;
 	}
@@ -370,7 +383,8 @@ static void index_pages(struct scan *s)
 		return;
 	s->page_mask = cap - 1;
 	for (uint64_t i = 0; i < s->n; i++) {
-		uint64_t first = s->ptr[i] >> 12, end = (s->ptr[i] + (s->size[i] ? s->size[i] : 1) - 1) >> 12;
+		uint64_t first = s->ptr[i] >> 12,
+			 end = (s->ptr[i] + (s->size[i] ? s->size[i] : 1) - 1) >> 12;
 		for (uint64_t pg = first; pg <= end; pg++) {
 			uint64_t h = page_home(s, pg);
 			while (s->pages[h].page && s->pages[h].page != pg + 1)
@@ -692,6 +706,12 @@ static void read_maps(struct scan *s)
 	ranges_normalize(&s->maps);
 }
 
+static void exclude_range(void *ctx, uint64_t lo, uint64_t hi)
+{
+	struct scan *s = ctx;
+	ranges_add(s, &s->excl, lo, hi);
+}
+
 static void exclude_arena(void *ctx, uintptr_t lo, uintptr_t hi)
 {
 	struct scan *s = ctx;
@@ -783,6 +803,7 @@ static void build_roots(struct scan *s)
 			   (uintptr_t)hl_state.ring + PAGE + hl_ring_size(hl_state.ring));
 	if (hl_arena_foreach_mapping(exclude_arena, s))
 		s->flags |= HL_LEAKS_SELF_SCANNED;
+	hl_threads_foreach_writer(exclude_range, s); /* ours and fork ancestors' */
 	pthread_attr_t attr;
 	if (pthread_getattr_np(pthread_self(), &attr) == 0) { /* the writer's stack */
 		void *addr;
@@ -797,12 +818,14 @@ static void build_roots(struct scan *s)
 	hl_threads_foreach(on_thread, s);
 	int requester_known = 0;
 	for (size_t i = 0; i < s->stacks_live.n; i++)
-		if (s->requester_sp >= s->stacks_live.v[i].lo && s->requester_sp < s->stacks_live.v[i].hi)
+		if (s->requester_sp >= s->stacks_live.v[i].lo &&
+		    s->requester_sp < s->stacks_live.v[i].hi)
 			requester_known = 1;
 	if (!requester_known && s->requester_sp) {
 		/* never registered: its stack is the mapping holding sp */
 		for (size_t i = 0; i < s->maps.n; i++)
-			if (s->requester_sp >= s->maps.v[i].lo && s->requester_sp < s->maps.v[i].hi) {
+			if (s->requester_sp >= s->maps.v[i].lo &&
+			    s->requester_sp < s->maps.v[i].hi) {
 				ranges_add(s, &s->excl, s->maps.v[i].lo, s->maps.v[i].hi);
 				ranges_add(s, &s->stacks_live, s->requester_sp & ~7ull,
 					   s->maps.v[i].hi);
@@ -858,10 +881,10 @@ static uint8_t class_of(uint8_t state)
 static void write_result(struct scan *s, struct hl_enc *e, void (*flush)(void), uint64_t us)
 {
 	struct hl_leak_stats st = {
-		.scan_us = us,
-		.root_bytes = s->root_bytes,
-		.block_bytes = s->block_bytes,
-		.flags = s->flags,
+	    .scan_us = us,
+	    .root_bytes = s->root_bytes,
+	    .block_bytes = s->block_bytes,
+	    .flags = s->flags,
 	};
 	uint64_t i = 0;
 	do {

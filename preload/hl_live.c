@@ -7,7 +7,8 @@
  * arenas with them).  Exports hl_live_* (hl_leak.h).
  *
  * Writer thread only (and the fork child's atfork handler, before a writer
- * exists).  Never calls malloc: the table comes from hl_arena.  Idle unless hl_opt.leak_scan: the writer calls nothing here. */
+ * exists).  Never calls malloc: the table comes from hl_arena.  Idle unless
+ * hl_opt.leak_scan: the writer calls nothing here then. */
 #include <string.h>
 
 #include "hl_arena.h"
@@ -19,15 +20,16 @@
 #include <uthash.h>
 
 /* The live set is an open-addressing table of 16-byte slots (linear
- * probing, deletion by backward shift, so no tombstones under malloc/free
- * churn), not uthash: it is touched for every event on the writer's path,
- * and measured under `perf` uthash's chained entries cost ~11% of a
- * malloc-heavy program's CPU (a cache miss for the bucket, another for the
- * entry, an arena allocation per block, 128 bytes a block), this table ~3%
- * (one miss, no allocation, 23 bytes a block at most).  The stack node is
- * not kept: the trace's replay knows it. */
+ * probing at most half full, deletion by backward shift, so no tombstones
+ * under malloc/free churn), not uthash: it is touched for every event on the
+ * writer's path, and measured under `perf` uthash's chained entries cost
+ * ~11% of a malloc-heavy program's CPU (a cache miss for the bucket, another
+ * for the entry, an arena allocation per block, 128 bytes a block), this
+ * table ~3% (one miss, prefetched: see "the pipeline"; no allocation; at
+ * most 32 bytes a block).  The stack node is not kept: the trace's replay
+ * knows it. */
 struct slot {
-	uint64_t ptr; /* 0 = empty (malloc never returns NULL as a block) */
+	uint64_t ptr;  /* 0 = empty (malloc never returns NULL as a block) */
 	uint64_t size; /* the scan needs no stack: the trace's replay has it */
 };
 
@@ -35,6 +37,7 @@ struct table {
 	struct slot *s;
 	uint64_t mask; /* capacity - 1; capacity a power of two */
 	uint64_t count;
+	unsigned bits; /* log2(capacity) */
 };
 
 /* A thread's latest realloc-free: the block leaves the live set, but comes
@@ -48,12 +51,13 @@ struct pending {
 };
 
 #define WINDOW_SLOTS 1024 /* 64 GiB of address space in arenas: plenty */
-#define MIN_CAP      (1u << 16)
+#define MIN_CAP	     (1u << 16)
 
 static struct table live;
 static struct pending *pending;
 static uint64_t windows[WINDOW_SLOTS]; /* window number + 1; 0 = empty slot */
 static uint64_t last_window;
+static int writer_noted; /* this process's writer told hl_threads its stack */
 
 static void note_window(uint64_t ptr)
 {
@@ -75,12 +79,8 @@ static void note_window(uint64_t ptr)
 
 static inline uint64_t home(const struct table *t, uint64_t ptr)
 {
-	/* Heap pointers are 16-byte aligned and clustered.  Blocks within one
-	 * 16 KiB stretch of memory get neighbouring slots (so a program that
-	 * frees what it allocated nearby hits cache lines the writer just
-	 * touched); the stretches themselves are spread by Fibonacci hashing. */
-	uint64_t region = (ptr >> 14) * 0x9e3779b97f4a7c15ull >> 20;
-	return ((region << 10) + ((ptr >> 4) & 1023)) & t->mask;
+	/* heap pointers are 16-byte aligned and clustered: Fibonacci hashing */
+	return (ptr >> 4) * 0x9e3779b97f4a7c15ull >> (64 - t->bits);
 }
 
 /* The slot holding ptr, or the empty slot where it would go. */
@@ -95,7 +95,8 @@ static inline struct slot *probe(const struct table *t, uint64_t ptr)
 static int grow(struct table *t)
 {
 	uint64_t cap = t->s ? (t->mask + 1) * 2 : MIN_CAP;
-	struct table n = {hl_arena_alloc(cap * sizeof(struct slot)), cap - 1, t->count};
+	struct table n = {hl_arena_alloc(cap * sizeof(struct slot)), cap - 1, t->count,
+			  (unsigned)__builtin_ctzll(cap)};
 	if (!n.s)
 		return -1;
 	/* Fault the fresh mapping in by writing: probing would first map the
@@ -154,14 +155,13 @@ static int erase(uint64_t ptr, struct slot *out)
 	return 0;
 }
 
-void hl_live_alloc(uint64_t ptr, uint64_t size, uint32_t node)
+static void do_alloc(uint64_t ptr, uint64_t size)
 {
-	(void)node;
 	note_window(ptr);
 	insert(ptr, size);
 }
 
-void hl_live_free(uint32_t tid, uint64_t ptr, int is_realloc)
+static void do_free(uint32_t tid, uint64_t ptr, int is_realloc)
 {
 	struct slot old;
 	if (erase(ptr, &old) || !is_realloc)
@@ -183,7 +183,7 @@ void hl_live_free(uint32_t tid, uint64_t ptr, int is_realloc)
 	p->valid = 1;
 }
 
-void hl_live_realloc_fail(uint32_t tid, uint64_t ptr)
+static void do_realloc_fail(uint32_t tid, uint64_t ptr)
 {
 	struct pending *p;
 	HASH_FIND(hh, pending, &tid, sizeof(tid), p);
@@ -195,24 +195,107 @@ void hl_live_realloc_fail(uint32_t tid, uint64_t ptr)
 	insert(ptr, p->blk.size);
 }
 
+/* ---- the pipeline -----------------------------------------------------------
+ *
+ * Each event touches one random slot of a table far larger than the cache,
+ * so the writer would stall ~100 ns per event on that miss.  Events are
+ * applied QDEPTH events late instead, in order, with their slot prefetched
+ * when they arrive: by the time one is applied its line is in the cache.
+ * Everything that reads the table drains the queue first. */
+#define QDEPTH 16
+
+enum { OP_ALLOC, OP_FREE, OP_REALLOC_FREE, OP_REALLOC_FAIL };
+
+static struct {
+	uint8_t op;
+	uint32_t tid;
+	uint64_t ptr, size;
+} queue[QDEPTH];
+static unsigned qhead, qlen;
+
+static void apply(unsigned i)
+{
+	switch (queue[i].op) {
+	case OP_ALLOC:
+		do_alloc(queue[i].ptr, queue[i].size);
+		break;
+	case OP_FREE:
+	case OP_REALLOC_FREE:
+		do_free(queue[i].tid, queue[i].ptr, queue[i].op == OP_REALLOC_FREE);
+		break;
+	default:
+		do_realloc_fail(queue[i].tid, queue[i].ptr);
+		break;
+	}
+}
+
+static void drain_queue(void)
+{
+	while (qlen) {
+		apply(qhead);
+		qhead = (qhead + 1) % QDEPTH;
+		qlen--;
+	}
+}
+
+static void enqueue(uint8_t op, uint32_t tid, uint64_t ptr, uint64_t size)
+{
+	if (qlen == QDEPTH) {
+		apply(qhead);
+		qhead = (qhead + 1) % QDEPTH;
+		qlen--;
+	}
+	unsigned i = (qhead + qlen++) % QDEPTH;
+	queue[i].op = op;
+	queue[i].tid = tid;
+	queue[i].ptr = ptr;
+	queue[i].size = size;
+	if (live.s)
+		__builtin_prefetch(&live.s[home(&live, ptr)], 1);
+}
+
+void hl_live_alloc(uint64_t ptr, uint64_t size, uint32_t node)
+{
+	(void)node;
+	if (!writer_noted) {
+		writer_noted = 1;
+		hl_threads_note_writer();
+	}
+	enqueue(OP_ALLOC, 0, ptr, size);
+}
+
+void hl_live_free(uint32_t tid, uint64_t ptr, int is_realloc)
+{
+	enqueue(is_realloc ? OP_REALLOC_FREE : OP_FREE, tid, ptr, 0);
+}
+
+void hl_live_realloc_fail(uint32_t tid, uint64_t ptr)
+{
+	enqueue(OP_REALLOC_FAIL, tid, ptr, 0);
+}
+
 void hl_live_forget(void)
 {
 	/* The arena forgot its memory too (hl_arena_forget): just let go.
 	 * Blocks inherited from the parent are not this trace's. */
 	memset(&live, 0, sizeof(live));
+	qhead = qlen = 0;
 	pending = NULL;
 	last_window = 0;
-	/* windows stay: the parent's arenas are still mapped here */
+	writer_noted = 0; /* the child gets a writer of its own */
+			  /* windows stay: the parent's arenas are still mapped here */
 }
 
 uint64_t hl_live_count(void)
 {
+	drain_queue();
 	return live.count;
 }
 
 uint64_t hl_live_collect(struct hl_live_block *out, uint64_t cap)
 {
 	uint64_t n = 0;
+	drain_queue();
 	for (uint64_t i = 0; live.s && i <= live.mask; i++) {
 		if (!live.s[i].ptr)
 			continue;
@@ -227,6 +310,7 @@ uint64_t hl_live_collect(struct hl_live_block *out, uint64_t cap)
 
 void hl_live_foreach_window(void (*fn)(void *ctx, uint64_t base), void *ctx)
 {
+	drain_queue();
 	for (unsigned i = 0; i < WINDOW_SLOTS; i++)
 		if (windows[i])
 			fn(ctx, (windows[i] - 1) << HL_LIVE_WINDOW_SHIFT);

@@ -110,6 +110,36 @@ void hl_threads_forget(void)
 	my_slot = 0;
 }
 
+/* The writers' stacks: this process's and its fork ancestors' (their
+ * mappings are inherited).  Written by the writer thread only. */
+#define MAX_WRITERS 64
+static struct {
+	uint64_t lo, hi;
+} writers[MAX_WRITERS];
+static unsigned nwriters;
+
+void hl_threads_note_writer(void)
+{
+	pthread_attr_t attr;
+	void *addr;
+	size_t size;
+
+	if (nwriters == MAX_WRITERS || pthread_getattr_np(pthread_self(), &attr))
+		return;
+	if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+		writers[nwriters].lo = (uint64_t)(uintptr_t)addr;
+		writers[nwriters].hi = (uint64_t)(uintptr_t)addr + size;
+		nwriters++;
+	}
+	pthread_attr_destroy(&attr);
+}
+
+void hl_threads_foreach_writer(void (*fn)(void *ctx, uint64_t lo, uint64_t hi), void *ctx)
+{
+	for (unsigned i = 0; i < nwriters; i++)
+		fn(ctx, writers[i].lo, writers[i].hi);
+}
+
 void hl_threads_foreach(void (*fn)(void *ctx, int ktid, uint64_t lo, uint64_t hi, int live),
 			void *ctx)
 {

@@ -54,8 +54,8 @@ struct pend {
 };
 
 struct pass1 {
-	uint64_t events;   /* replay events so far (REPLACED not counted) */
-	uint64_t at;       /* events before the first LEAKS record */
+	uint64_t events; /* replay events so far (REPLACED not counted) */
+	uint64_t at;	 /* events before the first LEAKS record */
 	bool scanned;
 	uint64_t flags, scan_us;
 	struct classified *c;
@@ -321,7 +321,8 @@ static int make_leaks(struct hl_judged *j, struct group *groups, struct hl_supp 
 	j->leaks = calloc(n ? n : 1, sizeof(*j->leaks));
 	if (!j->leaks)
 		return -ENOMEM;
-	HASH_ITER(hh, groups, g, tmp) {
+	HASH_ITER(hh, groups, g, tmp)
+	{
 		struct hl_leak *l = &j->leaks[i++];
 		struct frames_ctx fc = {l, 0};
 
@@ -369,8 +370,8 @@ static int make_leaks(struct hl_judged *j, struct group *groups, struct hl_supp 
 
 /* ---- the whole ------------------------------------------------------------------ */
 
-int hl_judge_trace(const char *path, struct hl_supp *supp, unsigned detail,
-		   struct hl_judged *j, char *err, size_t errlen)
+int hl_judge_trace(const char *path, struct hl_supp *supp, unsigned detail, struct hl_judged *j,
+		   char *err, size_t errlen)
 {
 	struct pass1 p1 = {.tid = 1};
 	struct hl_trace *t = NULL;
@@ -390,13 +391,13 @@ int hl_judge_trace(const char *path, struct hl_supp *supp, unsigned detail,
 	}
 
 	const struct hl_visitor v1 = {
-		.ctx = &p1,
-		.thread = p1_thread,
-		.alloc = p1_alloc,
-		.free = p1_free,
-		.realloc_fail = p1_realloc_fail,
-		.leak = p1_leak,
-		.leak_scan = p1_scan,
+	    .ctx = &p1,
+	    .thread = p1_thread,
+	    .alloc = p1_alloc,
+	    .free = p1_free,
+	    .realloc_fail = p1_realloc_fail,
+	    .leak = p1_leak,
+	    .leak_scan = p1_scan,
 	};
 	rc = hl_trace_read(t, &v1, err, errlen);
 	if (rc == -ENOMEM)
@@ -433,11 +434,13 @@ int hl_judge_trace(const char *path, struct hl_supp *supp, unsigned detail,
 nomem:
 	snprintf(err, errlen, "%s: out of memory", path);
 out:
-	HASH_ITER(hh, lc.groups, g, gtmp) {
+	HASH_ITER(hh, lc.groups, g, gtmp)
+	{
 		HASH_DEL(lc.groups, g);
 		free(g);
 	}
-	HASH_ITER(hh, p1.pend, e, etmp) {
+	HASH_ITER(hh, p1.pend, e, etmp)
+	{
 		HASH_DEL(p1.pend, e);
 		free(e);
 	}

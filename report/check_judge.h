@@ -32,14 +32,14 @@ struct hl_leak {
 	enum hl_kind kind;
 	uint64_t node;
 	uint64_t bytes, blocks;
-	int supp;                      /* index of the suppressing rule, or -1 */
-	bool detailed;                 /* symbolized: frames and supp are set */
+	int supp;			/* index of the suppressing rule, or -1 */
+	bool detailed;			/* symbolized: frames and supp are set */
 	const struct hl_frame **frames; /* innermost first, inlined expanded */
-	bool *own;                     /* per frame: the program's own code */
+	bool *own;			/* per frame: the program's own code */
 	size_t nframes;
-	int loc;                       /* the frame the leak is reported at: the first
-					  of the program's own with a file, else the
-					  first with a file, else -1 */
+	int loc; /* the frame the leak is reported at: the first
+		    of the program's own with a file, else the
+		    first with a file, else -1 */
 	struct hl_judged *trace;
 };
 
@@ -48,7 +48,7 @@ struct hl_judged {
 	struct hl_summary sum;
 	struct hl_replay *r;
 	struct hl_stacks *st;
-	bool scanned;        /* the trace holds a leak scan */
+	bool scanned;	     /* the trace holds a leak scan */
 	bool exec_ended;     /* the image was replaced by exec: nothing to judge */
 	uint64_t scan_flags; /* enum hl_leaks_flag, OR of its records */
 	uint64_t scan_us;
@@ -66,8 +66,8 @@ struct hl_judged {
  * that still reaches its block costs more than the run on big programs,
  * and nobody reads them unless asked (--show-kinds).  The others count in
  * the totals with no frames.  0, or -1 with a one-line message in err. */
-int hl_judge_trace(const char *path, struct hl_supp *supp, unsigned detail,
-		   struct hl_judged *out, char *err, size_t errlen);
+int hl_judge_trace(const char *path, struct hl_supp *supp, unsigned detail, struct hl_judged *out,
+		   char *err, size_t errlen);
 void hl_judged_free(struct hl_judged *j);
 
 #endif

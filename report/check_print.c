@@ -8,9 +8,6 @@
 
 #include "check_print.h"
 #include "hl_format.h"
-/* report/format.h shares common/hl_format.h's include guard (HL_FORMAT_H);
- * until one is renamed, let the second one in. */
-#undef HL_FORMAT_H
 #include "format.h"
 #include "json.h"
 #include "summary.h"
@@ -44,8 +41,7 @@ void hl_check_decide(struct hl_check *c)
 		}
 	}
 	/* With the default 0, any block fails, even malloc(0)'s. */
-	c->leak_failed = c->error_blocks &&
-			 (c->error_bytes > c->max_leaked || c->max_leaked == 0);
+	c->leak_failed = c->error_blocks && (c->error_bytes > c->max_leaked || c->max_leaked == 0);
 	c->peak_failed = c->max_peak && c->peak_bytes > c->max_peak;
 	c->prog_failed = c->ran && c->prog_exit != 0;
 	if (c->prog_failed)
@@ -75,10 +71,14 @@ static const char *commas(char *buf, size_t len, uint64_t v)
 
 static const char *human(char *buf, size_t len, uint64_t b)
 {
-	if (b < 1024)
+	if (b < 1024) {
 		snprintf(buf, len, "%" PRIu64 " bytes", b);
-	else
-		hl_fmt_size(buf, len, (int64_t)b, HL_UNIT_AUTO, 1);
+	} else {
+		const char *p = hl_fmt_size(buf, len, (int64_t)b, HL_UNIT_AUTO, 1);
+		while (*p == ' ') /* the table width memory_profiler pads to */
+			p++;
+		memmove(buf, p, strlen(p) + 1);
+	}
 	return buf;
 }
 
@@ -102,7 +102,10 @@ static void kinds_phrase(char *buf, size_t len, unsigned kinds)
 			continue;
 		seen++;
 		o += (size_t)snprintf(buf + o, len - o, "%s%s",
-				      seen == 1 ? "" : seen == lost ? " or " : ", ", adv[k]);
+				      seen == 1	     ? ""
+				      : seen == lost ? " or "
+						     : ", ",
+				      adv[k]);
 	}
 	if (lost && o < len)
 		o += (size_t)snprintf(buf + o, len - o, " lost");
@@ -125,12 +128,21 @@ void hl_check_verdict(const struct hl_check *c, char *buf, size_t len)
 		o += (size_t)snprintf(buf + o, len - o, "heapline check: ");
 	if (o >= len)
 		return;
-	if (c->unreadable && !c->prog_failed)
-		o += (size_t)snprintf(buf + o, len - o, "FAILED: a trace could not be read; ");
-	if (o >= len)
-		return;
+	if (c->unreadable && !c->prog_failed) {
+		o += (size_t)snprintf(buf + o, len - o, "FAILED: a trace could not be read%s",
+				      c->leak_failed || c->peak_failed ? " " : "");
+		if (o >= len || !(c->leak_failed || c->peak_failed)) {
+			if (o < len)
+				snprintf(buf + o, len - o, " [exit %d]", c->exit);
+			return;
+		}
+	}
 	if (c->leak_failed || c->peak_failed) {
-		o += (size_t)snprintf(buf + o, len - o, "%sFAILED:", c->prog_failed ? "leak check " : "");
+		if (c->unreadable && !c->prog_failed)
+			o += (size_t)snprintf(buf + o, len - o, "and");
+		else
+			o += (size_t)snprintf(buf + o, len - o,
+					      "%sFAILED:", c->prog_failed ? "leak check " : "");
 		if (c->leak_failed && o < len)
 			o += (size_t)snprintf(buf + o, len - o, " %s in %s %s %s (allowed: %s)",
 					      human(a, sizeof(a), c->error_bytes),
@@ -138,13 +150,14 @@ void hl_check_verdict(const struct hl_check *c, char *buf, size_t len)
 					      plural(c->error_blocks, "block", "blocks"), kinds,
 					      human(lim, sizeof(lim), c->max_leaked));
 		if (c->peak_failed && o < len)
-			o += (size_t)snprintf(buf + o, len - o, "%s peak heap %s over the budget %s",
-					      c->leak_failed ? ";" : "", human(a, sizeof(a), c->peak_bytes),
-					      human(b, sizeof(b), c->max_peak));
+			o += (size_t)snprintf(
+			    buf + o, len - o, "%s peak heap %s over the budget %s",
+			    c->leak_failed ? ";" : "", human(a, sizeof(a), c->peak_bytes),
+			    human(b, sizeof(b), c->max_peak));
 	} else {
-		o += (size_t)snprintf(buf + o, len - o, "%spassed: %s %s", c->prog_failed ? "leak check " : "",
-				      c->error_bytes ? human(a, sizeof(a), c->error_bytes) : "nothing",
-				      kinds);
+		o += (size_t)snprintf(
+		    buf + o, len - o, "%spassed: %s %s", c->prog_failed ? "leak check " : "",
+		    c->error_bytes ? human(a, sizeof(a), c->error_bytes) : "nothing", kinds);
 		if (c->max_leaked && o < len)
 			o += (size_t)snprintf(buf + o, len - o, " (allowed: %s)",
 					      human(lim, sizeof(lim), c->max_leaked));
@@ -166,8 +179,8 @@ static const char *prog_name(const struct hl_judged *j)
 	return cmd ? cmd : "";
 }
 
-static void summary_block(FILE *f, const char *title, const uint64_t *bytes,
-			  const uint64_t *blocks, uint64_t sb, uint64_t sn)
+static void summary_block(FILE *f, const char *title, const uint64_t *bytes, const uint64_t *blocks,
+			  uint64_t sb, uint64_t sn)
 {
 	char a[32], b[32];
 
@@ -192,6 +205,11 @@ static void print_frames(FILE *f, const struct hl_leak *l)
 
 static void scan_notes(FILE *f, const struct hl_judged *j)
 {
+	if (j->sum.truncated_bytes)
+		fprintf(f,
+			"warning: %s is truncated (%" PRIu64 " bytes at its end unreadable): "
+			"judged up to its last complete block\n",
+			j->path, j->sum.truncated_bytes);
 	if (j->exec_ended)
 		fprintf(f, "note: this process image was replaced by exec; nothing to judge\n");
 	else if (!j->scanned)
@@ -199,7 +217,8 @@ static void scan_notes(FILE *f, const struct hl_judged *j)
 			"heapline check: %s: no leak scan in this trace (recorded without "
 			"HEAPLINE_LEAK_SCAN=1, or the process ended in %s): every block live at "
 			"exit counts as definitely lost\n",
-			j->path, hl_summary_end_name(&j->sum) ? hl_summary_end_name(&j->sum) : "a crash");
+			j->path,
+			hl_summary_end_name(&j->sum) ? hl_summary_end_name(&j->sum) : "a crash");
 	else if (j->scan_flags & HL_LEAKS_FAILED)
 		fprintf(f,
 			"heapline check: %s: the leak scan could not run; every block live at "
@@ -210,7 +229,8 @@ static void scan_notes(FILE *f, const struct hl_judged *j)
 			"note: a thread was running at exit; its whole stack was scanned, so some "
 			"leaks may show as reachable\n");
 	if (j->late_blocks)
-		fprintf(f, "note: %" PRIu64 " %s allocated after the leak scan (by code running "
+		fprintf(f,
+			"note: %" PRIu64 " %s allocated after the leak scan (by code running "
 			"after it) %s counted as still reachable\n",
 			j->late_blocks, plural(j->late_blocks, "block", "blocks"),
 			plural(j->late_blocks, "is", "are"));
@@ -231,8 +251,8 @@ void hl_check_print_text(FILE *f, const struct hl_check *c)
 				continue;
 			fprintf(f, "\n%s bytes in %s %s %s %s, allocated at:\n",
 				commas(a, sizeof(a), l->bytes), commas(b, sizeof(b), l->blocks),
-				plural(l->blocks, "block", "blocks"), plural(l->blocks, "is", "are"),
-				hl_kind_title(l->kind));
+				plural(l->blocks, "block", "blocks"),
+				plural(l->blocks, "is", "are"), hl_kind_title(l->kind));
 			print_frames(f, l);
 			shown++;
 		}
@@ -325,10 +345,12 @@ void hl_check_print_json(FILE *f, const struct hl_check *c)
 			hl_json_kv_uint(&j, "bytes", l->bytes);
 			hl_json_kv_uint(&j, "blocks", l->blocks);
 			hl_json_kv_uint(&j, "pid", tr->sum.pid);
-			hl_json_kv_bool(&j, "error", l->supp < 0 && (c->errors_for & HL_KIND_BIT(l->kind)));
+			hl_json_kv_bool(&j, "error",
+					l->supp < 0 && (c->errors_for & HL_KIND_BIT(l->kind)));
 			if (l->supp >= 0) {
 				char rule[1024];
-				snprintf(rule, sizeof(rule), "leak:%s", c->supp.rules[l->supp].templ);
+				snprintf(rule, sizeof(rule), "leak:%s",
+					 c->supp.rules[l->supp].templ);
 				hl_json_kv_string(&j, "suppressed_by", rule);
 			} else {
 				hl_json_kv_null(&j, "suppressed_by");
@@ -425,10 +447,10 @@ void hl_check_print_json(FILE *f, const struct hl_check *c)
 static const char *const rule_ids[] = {"heapline/definitely-lost", "heapline/indirectly-lost",
 				       "heapline/possibly-lost", "heapline/still-reachable"};
 static const char *const rule_text[] = {
-	"Memory definitely lost: no pointer to the block remains anywhere.",
-	"Memory indirectly lost: the block is reachable only from lost blocks.",
-	"Memory possibly lost: the block is reachable only through pointers into its interior.",
-	"Memory still reachable at exit: a pointer to the block remains but it was never freed.",
+    "Memory definitely lost: no pointer to the block remains anywhere.",
+    "Memory indirectly lost: the block is reachable only from lost blocks.",
+    "Memory possibly lost: the block is reachable only through pointers into its interior.",
+    "Memory still reachable at exit: a pointer to the block remains but it was never freed.",
 };
 
 /* A path as a SARIF uri: relative to the current directory (the %SRCROOT%)
@@ -540,8 +562,7 @@ void hl_check_print_sarif(FILE *f, const struct hl_check *c)
 		hl_json_end_object(&j);
 		hl_json_key(&j, "defaultConfiguration");
 		hl_json_begin_object(&j);
-		hl_json_kv_string(&j, "level",
-				  (c->errors_for & HL_KIND_BIT(k)) ? "error" : "note");
+		hl_json_kv_string(&j, "level", (c->errors_for & HL_KIND_BIT(k)) ? "error" : "note");
 		hl_json_end_object(&j);
 		hl_json_end_object(&j);
 	}
@@ -697,7 +718,8 @@ void hl_check_print_github(FILE *f, const struct hl_check *c)
 		fputs("::error ", f);
 		if (l->loc >= 0) {
 			fputs("file=", f);
-			gh_escape(f, hl_fmt_path(path, sizeof(path), l->frames[l->loc]->file), true);
+			gh_escape(f, hl_fmt_path(path, sizeof(path), l->frames[l->loc]->file),
+				  true);
 			fprintf(f, ",line=%u,", l->frames[l->loc]->line);
 		}
 		fputs("title=", f);

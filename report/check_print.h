@@ -1,7 +1,7 @@
 /* check_print.h — the verdict of `heapline check` and its printers: the
  * text report (LSan-style leaks grouped by stack, memcheck's LEAK SUMMARY,
- * "Suppressions used"), JSON (docs/check-json in README), SARIF 2.1.0, and
- * GitHub workflow annotations. */
+ * "Suppressions used"), JSON, SARIF 2.1.0, and GitHub workflow annotations
+ * (docs/check.md describes all four). */
 #ifndef HL_CHECK_PRINT_H
 #define HL_CHECK_PRINT_H
 
@@ -18,10 +18,10 @@
 struct hl_check {
 	/* options */
 	unsigned errors_for; /* kinds that fail the check (HL_KIND_BIT) */
-	unsigned show;       /* kinds whose leaks are listed in text and SARIF */
+	unsigned show;	     /* kinds whose leaks are listed in text and SARIF */
 	uint64_t max_leaked; /* bytes of error kinds allowed */
 	uint64_t max_peak;   /* 0: no peak budget */
-	int exit_code;       /* on failure */
+	int exit_code;	     /* on failure */
 
 	/* the judged traces and the suppressions they used */
 	struct hl_judged *traces;
@@ -36,11 +36,11 @@ struct hl_check {
 	const struct hl_judged *peak_trace;
 
 	/* the verdict */
-	bool ran;            /* check -- PROG (not traces) */
+	bool ran; /* check -- PROG (not traces) */
 	const char *prog;
-	int prog_exit;       /* PROG's exit status as a shell reports it */
+	int prog_exit; /* PROG's exit status as a shell reports it */
 	bool leak_failed, peak_failed, prog_failed, unreadable;
-	int exit;            /* what heapline check exits with */
+	int exit; /* what heapline check exits with */
 };
 
 /* Fills the totals and the verdict from the judged traces. */

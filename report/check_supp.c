@@ -66,8 +66,8 @@ int hl_supp_load(struct hl_supp *s, const char *path, char *err, size_t errlen)
 			continue;
 		if (strncmp(t, "leak:", 5)) {
 			snprintf(err, errlen,
-				 "%s:%u: not a leak suppression (want 'leak:<pattern>'): %.60s", path,
-				 lineno, t);
+				 "%s:%u: not a leak suppression (want 'leak:<pattern>'): %.60s",
+				 path, lineno, t);
 			goto out;
 		}
 		t = trim(t + 5);

@@ -15,8 +15,8 @@
 struct hl_frame;
 
 struct hl_supp_rule {
-	char *templ;      /* as written after "leak:" */
-	char *pattern;    /* the fnmatch pattern made of it */
+	char *templ;	  /* as written after "leak:" */
+	char *pattern;	  /* the fnmatch pattern made of it */
 	const char *file; /* the file that holds it */
 	unsigned line;
 	uint64_t leaks, blocks, bytes; /* what it suppressed */

@@ -23,53 +23,53 @@
 #include "hl_format.h"
 #include "launch.h"
 
-#define DEPTH_MAX        256
-#define EXIT_NOTRUN      127
-#define DEFAULT_EXIT     23 /* LeakSanitizer's */
+#define DEPTH_MAX    256
+#define EXIT_NOTRUN  127
+#define DEFAULT_EXIT 23 /* LeakSanitizer's */
 
 static const char usage[] =
-	"usage: heapline check [OPTIONS] -- PROG [ARGS...]\n"
-	"       heapline check [OPTIONS] TRACE...\n"
-	"\n"
-	"Runs PROG (and the processes it starts) with libheapline.so and a leak scan\n"
-	"at exit, or reads traces recorded with HEAPLINE_LEAK_SCAN=1, classifies the\n"
-	"blocks never freed as memcheck does (definitely lost, indirectly lost,\n"
-	"possibly lost, still reachable), prints them grouped by allocating stack,\n"
-	"and fails when the error kinds leak more than allowed or the peak heap\n"
-	"exceeds its budget.  PROG's output is left alone; the report goes to stderr.\n"
-	"\n"
-	"options:\n"
-	"      --errors-for KINDS    kinds that fail the check, comma-separated:\n"
-	"                            definite, indirect, possible, reachable, all,\n"
-	"                            none (default: definite,indirect)\n"
-	"      --show-kinds KINDS    kinds whose leaks are listed (default: the\n"
-	"                            --errors-for kinds)\n"
-	"      --max-leaked SIZE     bytes of the error kinds allowed (default 0:\n"
-	"                            any such block fails)\n"
-	"      --max-peak SIZE       peak heap budget of every process, e.g. 64MiB\n"
-	"      --suppressions FILE   LeakSanitizer-style 'leak:<pattern>' rules;\n"
-	"                            repeatable\n"
-	"      --no-default-suppressions\n"
-	"                            do not load the shipped default.supp\n"
-	"      --exit-code N         exit status when the check fails (default 23;\n"
-	"                            0 reports without failing)\n"
-	"      --format FMT          text (default, to stderr), json or sarif (to\n"
-	"                            stdout)\n"
-	"      --report FILE         write the report to FILE instead\n"
-	"      --github              also print GitHub Actions annotations on stdout:\n"
-	"                            the ten biggest leaks and a summary line\n"
-	"  -o, --output PATH         keep the traces (as heapline run -o); by default\n"
-	"                            they are written to a temporary directory and\n"
-	"                            removed\n"
-	"      --depth N             frames per stack (1-256, default 64)\n"
-	"      --no-children         check PROG only, not the processes it starts\n"
-	"  -h, --help                print this help\n"
-	"\n"
-	"SIZE: a number of bytes, optionally with K, M, G (KiB, MiB, GiB: powers of\n"
-	"1024) or kB, MB, GB (powers of 1000).\n"
-	"\n"
-	"exit status: PROG's own if PROG failed; 2 for a usage error or an\n"
-	"unreadable trace; the --exit-code value if the check failed; else 0.\n";
+    "usage: heapline check [OPTIONS] -- PROG [ARGS...]\n"
+    "       heapline check [OPTIONS] TRACE...\n"
+    "\n"
+    "Runs PROG (and the processes it starts) with libheapline.so and a leak scan\n"
+    "at exit, or reads traces recorded with HEAPLINE_LEAK_SCAN=1, classifies the\n"
+    "blocks never freed as memcheck does (definitely lost, indirectly lost,\n"
+    "possibly lost, still reachable), prints them grouped by allocating stack,\n"
+    "and fails when the error kinds leak more than allowed or the peak heap\n"
+    "exceeds its budget.  PROG's output is left alone; the report goes to stderr.\n"
+    "\n"
+    "options:\n"
+    "      --errors-for KINDS    kinds that fail the check, comma-separated:\n"
+    "                            definite, indirect, possible, reachable, all,\n"
+    "                            none (default: definite,indirect)\n"
+    "      --show-kinds KINDS    kinds whose leaks are listed (default: the\n"
+    "                            --errors-for kinds)\n"
+    "      --max-leaked SIZE     bytes of the error kinds allowed (default 0:\n"
+    "                            any such block fails)\n"
+    "      --max-peak SIZE       peak heap budget of every process, e.g. 64MiB\n"
+    "      --suppressions FILE   LeakSanitizer-style 'leak:<pattern>' rules;\n"
+    "                            repeatable\n"
+    "      --no-default-suppressions\n"
+    "                            do not load the shipped default.supp\n"
+    "      --exit-code N         exit status when the check fails (default 23;\n"
+    "                            0 reports without failing)\n"
+    "      --format FMT          text (default, to stderr), json or sarif (to\n"
+    "                            stdout)\n"
+    "      --report FILE         write the report to FILE instead\n"
+    "      --github              also print GitHub Actions annotations on stdout:\n"
+    "                            the ten biggest leaks and a summary line\n"
+    "  -o, --output PATH         keep the traces (as heapline run -o); by default\n"
+    "                            they are written to a temporary directory and\n"
+    "                            removed\n"
+    "      --depth N             frames per stack (1-256, default 64)\n"
+    "      --no-children         check PROG only, not the processes it starts\n"
+    "  -h, --help                print this help\n"
+    "\n"
+    "SIZE: a number of bytes, optionally with K, M, G (KiB, MiB, GiB: powers of\n"
+    "1024) or kB, MB, GB (powers of 1000).\n"
+    "\n"
+    "exit status: PROG's own if PROG failed; 2 for a usage error or an\n"
+    "unreadable trace; the --exit-code value if the check failed; else 0.\n";
 
 enum {
 	OPT_ERRORS_FOR = 256,
@@ -87,21 +87,21 @@ enum {
 };
 
 static const struct option long_opts[] = {
-	{"errors-for", required_argument, NULL, OPT_ERRORS_FOR},
-	{"show-kinds", required_argument, NULL, OPT_SHOW_KINDS},
-	{"max-leaked", required_argument, NULL, OPT_MAX_LEAKED},
-	{"max-peak", required_argument, NULL, OPT_MAX_PEAK},
-	{"suppressions", required_argument, NULL, OPT_SUPPRESSIONS},
-	{"no-default-suppressions", no_argument, NULL, OPT_NO_DEFAULT_SUPP},
-	{"exit-code", required_argument, NULL, OPT_EXIT_CODE},
-	{"format", required_argument, NULL, OPT_FORMAT},
-	{"report", required_argument, NULL, OPT_REPORT},
-	{"github", no_argument, NULL, OPT_GITHUB},
-	{"output", required_argument, NULL, 'o'},
-	{"depth", required_argument, NULL, OPT_DEPTH},
-	{"no-children", no_argument, NULL, OPT_NO_CHILDREN},
-	{"help", no_argument, NULL, 'h'},
-	{NULL, 0, NULL, 0},
+    {"errors-for", required_argument, NULL, OPT_ERRORS_FOR},
+    {"show-kinds", required_argument, NULL, OPT_SHOW_KINDS},
+    {"max-leaked", required_argument, NULL, OPT_MAX_LEAKED},
+    {"max-peak", required_argument, NULL, OPT_MAX_PEAK},
+    {"suppressions", required_argument, NULL, OPT_SUPPRESSIONS},
+    {"no-default-suppressions", no_argument, NULL, OPT_NO_DEFAULT_SUPP},
+    {"exit-code", required_argument, NULL, OPT_EXIT_CODE},
+    {"format", required_argument, NULL, OPT_FORMAT},
+    {"report", required_argument, NULL, OPT_REPORT},
+    {"github", no_argument, NULL, OPT_GITHUB},
+    {"output", required_argument, NULL, 'o'},
+    {"depth", required_argument, NULL, OPT_DEPTH},
+    {"no-children", no_argument, NULL, OPT_NO_CHILDREN},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
 };
 
 enum fmt { FMT_TEXT, FMT_JSON, FMT_SARIF };
@@ -162,11 +162,22 @@ static int parse_size(const char *s, uint64_t *out)
 		const char *suffix;
 		double mult;
 	} units[] = {
-		{"", 1},	{"B", 1},	  {"K", 1024.0},   {"KiB", 1024.0},
-		{"k", 1024.0},	{"M", 1048576.0}, {"MiB", 1048576.0}, {"G", 1073741824.0},
-		{"GiB", 1073741824.0}, {"T", 1099511627776.0}, {"TiB", 1099511627776.0},
-		{"kB", 1e3},	{"KB", 1e3},	  {"MB", 1e6},	   {"GB", 1e9},
-		{"TB", 1e12},
+	    {"", 1},
+	    {"B", 1},
+	    {"K", 1024.0},
+	    {"KiB", 1024.0},
+	    {"k", 1024.0},
+	    {"M", 1048576.0},
+	    {"MiB", 1048576.0},
+	    {"G", 1073741824.0},
+	    {"GiB", 1073741824.0},
+	    {"T", 1099511627776.0},
+	    {"TiB", 1099511627776.0},
+	    {"kB", 1e3},
+	    {"KB", 1e3},
+	    {"MB", 1e6},
+	    {"GB", 1e9},
+	    {"TB", 1e12},
 	};
 	char *end;
 
@@ -285,9 +296,9 @@ static int run_and_judge(struct hl_check *c, struct opts *o, char **argv)
 		rc = hl_launch_output_pattern(o->output, output, sizeof(output));
 	} else {
 		rc = snprintf(output, sizeof(output), "%s/heapline.%%e.%%p.hlt", l->session_dir) <
-				     (int)sizeof(output)
-			     ? 0
-			     : -ENAMETOOLONG;
+			     (int)sizeof(output)
+			 ? 0
+			 : -ENAMETOOLONG;
 	}
 	if (rc < 0) {
 		fprintf(stderr, "heapline check: cannot form the trace path: %s\n", strerror(-rc));
@@ -341,8 +352,8 @@ static void print_report(const struct hl_check *c, const struct opts *o)
 	if (o->report) {
 		f = fopen(o->report, "we");
 		if (!f) {
-			fprintf(stderr, "heapline check: %s: cannot write the report: %s\n", o->report,
-				strerror(errno));
+			fprintf(stderr, "heapline check: %s: cannot write the report: %s\n",
+				o->report, strerror(errno));
 			f = o->format == FMT_TEXT ? stderr : stdout;
 		}
 	}
@@ -390,25 +401,29 @@ int hl_cmd_check(int argc, char **argv)
 		switch (ch) {
 		case OPT_ERRORS_FOR:
 			if (parse_kinds(optarg, &c.errors_for))
-				return usage_error("--errors-for wants kinds among definite, indirect, "
-						   "possible, reachable, all, none, not",
-						   optarg);
+				return usage_error(
+				    "--errors-for wants kinds among definite, indirect, "
+				    "possible, reachable, all, none, not",
+				    optarg);
 			break;
 		case OPT_SHOW_KINDS:
 			if (parse_kinds(optarg, &c.show))
-				return usage_error("--show-kinds wants kinds among definite, indirect, "
-						   "possible, reachable, all, none, not",
-						   optarg);
+				return usage_error(
+				    "--show-kinds wants kinds among definite, indirect, "
+				    "possible, reachable, all, none, not",
+				    optarg);
 			o.show_set = true;
 			break;
 		case OPT_MAX_LEAKED:
 			if (parse_size(optarg, &c.max_leaked))
-				return usage_error("--max-leaked wants a size such as 0, 4096 or 1MiB, not",
-						   optarg);
+				return usage_error(
+				    "--max-leaked wants a size such as 0, 4096 or 1MiB, not",
+				    optarg);
 			break;
 		case OPT_MAX_PEAK:
 			if (parse_size(optarg, &c.max_peak) || !c.max_peak)
-				return usage_error("--max-peak wants a size such as 64MiB, not", optarg);
+				return usage_error("--max-peak wants a size such as 64MiB, not",
+						   optarg);
 			break;
 		case OPT_SUPPRESSIONS:
 			if (o.nsupp == MAX_SUPP_FILES)
@@ -434,7 +449,8 @@ int hl_cmd_check(int argc, char **argv)
 			else if (!strcmp(optarg, "sarif"))
 				o.format = FMT_SARIF;
 			else
-				return usage_error("--format wants text, json or sarif, not", optarg);
+				return usage_error("--format wants text, json or sarif, not",
+						   optarg);
 			break;
 		case OPT_REPORT:
 			o.report = optarg;
@@ -451,7 +467,8 @@ int hl_cmd_check(int argc, char **argv)
 			errno = 0;
 			num = strtol(optarg, &end, 10);
 			if (errno || end == optarg || *end || num < 1 || num > DEPTH_MAX)
-				return usage_error("--depth wants a number from 1 to 256, not", optarg);
+				return usage_error("--depth wants a number from 1 to 256, not",
+						   optarg);
 			o.l.depth = (int)num;
 			break;
 		case OPT_NO_CHILDREN:
@@ -475,7 +492,9 @@ int hl_cmd_check(int argc, char **argv)
 	if (!o.show_set)
 		c.show = c.errors_for;
 	bool dashdash = !strcmp(argv[optind - 1], "--");
-	bool traces = !dashdash && is_trace(argv[optind]);
+	size_t alen = strlen(argv[optind]);
+	bool traces = !dashdash && (is_trace(argv[optind]) ||
+				    (alen > 4 && !strcmp(argv[optind] + alen - 4, ".hlt")));
 	if (traces && o.output)
 		return usage_error("-o applies to a program run, not to traces", NULL);
 	if (load_suppressions(&c, &o)) {
@@ -497,7 +516,8 @@ int hl_cmd_check(int argc, char **argv)
 		}
 	}
 	hl_check_decide(&c);
-	print_report(&c, &o);
+	if (c.ntraces || !c.unreadable) /* else the errors said it all */
+		print_report(&c, &o);
 	ret = c.exit;
 	for (size_t i = 0; i < c.ntraces; i++)
 		hl_judged_free(&c.traces[i]);

@@ -2,8 +2,8 @@
  * in a chosen unit memory_profiler's way ("168.000 MiB"), source paths
  * relative to the current directory when they are below it, and the
  * underlined section titles every view opens with.  Pure formatting. */
-#ifndef HL_FORMAT_H
-#define HL_FORMAT_H
+#ifndef HL_REPORT_FORMAT_H
+#define HL_REPORT_FORMAT_H
 
 #include <stdint.h>
 #include <stdio.h>

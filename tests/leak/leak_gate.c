@@ -41,10 +41,11 @@ NOINLINE void leak_keep_me(void)
 		p = NULL;                                                                          \
 		(void)p;                                                                           \
 	}
-SITE(0) SITE(1) SITE(2) SITE(3) SITE(4) SITE(5) SITE(6) SITE(7)
-SITE(8) SITE(9) SITE(10) SITE(11) SITE(12) SITE(13) SITE(14)
+SITE(0)
+SITE(1) SITE(2) SITE(3) SITE(4) SITE(5) SITE(6) SITE(7) SITE(8) SITE(9) SITE(10) SITE(11) SITE(12)
+    SITE(13) SITE(14)
 
-int main(int argc, char **argv)
+	int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "clean";
 
