@@ -19,32 +19,32 @@
 #include <stdint.h>
 #include <string.h>
 
-#define HL_MAGIC          "HEAPLINE"
-#define HL_MAGIC_LEN      8
-#define HL_VERSION        1
-#define HL_HEADER_LEN     16
-#define HL_BLOCK_MAGIC    0x4b4c4248u /* "HBLK" little-endian */
-#define HL_BLOCK_HDR_LEN  12
-#define HL_BLOCK_MAX_RAW  (4u << 20) /* a writer never produces more per block */
+#define HL_MAGIC	 "HEAPLINE"
+#define HL_MAGIC_LEN	 8
+#define HL_VERSION	 1
+#define HL_HEADER_LEN	 16
+#define HL_BLOCK_MAGIC	 0x4b4c4248u /* "HBLK" little-endian */
+#define HL_BLOCK_HDR_LEN 12
+#define HL_BLOCK_MAX_RAW (4u << 20) /* a writer never produces more per block */
 
 /* Record types.  Types below HL_REC_SIZED have a fixed layout every reader
  * of this version knows; types from HL_REC_SIZED on carry a uvarint payload
  * length first, so a reader skips the ones it does not know. */
 enum hl_rec_type {
-	HL_REC_NODE = 0x01,   /* uv parent, sv (ip - parent ip); id = previous + 1 */
-	HL_REC_THREAD = 0x02, /* uv thread id: following events come from it */
-	HL_REC_TIME = 0x03,   /* uv ms since previous TIME (first: since start), uv rss KiB */
-	HL_REC_ALLOC = 0x10,  /* + hl_fn: uv node, sv ptr delta, uv size */
-	HL_REC_FREE = 0x20,   /* + hl_fn: uv node, sv ptr delta */
+	HL_REC_NODE = 0x01,	    /* uv parent, sv (ip - parent ip); id = previous + 1 */
+	HL_REC_THREAD = 0x02,	    /* uv thread id: following events come from it */
+	HL_REC_TIME = 0x03,	    /* uv ms since previous TIME (first: since start), uv rss KiB */
+	HL_REC_ALLOC = 0x10,	    /* + hl_fn: uv node, sv ptr delta, uv size */
+	HL_REC_FREE = 0x20,	    /* + hl_fn: uv node, sv ptr delta */
 	HL_REC_REALLOC_FAIL = 0x30, /* sv ptr delta: the preceding realloc-free of
 				       this thread did not happen */
 	HL_REC_SIZED = 0x40,
-	HL_REC_INFO = 0x40,          /* see docs: process identity */
+	HL_REC_INFO = 0x40,	     /* see docs: process identity */
 	HL_REC_MODULE_LOAD = 0x41,   /* uv id, uv bias, uv lo, uv hi, str path, str build-id */
 	HL_REC_MODULE_UNLOAD = 0x42, /* uv id */
-	HL_REC_LOST = 0x43,          /* uv events dropped (lossy mode only) */
-	HL_REC_END = 0x44,           /* uv reason (enum hl_end), uv ms since start */
-	HL_REC_LEAKS = 0x45,         /* leak scan result, see docs/trace-format.md */
+	HL_REC_LOST = 0x43,	     /* uv events dropped (lossy mode only) */
+	HL_REC_END = 0x44,	     /* uv reason (enum hl_end), uv ms since start */
+	HL_REC_LEAKS = 0x45,	     /* leak scan result, see docs/trace-format.md */
 };
 
 /* Classes of blocks live at the end (memcheck's), from the reachability
@@ -58,11 +58,11 @@ enum hl_leak_class {
 
 /* Flags of a LEAKS record: how far its classes can be trusted. */
 enum hl_leaks_flag {
-	HL_LEAKS_WHOLE_STACK = 1 << 0, /* a running thread's stack was scanned whole
-					  (its sp was unknown): stale values count */
-	HL_LEAKS_PROC_MEM = 1 << 1,    /* memory read through /proc/self/mem */
-	HL_LEAKS_SELF_SCANNED = 1 << 2,/* some profiler memory may have been roots */
-	HL_LEAKS_FAILED = 1 << 3,      /* the scan could not run: no classes */
+	HL_LEAKS_WHOLE_STACK = 1 << 0,	/* a running thread's stack was scanned whole
+					   (its sp was unknown): stale values count */
+	HL_LEAKS_PROC_MEM = 1 << 1,	/* memory read through /proc/self/mem */
+	HL_LEAKS_SELF_SCANNED = 1 << 2, /* some profiler memory may have been roots */
+	HL_LEAKS_FAILED = 1 << 3,	/* the scan could not run: no classes */
 };
 
 /* Which allocator entry point made an event (low nibble of ALLOC/FREE). */

@@ -10,10 +10,10 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define CHUNK      (1u << 20)
-#define LARGE      (64u << 10)
-#define MIN_SHIFT  4 /* 16-byte smallest class */
-#define NCLASSES   13 /* 16 B .. 32 KiB */
+#define CHUNK	  (1u << 20)
+#define LARGE	  (64u << 10)
+#define MIN_SHIFT 4  /* 16-byte smallest class */
+#define NCLASSES  13 /* 16 B .. 32 KiB */
 
 struct free_block {
 	struct free_block *next;

@@ -7,11 +7,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-void *hl_arena_alloc(size_t n);          /* zeroed, 16-byte aligned; NULL on failure */
-void hl_arena_free(void *p, size_t n);   /* n must be the size given to alloc */
+void *hl_arena_alloc(size_t n);	       /* zeroed, 16-byte aligned; NULL on failure */
+void hl_arena_free(void *p, size_t n); /* n must be the size given to alloc */
 void *hl_arena_grow(void *p, size_t old_n, size_t new_n); /* like realloc */
-void hl_arena_forget(void);              /* fork child: drop all state (memory stays mapped) */
-size_t hl_arena_mapped(void);            /* bytes currently mapped, for statistics */
+void hl_arena_forget(void);   /* fork child: drop all state (memory stays mapped) */
+size_t hl_arena_mapped(void); /* bytes currently mapped, for statistics */
 /* Calls fn for every range the arena has mapped, in no order (the leak scan
  * must not take the profiler's own memory for roots: it holds raw pointers).
  * Ranges mapped before a fork stay listed in the child, whose memory they

@@ -18,11 +18,12 @@
 #define uthash_malloc(sz)    hl_arena_alloc(sz)
 #define uthash_free(ptr, sz) hl_arena_free(ptr, sz)
 #define HASH_NONFATAL_OOM    1
-#define HASH_FUNCTION(keyptr, keylen, hashv)                                                      \
-	do {                                                                                      \
-		const struct trie_key *k_ = (const struct trie_key *)(keyptr);                    \
-		uint64_t h_ = (k_->ip ^ (k_->parent * 0x9e3779b97f4a7c15ull)) * 0xff51afd7ed558ccdull; \
-		(hashv) = (unsigned)(h_ >> 32) ^ (unsigned)h_;                                    \
+#define HASH_FUNCTION(keyptr, keylen, hashv)                                                       \
+	do {                                                                                       \
+		const struct trie_key *k_ = (const struct trie_key *)(keyptr);                     \
+		uint64_t h_ =                                                                      \
+		    (k_->ip ^ (k_->parent * 0x9e3779b97f4a7c15ull)) * 0xff51afd7ed558ccdull;       \
+		(hashv) = (unsigned)(h_ >> 32) ^ (unsigned)h_;                                     \
 	} while (0)
 #include <uthash.h>
 

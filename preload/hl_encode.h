@@ -13,17 +13,17 @@
 struct hl_trie_node;
 
 struct hl_enc {
-	uint8_t *buf;  /* raw block being filled */
+	uint8_t *buf; /* raw block being filled */
 	size_t len, cap;
-	uint64_t prev_ptr;      /* for ptr deltas */
-	uint64_t cur_tid;       /* thread of the last event, 0 = none yet */
-	uint64_t last_time_ms;  /* of the last TIME record */
+	uint64_t prev_ptr;     /* for ptr deltas */
+	uint64_t cur_tid;      /* thread of the last event, 0 = none yet */
+	uint64_t last_time_ms; /* of the last TIME record */
 	/* the stack trie */
 	struct hl_trie_node *trie; /* uthash keyed by (parent, ip) */
-	uint64_t *node_ip;         /* ip of node id i; [0] = 0 (root) */
-	uint32_t *node_parent;     /* parent of node id i */
-	size_t nodes, node_cap;    /* ids in use: 1..nodes */
-	uint64_t records;          /* ALLOC + FREE + REALLOC_FAIL written */
+	uint64_t *node_ip;	   /* ip of node id i; [0] = 0 (root) */
+	uint32_t *node_parent;	   /* parent of node id i */
+	size_t nodes, node_cap;	   /* ids in use: 1..nodes */
+	uint64_t records;	   /* ALLOC + FREE + REALLOC_FAIL written */
 };
 
 /* Returns 0, or -ENOMEM. */
@@ -76,7 +76,7 @@ struct hl_leak_stats {
 	uint64_t scan_us;     /* time the scan took */
 	uint64_t root_bytes;  /* root memory read */
 	uint64_t block_bytes; /* block contents read */
-	uint32_t flags;       /* HL_LEAKS_* in hl_format.h */
+	uint32_t flags;	      /* HL_LEAKS_* in hl_format.h */
 };
 static inline size_t hl_enc_leaks_max_size(size_t n)
 {

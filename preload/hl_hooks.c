@@ -41,7 +41,7 @@
 #include "hl_state.h"
 #include "hl_writer.h"
 
-#define HL_EXPORT __attribute__((visibility("default")))
+#define HL_EXPORT   __attribute__((visibility("default")))
 #define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
@@ -50,11 +50,11 @@ struct hl_state hl_state;
 /* Per-thread state in static TLS: no allocation, valid from the first
  * instruction of every thread. */
 struct hl_tls {
-	int busy;      /* inside a hook: nested calls pass straight through */
-	uint32_t gen;  /* hl_state.gen when tid was taken */
+	int busy;     /* inside a hook: nested calls pass straight through */
+	uint32_t gen; /* hl_state.gen when tid was taken */
 	uint32_t tid;
 	uint32_t prev_len;
-	uint64_t cons_hint;          /* stale copy of the ring's consumer position */
+	uint64_t cons_hint;	     /* stale copy of the ring's consumer position */
 	uint64_t prev[HL_DEPTH_MAX]; /* previous event's stack, outermost first */
 };
 static __thread struct hl_tls tls __attribute__((tls_model("initial-exec")));
@@ -168,7 +168,8 @@ static void hl_init(void)
 		hl_modules_self_range(&hl_state.self_lo, &hl_state.self_hi);
 		unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
 		hl_state.ring = hl_ring_create(hl_opt.ring_bytes);
-		if (hl_state.ring && pthread_key_create(&hl_state.thread_key, thread_key_end) == 0 &&
+		if (hl_state.ring &&
+		    pthread_key_create(&hl_state.thread_key, thread_key_end) == 0 &&
 		    pthread_atfork(NULL, NULL, fork_child) == 0)
 			atomic_store(&hl_state.active, 1);
 	}
@@ -220,8 +221,8 @@ static void push_simple(uint8_t type, uint8_t fn, uint64_t ptr)
 
 /* Records one event with the calling thread's stack.  With reuse_stack the
  * stack of the thread's previous event is used (realloc's second half). */
-static __attribute__((noinline)) void record(uint8_t type, uint8_t fn, const void *ptr,
-					     size_t size, int reuse_stack)
+static __attribute__((noinline)) void record(uint8_t type, uint8_t fn, const void *ptr, size_t size,
+					     int reuse_stack)
 {
 	if (unlikely(tls.gen != atomic_load_explicit(&hl_state.gen, memory_order_relaxed) ||
 		     !tls.tid))
@@ -411,7 +412,7 @@ static void *realloc_common(void *p, size_t n, size_t elem, int fn)
 			return boot_alloc(total, 16);
 		}
 		return fn == HL_FN_REALLOCARRAY && real.reallocarray ? real.reallocarray(p, n, elem)
-								    : real.realloc(p, total);
+								     : real.realloc(p, total);
 	}
 	int e = errno;
 	if (p)
@@ -639,10 +640,9 @@ static void leak_scan(int freeres)
 {
 	if (freeres) {
 		extern char **environ;
-		void (*libc_freeres)(void) =
-			(void (*)(void))dlsym(RTLD_DEFAULT, "__libc_freeres");
+		void (*libc_freeres)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "__libc_freeres");
 		void (*cxx_freeres)(void) =
-			(void (*)(void))dlsym(RTLD_DEFAULT, "_ZN9__gnu_cxx9__freeresEv");
+		    (void (*)(void))dlsym(RTLD_DEFAULT, "_ZN9__gnu_cxx9__freeresEv");
 		char **env = environ_copy();
 		tls.busy--; /* what freeres frees must be recorded */
 		if (cxx_freeres)

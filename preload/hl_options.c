@@ -27,15 +27,15 @@ static const struct {
 	void *dst;
 	unsigned long lo, hi;
 } table[] = {
-	{"HEAPLINE_OUTPUT", K_STR, &hl_opt.output, 0, 0},
-	{"HEAPLINE_DEPTH", K_UINT, &hl_opt.depth, 1, HL_DEPTH_MAX},
-	{"HEAPLINE_NO_CHILDREN", K_BOOL, &hl_opt.no_children, 0, 1},
-	{"HEAPLINE_LOSSY", K_BOOL, &hl_opt.lossy, 0, 1},
-	{"HEAPLINE_DISABLE", K_BOOL, &hl_opt.disabled, 0, 1},
-	{"HEAPLINE_ROOT_PID", K_LONG, &hl_opt.root_pid, 1, 0x7fffffff},
-	{"HEAPLINE_SESSION_LOG", K_STR, &hl_opt.session_log, 0, 0},
-	{"HEAPLINE_RING_KIB", K_KIB, &hl_opt.ring_bytes, 64, 1048576},
-	{"HEAPLINE_LEAK_SCAN", K_BOOL, &hl_opt.leak_scan, 0, 1},
+    {"HEAPLINE_OUTPUT", K_STR, &hl_opt.output, 0, 0},
+    {"HEAPLINE_DEPTH", K_UINT, &hl_opt.depth, 1, HL_DEPTH_MAX},
+    {"HEAPLINE_NO_CHILDREN", K_BOOL, &hl_opt.no_children, 0, 1},
+    {"HEAPLINE_LOSSY", K_BOOL, &hl_opt.lossy, 0, 1},
+    {"HEAPLINE_DISABLE", K_BOOL, &hl_opt.disabled, 0, 1},
+    {"HEAPLINE_ROOT_PID", K_LONG, &hl_opt.root_pid, 1, 0x7fffffff},
+    {"HEAPLINE_SESSION_LOG", K_STR, &hl_opt.session_log, 0, 0},
+    {"HEAPLINE_RING_KIB", K_KIB, &hl_opt.ring_bytes, 64, 1048576},
+    {"HEAPLINE_LEAK_SCAN", K_BOOL, &hl_opt.leak_scan, 0, 1},
 };
 
 void hl_options_read(void)

@@ -6,18 +6,18 @@
 #include <stddef.h>
 
 #define HL_DEPTH_DEFAULT 64
-#define HL_DEPTH_MAX     256
+#define HL_DEPTH_MAX	 256
 
 struct hl_options {
-	const char *output;      /* HEAPLINE_OUTPUT pattern (%p pid, %e program) */
-	unsigned depth;          /* HEAPLINE_DEPTH */
-	int no_children;         /* HEAPLINE_NO_CHILDREN */
-	int lossy;               /* HEAPLINE_LOSSY */
-	int disabled;            /* HEAPLINE_DISABLE */
-	long root_pid;           /* HEAPLINE_ROOT_PID, 0 if unset */
+	const char *output;	 /* HEAPLINE_OUTPUT pattern (%p pid, %e program) */
+	unsigned depth;		 /* HEAPLINE_DEPTH */
+	int no_children;	 /* HEAPLINE_NO_CHILDREN */
+	int lossy;		 /* HEAPLINE_LOSSY */
+	int disabled;		 /* HEAPLINE_DISABLE */
+	long root_pid;		 /* HEAPLINE_ROOT_PID, 0 if unset */
 	const char *session_log; /* HEAPLINE_SESSION_LOG */
-	size_t ring_bytes;       /* HEAPLINE_RING_KIB */
-	int leak_scan;           /* HEAPLINE_LEAK_SCAN: classify leaks at exit */
+	size_t ring_bytes;	 /* HEAPLINE_RING_KIB */
+	int leak_scan;		 /* HEAPLINE_LEAK_SCAN: classify leaks at exit */
 };
 
 extern struct hl_options hl_opt;

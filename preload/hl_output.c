@@ -150,9 +150,10 @@ int hl_output_open(int is_root, char *path, unsigned long cap)
 		if (fd >= 0)
 			break;
 		if (errno != EEXIST) {
-			say("cannot create trace ", path, errno == EACCES ? ": permission denied"
-							     : errno == ENOENT ? ": no such directory"
-									       : ": cannot create file");
+			say("cannot create trace ", path,
+			    errno == EACCES   ? ": permission denied"
+			    : errno == ENOENT ? ": no such directory"
+					      : ": cannot create file");
 			log_session("-");
 			return -1;
 		}

@@ -72,12 +72,12 @@ struct hl_ring {
 	_Alignas(CACHELINE) _Atomic uint64_t prod;
 	/* consumer's line */
 	_Alignas(CACHELINE) _Atomic uint64_t cons;
-	uint64_t cpos;     /* consumer only: next record to read (>= cons) */
+	uint64_t cpos;	   /* consumer only: next record to read (>= cons) */
 	uint64_t peek_len; /* length of the record hl_ring_peek returned (consumer only) */
 	/* wake-ups */
 	_Alignas(CACHELINE) _Atomic uint32_t space_seq; /* futex: space was released */
-	_Atomic uint32_t waiters;                       /* producers sleeping on space_seq */
-	_Atomic uint32_t consumer_seq;                  /* futex: consumer wanted */
+	_Atomic uint32_t waiters;			/* producers sleeping on space_seq */
+	_Atomic uint32_t consumer_seq;			/* futex: consumer wanted */
 	_Atomic uint32_t consumer_sleeping;
 };
 
@@ -237,8 +237,8 @@ void *hl_ring_peek(struct hl_ring *r, size_t *payload_len)
 	for (;;) {
 		struct hl_ring_hdr *h = (struct hl_ring_hdr *)(r->buf + (r->cpos & r->mask));
 		/* acquire: pairs with the release store in hl_ring_commit / the PAD store */
-		uint32_t st = atomic_load_explicit((_Atomic uint32_t *)&h->state,
-						   memory_order_acquire);
+		uint32_t st =
+		    atomic_load_explicit((_Atomic uint32_t *)&h->state, memory_order_acquire);
 		if (st == HL_RING_EMPTY) {
 			publish(r);
 			return NULL;

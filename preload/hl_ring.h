@@ -8,7 +8,7 @@
 
 /* Every record starts with this 8-byte header; payload follows. */
 struct hl_ring_hdr {
-	uint32_t len;   /* bytes including this header, multiple of 8 */
+	uint32_t len;	/* bytes including this header, multiple of 8 */
 	uint32_t state; /* HL_RING_EMPTY until committed */
 };
 

@@ -65,10 +65,10 @@ static struct {
 	ZSTD_CCtx *zc;
 	uint8_t *zbuf;
 	size_t zcap;
-	int fd;          /* -1 until the first block is written */
-	int failed;      /* writing failed: drain and discard */
-	dev_t dev;       /* identity of the trace file: a program that closes */
-	ino_t ino;       /* every fd must not make us write into its own file */
+	int fd;	    /* -1 until the first block is written */
+	int failed; /* writing failed: drain and discard */
+	dev_t dev;  /* identity of the trace file: a program that closes */
+	ino_t ino;  /* every fd must not make us write into its own file */
 	uint64_t last_block_ms;
 	uint64_t events_seen;
 	uint64_t lost_written;
@@ -141,8 +141,13 @@ static void say_once(const char *what)
 		return;
 	char line[4400];
 	size_t n = 0;
-	const char *parts[] = {"heapline: ", what, " ", w.path, ": ",
-			       strerror(errno), "; the program runs on without profiling\n"};
+	const char *parts[] = {"heapline: ",
+			       what,
+			       " ",
+			       w.path,
+			       ": ",
+			       strerror(errno),
+			       "; the program runs on without profiling\n"};
 	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
 		size_t l = strlen(parts[i]);
 		if (n + l >= sizeof(line))
@@ -202,8 +207,8 @@ static void write_block(void)
 			return;
 		}
 	}
-	size_t c = ZSTD_compress2(w.zc, w.zbuf + HL_BLOCK_HDR_LEN, w.zcap - HL_BLOCK_HDR_LEN, raw,
-				  len);
+	size_t c =
+	    ZSTD_compress2(w.zc, w.zbuf + HL_BLOCK_HDR_LEN, w.zcap - HL_BLOCK_HDR_LEN, raw, len);
 	if (ZSTD_isError(c)) {
 		errno = EIO;
 		say_once("cannot compress trace");
@@ -322,8 +327,7 @@ static uint32_t stack_node(const struct hl_ev *ev)
 	if (!leaf_cache)
 		leaf_cache = hl_arena_alloc(sizeof(*leaf_cache) << LEAF_CACHE_BITS);
 	uint64_t h = tail_hash(parent, ips, nnew);
-	struct leaf_entry *ce =
-		leaf_cache ? &leaf_cache[h & ((1u << LEAF_CACHE_BITS) - 1)] : NULL;
+	struct leaf_entry *ce = leaf_cache ? &leaf_cache[h & ((1u << LEAF_CACHE_BITS) - 1)] : NULL;
 	if (ce && ce->hash == h && ce->parent == parent && ce->nnew == nnew) {
 		uint32_t x = ce->leaf, i;
 		for (i = 0; i < nnew; i++) {
@@ -478,8 +482,7 @@ static int write_preamble(void)
 	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
 		ssize_t r;
-		while (n < sizeof(cmd) - 1 &&
-		       (r = read(fd, cmd + n, sizeof(cmd) - 1 - n)) > 0)
+		while (n < sizeof(cmd) - 1 && (r = read(fd, cmd + n, sizeof(cmd) - 1 - n)) > 0)
 			n += (size_t)r;
 		close(fd);
 	}
@@ -490,9 +493,8 @@ static int write_preamble(void)
 	ssize_t l = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	exe[l > 0 ? l : 0] = '\0';
 	unsigned flags = hl_opt.lossy ? 1u : 0u;
-	if (hl_enc_info(&w.enc, (uint64_t)hl_state.pid, (uint64_t)getppid(),
-			hl_state.start_unix_ms, hl_state.depth, flags, exe, argv, argc,
-			HEAPLINE_VERSION))
+	if (hl_enc_info(&w.enc, (uint64_t)hl_state.pid, (uint64_t)getppid(), hl_state.start_unix_ms,
+			hl_state.depth, flags, exe, argv, argc, HEAPLINE_VERSION))
 		return -1;
 	refresh_modules();
 	put_time(now_ms());
