@@ -38,6 +38,10 @@ struct hl_agg {
 	uint64_t temps, temp_bytes;
 	struct hl_hist_bucket hist[HL_HIST_BUCKETS];
 	struct hl_timeline tl;
+	/* The slot of the time events came at last (events between two TIME
+	 * records share it), while slots are tl_slot_width ms wide. */
+	struct hl_timeline_slot *tl_slot;
+	uint64_t tl_slot_ms, tl_slot_width;
 
 	uint64_t nevents;    /* events seen by pass 1 */
 	uint64_t peak_live;  /* the largest live_bytes after an event */
@@ -74,7 +78,8 @@ void hl_agg_free(struct hl_agg *a)
 
 /* ---- per-node sums ----------------------------------------------------------- */
 
-static struct hl_node_stats *stats_of(struct hl_agg *a, uint64_t node)
+/* stats_of's first sight of a node: grows the map, gives it a slot. */
+static __attribute__((noinline)) struct hl_node_stats *stats_new(struct hl_agg *a, uint64_t node)
 {
 	if (node >= a->slot_cap) {
 		uint64_t cap = a->slot_cap ? a->slot_cap : 4096;
@@ -109,12 +114,20 @@ static struct hl_node_stats *stats_of(struct hl_agg *a, uint64_t node)
 	return &a->stats[a->n - 1];
 }
 
-static struct thread_last *thread_of(struct hl_agg *a, uint64_t tid)
+static inline struct hl_node_stats *stats_of(struct hl_agg *a, uint64_t node)
 {
-	struct thread_last *t = a->cur;
+	uint32_t i;
 
-	if (t && t->tid == tid)
-		return t;
+	if (node < a->slot_cap && (i = a->slot_of[node]))
+		return &a->stats[i - 1];
+	return stats_new(a, node);
+}
+
+/* thread_of's lookup when the thread changed. */
+static __attribute__((noinline)) struct thread_last *thread_find(struct hl_agg *a, uint64_t tid)
+{
+	struct thread_last *t;
+
 	HASH_FIND(hh, a->threads, &tid, sizeof(tid), t);
 	if (!t) {
 		t = calloc(1, sizeof(*t));
@@ -128,6 +141,13 @@ static struct thread_last *thread_of(struct hl_agg *a, uint64_t tid)
 		}
 	}
 	return a->cur = t;
+}
+
+static inline struct thread_last *thread_of(struct hl_agg *a, uint64_t tid)
+{
+	struct thread_last *t = a->cur;
+
+	return t && t->tid == tid ? t : thread_find(a, tid);
 }
 
 /* ---- memory over time ---------------------------------------------------------- */
@@ -165,9 +185,15 @@ static struct hl_timeline_slot *timeline_at(struct hl_timeline *tl, uint64_t ms)
 	return &tl->slot[ms / tl->slot_ms];
 }
 
-static void timeline_live(struct hl_timeline *tl, uint64_t ms, uint64_t live)
+static inline void timeline_live(struct hl_agg *a, uint64_t ms, uint64_t live)
 {
-	struct hl_timeline_slot *s = timeline_at(tl, ms);
+	struct hl_timeline_slot *s = a->tl_slot;
+
+	if (!s || ms != a->tl_slot_ms || a->tl.slot_ms != a->tl_slot_width) {
+		s = a->tl_slot = timeline_at(&a->tl, ms);
+		a->tl_slot_ms = ms;
+		a->tl_slot_width = a->tl.slot_ms;
+	}
 
 	if (!s->has_live || live > s->max_live)
 		s->max_live = live;
@@ -192,9 +218,8 @@ void hl_hist_bucket_range(unsigned b, uint64_t *lo, uint64_t *hi)
 	*hi = b == 64 ? UINT64_MAX : (1ull << b) - 1;
 }
 
-static int on_event(void *ctx, const struct hl_replay *r, const struct hl_event *ev)
+static inline int add_event(struct hl_agg *a, const struct hl_event *ev)
 {
-	struct hl_agg *a = ctx;
 	struct hl_node_stats *s = NULL;
 	struct thread_last *t;
 
@@ -248,10 +273,22 @@ static int on_event(void *ctx, const struct hl_replay *r, const struct hl_event 
 		a->peak_ms = ev->time_ms;
 	}
 	a->nevents++;
-	timeline_live(&a->tl, ev->time_ms, ev->live_bytes);
+	timeline_live(a, ev->time_ms, ev->live_bytes);
 	return 0;
 nomem:
 	return -ENOMEM; /* stops the replay */
+}
+
+static int on_events(void *ctx, const struct hl_replay *r, const struct hl_event *ev, size_t n)
+{
+	struct hl_agg *a = ctx;
+
+	for (size_t i = 0; i < n; i++) {
+		int ret = add_event(a, &ev[i]);
+		if (ret)
+			return ret;
+	}
+	return 0;
 }
 
 static int on_tick(void *ctx, const struct hl_replay *r, uint64_t ms, uint64_t rss_kib,
@@ -260,7 +297,7 @@ static int on_tick(void *ctx, const struct hl_replay *r, uint64_t ms, uint64_t r
 	struct hl_agg *a = ctx;
 	struct hl_timeline_slot *s;
 
-	timeline_live(&a->tl, ms, live_bytes);
+	timeline_live(a, ms, live_bytes);
 	s = timeline_at(&a->tl, ms);
 	if (!s->has_rss || rss_kib > s->max_rss_kib)
 		s->max_rss_kib = rss_kib;
@@ -270,7 +307,7 @@ static int on_tick(void *ctx, const struct hl_replay *r, uint64_t ms, uint64_t r
 
 int hl_agg_attach(struct hl_agg *a, struct hl_replay *r)
 {
-	const struct hl_replay_hooks h = {.ctx = a, .event = on_event, .tick = on_tick};
+	const struct hl_replay_hooks h = {.ctx = a, .tick = on_tick, .events = on_events};
 
 	return hl_replay_add_hooks(r, &h);
 }
@@ -290,7 +327,7 @@ static int add_leak(void *ctx, uint64_t ptr, uint64_t size, uint64_t node)
 
 int hl_agg_finish(struct hl_agg *a, const struct hl_replay *r)
 {
-	return hl_replay_foreach_live(r, add_leak, a);
+	return hl_replay_foreach_live_unordered(r, add_leak, a);
 }
 
 struct peak_pass {
@@ -325,7 +362,7 @@ static int peak_event(void *ctx, const struct hl_replay *r, const struct hl_even
 		p->mismatch = 1;
 		return PEAK_STOP;
 	}
-	int ret = hl_replay_foreach_live(r, add_peak, p->a);
+	int ret = hl_replay_foreach_live_unordered(r, add_peak, p->a);
 	if (ret)
 		return ret;
 	p->done = 1;

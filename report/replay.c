@@ -5,33 +5,46 @@
  *
  * Semantics are those of docs/trace-format.md, "Replay semantics".  Memory
  * grows with live blocks, distinct stacks, threads and modules, never with
- * the number of events: freed block entries are recycled.
+ * the number of events: a freed block's slot is reused.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Out of memory in uthash becomes an entry with hh.tbl == NULL, not exit(). */
+/* Threads are few: uthash.  Out of memory in uthash becomes an entry with
+ * hh.tbl == NULL, not exit(). */
 #define HASH_NONFATAL_OOM 1
 #include <uthash.h>
 
 #include "hl_format.h"
 #include "replay.h"
 
-struct block {
-	uint64_t ptr; /* the key */
-	uint64_t size;
-	uint64_t node;
-	UT_hash_handle hh;
+/* The live heap: an open-addressing table of 32-byte slots keyed by
+ * pointer, linear probing, at most three quarters full, deletion by backward
+ * shift (no tombstones, however long the malloc/free churn).  It replaced
+ * uthash: there every block cost a chained entry (80 bytes, two dependent
+ * cache misses per lookup), and a live set that kept emptying (a malloc/free
+ * loop) made uthash allocate, clear and free its bucket array on every
+ * allocation: a quarter of the replay's time on bench/report.sh case a.
+ *
+ * seq numbers the insertions, so hl_replay_foreach_live can still visit the
+ * blocks in allocation order (uthash's order); a slot is free when seq is 0,
+ * so every pointer, even 0, is a key. */
+struct slot {
+	uint64_t ptr, size, node;
+	uint64_t seq; /* 0: empty */
 };
 
-/* Block entries come from chunks and return to a free list, so a trace of
- * billions of malloc/free pairs costs no allocator round trip per event. */
-#define BLOCKS_PER_CHUNK 4096
-struct block_chunk {
-	struct block_chunk *next;
-	struct block b[BLOCKS_PER_CHUNK];
+#define TABLE_MIN_CAP 256 /* 8 KiB: a small live set stays in L1 */
+
+struct live_table {
+	struct slot *s;
+	uint64_t mask;	 /* capacity - 1, capacity a power of two */
+	unsigned shift;	 /* 64 - log2(capacity) */
+	uint64_t count;
+	uint64_t grow_at;  /* count that makes it grow: three quarters full */
+	uint64_t next_seq;
 };
 
 /* A realloc's FREE whose REALLOC_FAIL may still follow.  Only the latest
@@ -57,16 +70,21 @@ struct node {
 #define STOP_NOMEM 1
 #define STOP_HOOK  2
 
+/* Events waiting for the batch hooks (hl_replay_hooks.events). */
+#define EVBUF_LEN 128
+
 struct hl_replay {
 	struct hl_replay_hooks hooks[HL_REPLAY_MAX_HOOKS];
 	unsigned nhooks;
+	unsigned nbatch_hooks; /* hooks with .events */
+	unsigned nevent_hooks; /* hooks with .event, which event_hooks lists */
+	struct hl_replay_hooks *event_hooks[HL_REPLAY_MAX_HOOKS];
+	size_t nevbuf;
+	struct hl_event evbuf[EVBUF_LEN];
 	int hook_ret; /* what a hook returned when it stopped the replay */
 	int ran;
 
-	struct block *live; /* uthash head */
-	struct block *spare; /* recycled entries, linked through hh.next */
-	struct block_chunk *chunks;
-	size_t chunk_used; /* entries handed out of chunks (the newest) */
+	struct live_table live;
 
 	struct thread_state *threads; /* uthash head */
 	struct thread_state *cur; /* current thread's state, NULL until needed */
@@ -84,8 +102,12 @@ struct hl_replay {
 
 	uint64_t time_ms;  /* the current TIME's absolute ms */
 	uint64_t end_ms;
-	uint64_t live_bytes, live_blocks;
+	uint64_t live_bytes;
 	struct hl_summary s; /* counters only: strings are made by hl_replay_summary */
+	/* Not next to live_bytes: emit would read the pair with one 16-byte
+	 * load right after two 8-byte stores to it, and a load that spans
+	 * two stores waits for both to retire (no store forwarding). */
+	uint64_t live_blocks;
 };
 
 struct hl_replay *hl_replay_new(void)
@@ -110,6 +132,10 @@ int hl_replay_add_hooks(struct hl_replay *r, const struct hl_replay_hooks *hooks
 	if (r->nhooks == HL_REPLAY_MAX_HOOKS)
 		return -ENOSPC;
 	r->hooks[r->nhooks++] = *hooks;
+	if (hooks->event)
+		r->event_hooks[r->nevent_hooks++] = &r->hooks[r->nhooks - 1];
+	if (hooks->events)
+		r->nbatch_hooks++;
 	return 0;
 }
 
@@ -130,16 +156,11 @@ void hl_replay_free(struct hl_replay *r)
 
 	if (!r)
 		return;
-	HASH_CLEAR(hh, r->live); /* entries live in chunks */
 	HASH_ITER(hh, r->threads, ts, tmp) {
 		HASH_DEL(r->threads, ts);
 		free(ts);
 	}
-	while (r->chunks) {
-		struct block_chunk *c = r->chunks;
-		r->chunks = c->next;
-		free(c);
-	}
+	free(r->live.s);
 	for (size_t i = 0; i < r->nmods; i++) {
 		free(r->mods[i].mod.path);
 		free(r->mods[i].mod.build_id);
@@ -152,51 +173,76 @@ void hl_replay_free(struct hl_replay *r)
 
 /* ---- live blocks ------------------------------------------------------------ */
 
-static struct block *block_get(struct hl_replay *r)
+static inline uint64_t home(const struct live_table *t, uint64_t ptr)
 {
-	struct block *b = r->spare;
-	if (b) {
-		r->spare = b->hh.next;
-		return b;
-	}
-	if (!r->chunks || r->chunk_used == BLOCKS_PER_CHUNK) {
-		struct block_chunk *c = malloc(sizeof(*c));
-		if (!c)
-			return NULL;
-		c->next = r->chunks;
-		r->chunks = c;
-		r->chunk_used = 0;
-	}
-	return &r->chunks->b[r->chunk_used++];
+	/* Fibonacci hashing; folding the high half in first keeps pointers
+	 * that differ only in their top bits apart. */
+	return ((ptr ^ (ptr >> 32)) * 0x9e3779b97f4a7c15ull) >> t->shift;
 }
 
-static void block_put(struct hl_replay *r, struct block *b)
+/* The slot holding ptr, or the empty slot where it would go.  The table
+ * must exist. */
+static inline struct slot *probe(const struct live_table *t, uint64_t ptr)
 {
-	b->hh.next = r->spare;
-	r->spare = b;
+	uint64_t i = home(t, ptr);
+
+	while (t->s[i].seq && t->s[i].ptr != ptr)
+		i = (i + 1) & t->mask;
+	return &t->s[i];
 }
 
-static struct block *block_find(struct hl_replay *r, uint64_t ptr)
+static inline void prefetch_slot(const struct live_table *t, uint64_t ptr)
 {
-	struct block *b;
-	HASH_FIND(hh, r->live, &ptr, sizeof(ptr), b);
-	return b;
+	if (t->s)
+		__builtin_prefetch(&t->s[home(t, ptr)], 1);
 }
 
-/* Makes a block live.  Returns 0 or STOP_NOMEM. */
-static int block_add(struct hl_replay *r, uint64_t ptr, uint64_t size, uint64_t node)
+static __attribute__((noinline)) int table_grow(struct live_table *t)
 {
-	struct block *b = block_get(r);
-	if (!b)
+	uint64_t cap = t->s ? (t->mask + 1) * 2 : TABLE_MIN_CAP;
+	struct live_table n = {
+		.mask = cap - 1, .shift = 64 - (unsigned)__builtin_ctzll(cap),
+		.count = t->count, .grow_at = cap / 4 * 3, .next_seq = t->next_seq,
+	};
+
+	n.s = calloc(cap, sizeof(*n.s));
+	if (!n.s)
 		return STOP_NOMEM;
-	b->ptr = ptr;
-	b->size = size;
-	b->node = node;
-	HASH_ADD(hh, r->live, ptr, sizeof(b->ptr), b);
-	if (!b->hh.tbl) {
-		block_put(r, b);
-		return STOP_NOMEM;
+	for (uint64_t i = 0; t->s && i <= t->mask; i++)
+		if (t->s[i].seq)
+			*probe(&n, t->s[i].ptr) = t->s[i];
+	free(t->s);
+	*t = n;
+	return 0;
+}
+
+static struct slot *block_find(struct hl_replay *r, uint64_t ptr)
+{
+	struct slot *b;
+
+	if (!r->live.s)
+		return NULL;
+	b = probe(&r->live, ptr);
+	return b->seq ? b : NULL;
+}
+
+/* Makes a block live at ptr, which is not live; at is the empty slot
+ * probe() found for ptr, or NULL to look here.  Returns 0 or STOP_NOMEM. */
+static inline int block_add(struct hl_replay *r, struct slot *at, uint64_t ptr, uint64_t size,
+			    uint64_t node)
+{
+	struct live_table *t = &r->live;
+
+	/* at most three quarters full, so probe runs stay short */
+	if (t->count + 1 > t->grow_at) {
+		if (table_grow(t))
+			return STOP_NOMEM;
+		at = NULL;
 	}
+	if (!at)
+		at = probe(t, ptr);
+	*at = (struct slot){ ptr, size, node, ++t->next_seq };
+	t->count++;
 	r->live_bytes += size;
 	r->live_blocks++;
 	if (r->live_bytes > r->s.peak_bytes) {
@@ -206,31 +252,79 @@ static int block_add(struct hl_replay *r, uint64_t ptr, uint64_t size, uint64_t 
 	return 0;
 }
 
-static void block_remove(struct hl_replay *r, struct block *b)
+static void block_remove(struct hl_replay *r, struct slot *b)
 {
-	HASH_DEL(r->live, b);
+	struct live_table *t = &r->live;
+	uint64_t hole = (uint64_t)(b - t->s), j = hole;
+
 	r->live_bytes -= b->size;
 	r->live_blocks--;
-	block_put(r, b);
+	/* Backward shift: pull each later entry of the run into the hole
+	 * unless its home lies after the hole (cyclically), where moving it
+	 * back would put it before its home. */
+	for (;;) {
+		j = (j + 1) & t->mask;
+		if (!t->s[j].seq)
+			break;
+		uint64_t h = home(t, t->s[j].ptr);
+		if (((j - h) & t->mask) >= ((j - hole) & t->mask)) {
+			t->s[hole] = t->s[j];
+			hole = j;
+		}
+	}
+	t->s[hole].seq = 0;
+	t->count--;
 }
 
 /* ---- events ----------------------------------------------------------------- */
 
-static int emit(struct hl_replay *r, struct hl_event *ev)
+/* Hands the buffered events to the batch hooks. */
+static int flush_batch(struct hl_replay *r)
 {
-	ev->thread = r->cur_tid;
-	ev->time_ms = r->time_ms;
-	ev->live_bytes = r->live_bytes;
-	ev->live_blocks = r->live_blocks;
-	for (unsigned i = 0; i < r->nhooks; i++) {
-		if (!r->hooks[i].event)
+	size_t n = r->nevbuf;
+
+	r->nevbuf = 0;
+	for (unsigned i = 0; n && i < r->nhooks; i++) {
+		if (!r->hooks[i].events)
 			continue;
-		int ret = r->hooks[i].event(r->hooks[i].ctx, r, ev);
+		int ret = r->hooks[i].events(r->hooks[i].ctx, r, r->evbuf, n);
 		if (ret) {
 			r->hook_ret = ret;
 			return STOP_HOOK;
 		}
 	}
+	return 0;
+}
+
+/* Hands an event to the hooks: at once to those with .event, through the
+ * batch to those with .events.  Built in place, field by field: this is
+ * the replay's innermost loop. */
+static inline int emit(struct hl_replay *r, enum hl_event_kind kind, unsigned fn, uint64_t node,
+		       uint64_t ptr, uint64_t size, uint64_t alloc_node, int known)
+{
+	struct hl_event tmp, *ev = r->nbatch_hooks ? &r->evbuf[r->nevbuf] : &tmp;
+
+	ev->kind = kind;
+	ev->fn = fn;
+	ev->thread = r->cur_tid;
+	ev->node = node;
+	ev->ptr = ptr;
+	ev->size = size;
+	ev->alloc_node = alloc_node;
+	ev->known = known;
+	ev->time_ms = r->time_ms;
+	ev->live_bytes = r->live_bytes;
+	ev->live_blocks = r->live_blocks;
+	for (unsigned i = 0; i < r->nevent_hooks; i++) {
+		const struct hl_replay_hooks *h = r->event_hooks[i];
+		int ret = h->event(h->ctx, r, ev);
+		if (ret) {
+			r->hook_ret = ret;
+			return STOP_HOOK;
+		}
+	}
+	if (ev != &tmp && ++r->nevbuf == EVBUF_LEN)
+		return flush_batch(r);
 	return 0;
 }
 
@@ -256,18 +350,18 @@ static struct thread_state *cur_thread(struct hl_replay *r)
 static int on_alloc(void *ctx, unsigned fn, uint64_t node, uint64_t ptr, uint64_t size)
 {
 	struct hl_replay *r = ctx;
-	struct block *old = block_find(r, ptr);
+	/* One probe finds the address's slot, live or where it will go. */
+	struct slot *at = r->live.s ? probe(&r->live, ptr) : NULL;
 	int ret;
 
-	if (old) {
+	if (at && at->seq) {
 		/* The library orders a free before any reuse of its address, so
 		 * this means a free it missed: drop the old block, count no free. */
-		struct hl_event ev = {
-			.kind = HL_EV_REPLACED, .fn = fn, .node = node, .ptr = ptr,
-			.size = old->size, .alloc_node = old->node, .known = 1,
-		};
-		block_remove(r, old);
-		ret = emit(r, &ev);
+		uint64_t old_size = at->size, old_node = at->node;
+
+		block_remove(r, at);
+		at = NULL; /* the shift may have moved its neighbours into it */
+		ret = emit(r, HL_EV_REPLACED, fn, node, ptr, old_size, old_node, 1);
 		if (ret)
 			return ret;
 	}
@@ -280,27 +374,24 @@ static int on_alloc(void *ctx, unsigned fn, uint64_t node, uint64_t ptr, uint64_
 	}
 	r->s.allocations++;
 	r->s.bytes_allocated += size;
-	ret = block_add(r, ptr, size, node);
+	ret = block_add(r, at, ptr, size, node);
 	if (ret)
 		return ret;
-	struct hl_event ev = {
-		.kind = HL_EV_ALLOC, .fn = fn, .node = node, .ptr = ptr, .size = size,
-		.alloc_node = node, .known = 1,
-	};
-	return emit(r, &ev);
+	return emit(r, HL_EV_ALLOC, fn, node, ptr, size, node, 1);
 }
 
 static int on_free(void *ctx, unsigned fn, uint64_t node, uint64_t ptr)
 {
 	struct hl_replay *r = ctx;
-	struct block *b = block_find(r, ptr);
-	struct hl_event ev = { .kind = HL_EV_FREE, .fn = fn, .node = node, .ptr = ptr };
+	struct slot *b = block_find(r, ptr);
+	uint64_t size = 0, alloc_node = 0;
+	int known = 0;
 
 	r->s.frees++;
 	if (b) {
-		ev.size = b->size;
-		ev.alloc_node = b->node;
-		ev.known = 1;
+		size = b->size;
+		alloc_node = b->node;
+		known = 1;
 		block_remove(r, b);
 	} else {
 		r->s.unknown_frees++;
@@ -310,11 +401,11 @@ static int on_free(void *ctx, unsigned fn, uint64_t node, uint64_t ptr)
 		if (!ts)
 			return STOP_NOMEM;
 		ts->pending = (struct pending_free){
-			.valid = 1, .known = ev.known, .fn = fn, .ptr = ptr, .size = ev.size,
-			.alloc_node = ev.alloc_node, .free_node = node,
+			.valid = 1, .known = known, .fn = fn, .ptr = ptr, .size = size,
+			.alloc_node = alloc_node, .free_node = node,
 		};
 	}
-	return emit(r, &ev);
+	return emit(r, HL_EV_FREE, fn, node, ptr, size, alloc_node, known);
 }
 
 static int on_realloc_fail(void *ctx, uint64_t ptr)
@@ -335,18 +426,50 @@ static int on_realloc_fail(void *ctx, uint64_t ptr)
 	if (!pf.known) {
 		r->s.unknown_frees--;
 	} else {
-		struct block *clash = block_find(r, ptr);
+		struct slot *clash = block_find(r, ptr);
 		if (clash) /* reallocated meanwhile: only a broken trace does this */
 			block_remove(r, clash);
-		ret = block_add(r, ptr, pf.size, pf.alloc_node);
+		ret = block_add(r, NULL, ptr, pf.size, pf.alloc_node);
 		if (ret)
 			return ret;
 	}
-	struct hl_event ev = {
-		.kind = HL_EV_REALLOC_UNDO, .fn = pf.fn, .node = pf.free_node, .ptr = ptr,
-		.size = pf.size, .alloc_node = pf.alloc_node, .known = pf.known,
-	};
-	return emit(r, &ev);
+	return emit(r, HL_EV_REALLOC_UNDO, pf.fn, pf.free_node, ptr, pf.size, pf.alloc_node,
+		    pf.known);
+}
+
+/* The reader's batches (hl_visitor.events).  Each event's slot is
+ * prefetched a few events ahead: with a live set far larger than the cache
+ * the lookup's miss is most of an event's cost, and by the time an event is
+ * applied its line has arrived.  A small table is in the cache anyway. */
+#define PREFETCH_AHEAD 8
+
+static int on_events(void *ctx, const struct hl_rec_event *ev, size_t n)
+{
+	struct hl_replay *r = ctx;
+
+	for (size_t i = 0; i < n && i < PREFETCH_AHEAD; i++)
+		prefetch_slot(&r->live, ev[i].ptr);
+	for (size_t i = 0; i < n; i++) {
+		int ret;
+
+		if (i + PREFETCH_AHEAD < n)
+			prefetch_slot(&r->live, ev[i + PREFETCH_AHEAD].ptr);
+		switch (ev[i].type) {
+		case HL_REC_ALLOC:
+			ret = on_alloc(r, ev[i].fn, ev[i].node, ev[i].ptr, ev[i].size);
+			break;
+		case HL_REC_FREE:
+			ret = on_free(r, ev[i].fn, ev[i].node, ev[i].ptr);
+			break;
+		default:
+			ret = on_realloc_fail(r, ev[i].ptr);
+			break;
+		}
+		if (ret)
+			return ret;
+	}
+	/* The reader's batch ends before any other record: so does ours. */
+	return flush_batch(r);
 }
 
 /* ---- everything else in the trace ------------------------------------------ */
@@ -496,9 +619,7 @@ int hl_replay_run(struct hl_replay *r, struct hl_trace *t, char *err, size_t err
 		.node = on_node,
 		.thread = on_thread,
 		.time = on_time,
-		.alloc = on_alloc,
-		.free = on_free,
-		.realloc_fail = on_realloc_fail,
+		.events = on_events,
 		.module_load = on_module_load,
 		.module_unload = on_module_unload,
 		.lost = on_lost,
@@ -515,6 +636,8 @@ int hl_replay_run(struct hl_replay *r, struct hl_trace *t, char *err, size_t err
 		snprintf(err, errlen, "%s: out of memory", hl_trace_path(t));
 		return -1;
 	}
+	if (!ret)
+		ret = flush_batch(r); /* empty already: on_events flushes */
 	if (ret == STOP_HOOK)
 		return r->hook_ret;
 	if (ret)
@@ -651,12 +774,50 @@ const struct hl_replay_module *hl_replay_module_of(const struct hl_replay *r, ui
 	return any;
 }
 
+static int by_seq(const void *a, const void *b)
+{
+	uint64_t x = (*(const struct slot *const *)a)->seq, y = (*(const struct slot *const *)b)->seq;
+
+	return (x > y) - (x < y);
+}
+
 int hl_replay_foreach_live(const struct hl_replay *r,
 			   int (*fn)(void *ctx, uint64_t ptr, uint64_t size, uint64_t node),
 			   void *ctx)
 {
-	for (const struct block *b = r->live; b; b = b->hh.next) {
-		int ret = fn(ctx, b->ptr, b->size, b->node);
+	const struct live_table *t = &r->live;
+	const struct slot **order;
+	uint64_t n = 0;
+	int ret = 0;
+
+	if (!t->count)
+		return 0;
+	/* The table's order is the hash's: sort by insertion to give the
+	 * allocation order replay.h promises. */
+	order = malloc(t->count * sizeof(*order));
+	if (!order)
+		return -ENOMEM;
+	for (uint64_t i = 0; i <= t->mask; i++)
+		if (t->s[i].seq)
+			order[n++] = &t->s[i];
+	qsort(order, n, sizeof(*order), by_seq);
+	for (uint64_t i = 0; i < n && !ret; i++)
+		ret = fn(ctx, order[i]->ptr, order[i]->size, order[i]->node);
+	free(order);
+	return ret;
+}
+
+int hl_replay_foreach_live_unordered(const struct hl_replay *r,
+				     int (*fn)(void *ctx, uint64_t ptr, uint64_t size,
+					       uint64_t node),
+				     void *ctx)
+{
+	const struct live_table *t = &r->live;
+
+	for (uint64_t i = 0; t->s && i <= t->mask; i++) {
+		if (!t->s[i].seq)
+			continue;
+		int ret = fn(ctx, t->s[i].ptr, t->s[i].size, t->s[i].node);
 		if (ret)
 			return ret;
 	}

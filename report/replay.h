@@ -78,6 +78,13 @@ struct hl_replay_hooks {
 	/* A TIME record: absolute ms, RSS sample, live bytes at that moment. */
 	int (*tick)(void *ctx, const struct hl_replay *r, uint64_t ms, uint64_t rss_kib,
 		    uint64_t live_bytes);
+	/* The events again, for a stage that needs only what an hl_event
+	 * says: in batches of consecutive ones, in order, each batch handed
+	 * over before this hook's next tick and before hl_replay_run returns.
+	 * The replay has moved on by then (hl_replay_foreach_live shows a
+	 * later heap), and a stopped replay may not hand over its last batch.
+	 * One call per batch instead of per event: the aggregator's way in. */
+	int (*events)(void *ctx, const struct hl_replay *r, const struct hl_event *ev, size_t n);
 };
 
 /* A module as the trace saw it.  Nodes with first_node <= id < end_node were
@@ -118,5 +125,11 @@ const struct hl_replay_module *hl_replay_module_of(const struct hl_replay *r, ui
 int hl_replay_foreach_live(const struct hl_replay *r,
 			   int (*fn)(void *ctx, uint64_t ptr, uint64_t size, uint64_t node),
 			   void *ctx);
+/* The same in no particular order, without the sort (and its allocation):
+ * for callers that only sum. */
+int hl_replay_foreach_live_unordered(const struct hl_replay *r,
+				     int (*fn)(void *ctx, uint64_t ptr, uint64_t size,
+					       uint64_t node),
+				     void *ctx);
 
 #endif

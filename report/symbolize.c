@@ -9,12 +9,35 @@
  * find separate debug files by build-id and .gnu_debuglink.
  *
  * For each (module, ip) the answer is computed once and cached; names and
- * paths are interned, so memory grows with distinct ips and symbols. */
+ * paths are interned, so memory grows with distinct ips and symbols.
+ *
+ * Speed and memory.  libdw's own lookups scan: the symbol table per
+ * address (dwfl_module_addrinfo), the compilation unit's DIE tree per
+ * address (dwarf_getscopes), and libdw keeps every line table it reads at
+ * full size.  So each module gets, on first need, an index of its symbol
+ * table, and each compilation unit an index of its code DIEs and a compact
+ * copy of its line table (symidx*.c).  They answer exactly as the libdw
+ * calls they stand for, or defer to them: the old code paths stay, as the
+ * fallback, and the answers do not change.
+ *
+ * Sessions outlive their symbolizer.  Opening a file costs: libdw
+ * decompresses all of a file's compressed debug sections at once (libc's
+ * separate debug file: 11 MB of zlib, ~50 ms).  `heapline report` of
+ * several traces (gcc: the driver, cc1, as) symbolizes them one after the
+ * other, each with a symbolizer of its own, and they all use libc.  So at
+ * hl_symbolizer_destroy() sessions go to a small process-wide pool of idle
+ * ones, where the next module of the same file (same path, device, inode,
+ * size and mtime) takes one.  Two loads of a file differ only in where:
+ * for an ET_DYN file libdwfl's bias is the base it was reported at, so a
+ * session serves any bias by shifting addresses; others only their own.
+ * A session serves one symbolizer at a time and the pool has a lock, so
+ * symbolizers in different threads stay independent. */
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <errno.h>
 #include <fnmatch.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,13 +45,40 @@
 #include <uthash.h>
 
 #include "symbolize.h"
+#include "symidx.h"
 #include "trace_read.h"
 
 #define MAX_INLINE_DEPTH 64  /* frames per ip; deeper inline chains are cut */
 #define MAX_DIE_DEPTH	 256 /* DIE tree walks stop here on hostile input */
 #define DEBUG_ROOT	 "/usr/lib/debug"
+#define MAX_IDLE	 8 /* sessions kept for later symbolizers: the most used */
 
 enum mod_state { MOD_UNOPENED, MOD_OPEN, MOD_NOFILE };
+
+/* A compilation unit's indexes, made on first need; NULL after a try:
+ * libdw the slow way. */
+struct sym_cu {
+	Dwarf_Off off; /* of the unit's DIE */
+	UT_hash_handle hh;
+	struct hl_scope_idx *scopes;
+	struct hl_line_idx *lines;
+	bool scopes_tried, lines_tried;
+};
+
+/* A libdwfl session holding one file, and what was learnt of it. */
+struct sym_session {
+	Dwfl *dwfl;
+	Dwfl_Module *dm;
+	char *name, *file;	      /* as reported: module name, file opened */
+	struct stat st;		      /* of the file, for reuse */
+	uint64_t base;		      /* as reported */
+	bool any_base;		      /* ET_DYN, libdwfl's bias == base: serves any base */
+	struct hl_symtab_idx *symtab; /* NULL: dwfl_module_addrinfo */
+	bool symtab_tried;
+	struct sym_cu *cus;	  /* by off */
+	unsigned uses;		  /* modules it served: libc's many, a program's one */
+	struct sym_session *next; /* in the pool */
+};
 
 struct sym_module {
 	uint64_t id, bias, lo, hi;
@@ -38,9 +88,10 @@ struct sym_module {
 	bool loaded;  /* not unloaded yet */
 	uint64_t seq; /* load order, for overlapping ranges */
 	enum mod_state state;
-	Dwfl *dwfl;
-	Dwfl_Module *dm;
-	UT_hash_handle hh; /* by id */
+	struct sym_session *ss; /* MOD_OPEN */
+	Dwfl_Module *dm;	/* ss->dm */
+	uint64_t shift;		/* bias - ss->base: ip - shift is the session's address */
+	UT_hash_handle hh;	/* by id */
 };
 
 struct istr {
@@ -86,8 +137,15 @@ struct hl_symbolizer {
 	struct cache_entry *cache;
 	struct hl_sym_func *funcs;
 	uint64_t generation;
-	char *debuginfo_path;
-	Dwfl_Callbacks callbacks;
+};
+
+/* libdwfl keeps a pointer to them in every session: not the symbolizer's. */
+static char *debuginfo_path; /* NULL: the default */
+static const Dwfl_Callbacks callbacks = {
+    .find_elf = dwfl_build_id_find_elf,
+    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .section_address = dwfl_offline_section_address,
+    .debuginfo_path = &debuginfo_path,
 };
 
 /* ---- strings ---------------------------------------------------------- */
@@ -204,16 +262,10 @@ static const char *intern_path(struct hl_symbolizer *s, const char *file, Dwarf_
 
 struct hl_symbolizer *hl_symbolizer_new(void)
 {
-	struct hl_symbolizer *s = calloc(1, sizeof(*s));
-
-	if (!s)
-		return NULL;
-	s->callbacks.find_elf = dwfl_build_id_find_elf;
-	s->callbacks.find_debuginfo = dwfl_standard_find_debuginfo;
-	s->callbacks.section_address = dwfl_offline_section_address;
-	s->callbacks.debuginfo_path = &s->debuginfo_path; /* NULL: the default */
-	return s;
+	return calloc(1, sizeof(struct hl_symbolizer));
 }
+
+static void session_release(struct sym_session *ss);
 
 void hl_symbolizer_destroy(struct hl_symbolizer *s)
 {
@@ -227,8 +279,8 @@ void hl_symbolizer_destroy(struct hl_symbolizer *s)
 	HASH_ITER(hh, s->modules, m, mt)
 	{
 		HASH_DEL(s->modules, m);
-		if (m->dwfl)
-			dwfl_end(m->dwfl);
+		if (m->ss)
+			session_release(m->ss);
 		free(m->build_id);
 		free(m);
 	}
@@ -387,36 +439,155 @@ static bool build_id_matches(struct sym_module *m, Dwfl_Module *dm)
 	return n > 0 && (size_t)n == m->build_id_len && !memcmp(bits, m->build_id, n);
 }
 
-/* Reports FILE at the module's bias in a fresh session; true if it opened
- * and its build-id is the trace's.  *mismatch tells which way it failed. */
-static bool try_open(struct hl_symbolizer *s, struct sym_module *m, const char *file,
-		     bool *mismatch)
+/* ---- sessions ------------------------------------------------------------ */
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sym_session *pool; /* idle sessions, most recent first */
+
+static void session_end(struct sym_session *ss)
 {
-	Dwfl *dwfl;
-	Dwfl_Module *dm;
+	struct sym_cu *u, *ut;
+
+	HASH_ITER(hh, ss->cus, u, ut)
+	{
+		HASH_DEL(ss->cus, u);
+		hl_scope_idx_free(u->scopes);
+		hl_line_idx_free(u->lines);
+		free(u);
+	}
+	hl_symtab_idx_free(ss->symtab);
+	dwfl_end(ss->dwfl);
+	free(ss->name);
+	free(ss->file);
+	free(ss);
+}
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* An idle session of this file, reported as this module would be. */
+static struct sym_session *session_take(const char *name, const char *file, const struct stat *st,
+					uint64_t base)
+{
+	struct sym_session **p, *ss = NULL;
+
+	pthread_mutex_lock(&pool_lock);
+	for (p = &pool; *p; p = &(*p)->next)
+		if (!strcmp((*p)->name, name) && !strcmp((*p)->file, file) &&
+		    same_file(&(*p)->st, st) && ((*p)->any_base || (*p)->base == base)) {
+			ss = *p;
+			*p = ss->next;
+			ss->uses++;
+			break;
+		}
+	pthread_mutex_unlock(&pool_lock);
+	return ss;
+}
+
+/* Back to the pool, which keeps the MAX_IDLE most used.  Its line tables
+ * go: their names are the symbolizer's. */
+static void session_release(struct sym_session *ss)
+{
+	struct sym_session **p, **least = NULL, *old = NULL;
+	struct sym_cu *u;
+	int n = 0;
+
+	for (u = ss->cus; u; u = u->hh.next) {
+		hl_line_idx_free(u->lines);
+		u->lines = NULL;
+		u->lines_tried = false;
+	}
+	pthread_mutex_lock(&pool_lock);
+	ss->next = pool;
+	pool = ss;
+	for (p = &pool; *p; p = &(*p)->next, n++)
+		if (!least || (*p)->uses <= (*least)->uses) /* ties: the oldest */
+			least = p;
+	if (n > MAX_IDLE) {
+		old = *least;
+		*least = old->next;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	if (old)
+		session_end(old);
+}
+
+/* At exit, so that leak checkers see every session ended. */
+__attribute__((destructor)) static void pool_drain(void)
+{
+	pthread_mutex_lock(&pool_lock);
+	while (pool) {
+		struct sym_session *ss = pool;
+
+		pool = ss->next;
+		session_end(ss);
+	}
+	pthread_mutex_unlock(&pool_lock);
+}
+
+/* Reports FILE at base in a fresh session. */
+static struct sym_session *session_open(const char *name, const char *file, const struct stat *st,
+					uint64_t base)
+{
+	struct sym_session *ss = calloc(1, sizeof(*ss));
 	GElf_Addr bias;
+	GElf_Ehdr ehdr;
+	Elf *elf;
+
+	if (!ss)
+		return NULL;
+	ss->name = strdup(name);
+	ss->file = strdup(file);
+	ss->dwfl = dwfl_begin(&callbacks);
+	if (!ss->name || !ss->file || !ss->dwfl)
+		goto fail;
+	ss->st = *st;
+	ss->base = base;
+	ss->uses = 1;
+	dwfl_report_begin(ss->dwfl);
+	/* add_p_vaddr: base is the load bias (ET_DYN); ET_EXEC ignores it. */
+	ss->dm = dwfl_report_elf(ss->dwfl, name, file, -1, base, true);
+	if (dwfl_report_end(ss->dwfl, NULL, NULL) != 0 || !ss->dm ||
+	    !(elf = dwfl_module_getelf(ss->dm, &bias)))
+		goto fail;
+	ss->any_base = gelf_getehdr(elf, &ehdr) && ehdr.e_type == ET_DYN && bias == base;
+	return ss;
+fail:
+	if (ss->dwfl)
+		dwfl_end(ss->dwfl);
+	free(ss->name);
+	free(ss->file);
+	free(ss);
+	return NULL;
+}
+
+/* Opens FILE for the module, or takes an idle session of it; true if it
+ * opened and its build-id is the trace's.  *mismatch tells which way it
+ * failed. */
+static bool try_open(struct sym_module *m, const char *file, bool *mismatch)
+{
+	struct sym_session *ss;
 	struct stat st;
 
 	/* Regular files only: opening a FIFO named by a hostile trace would hang. */
 	if (!file[0] || stat(file, &st) != 0 || !S_ISREG(st.st_mode))
 		return false;
-	dwfl = dwfl_begin(&s->callbacks);
-	if (!dwfl)
+	ss = session_take(m->path, file, &st, m->bias);
+	if (!ss)
+		ss = session_open(m->path, file, &st, m->bias);
+	if (!ss)
 		return false;
-	dwfl_report_begin(dwfl);
-	/* add_p_vaddr: base is the load bias (ET_DYN); ET_EXEC ignores it. */
-	dm = dwfl_report_elf(dwfl, m->path, file, -1, m->bias, true);
-	if (dwfl_report_end(dwfl, NULL, NULL) != 0 || !dm || !dwfl_module_getelf(dm, &bias)) {
-		dwfl_end(dwfl);
-		return false;
-	}
-	if (!build_id_matches(m, dm)) {
+	if (!build_id_matches(m, ss->dm)) {
 		*mismatch = true;
-		dwfl_end(dwfl);
+		session_release(ss);
 		return false;
 	}
-	m->dwfl = dwfl;
-	m->dm = dm;
+	m->ss = ss;
+	m->dm = ss->dm;
+	m->shift = ss->any_base ? m->bias - ss->base : 0;
 	return true;
 }
 
@@ -424,13 +595,13 @@ static bool try_open(struct hl_symbolizer *s, struct sym_module *m, const char *
  * files the trace's build-id names under /usr/lib/debug/.build-id: the
  * binary itself where distributions link it, or its separate debug file,
  * which keeps the program headers and symbols. */
-static void open_module(struct hl_symbolizer *s, struct sym_module *m)
+static void open_module(struct sym_module *m)
 {
 	bool mismatch = false;
 	char path[sizeof(DEBUG_ROOT) + 16 + 2 * 64 + 8];
 
 	m->state = MOD_NOFILE;
-	if (try_open(s, m, m->path, &mismatch))
+	if (try_open(m, m->path, &mismatch))
 		goto opened;
 	if (m->build_id_len >= 2 && m->build_id_len <= 64) {
 		size_t n =
@@ -438,10 +609,10 @@ static void open_module(struct hl_symbolizer *s, struct sym_module *m)
 
 		for (size_t i = 1; i < m->build_id_len; i++)
 			n += snprintf(path + n, sizeof(path) - n, "%02x", m->build_id[i]);
-		if (try_open(s, m, path, &mismatch))
+		if (try_open(m, path, &mismatch))
 			goto opened;
 		snprintf(path + n, sizeof(path) - n, ".debug");
-		if (try_open(s, m, path, &mismatch))
+		if (try_open(m, path, &mismatch))
 			goto opened;
 	}
 	if (mismatch)
@@ -452,6 +623,64 @@ static void open_module(struct hl_symbolizer *s, struct sym_module *m)
 	return;
 opened:
 	m->state = MOD_OPEN;
+}
+
+/* ---- compilation units ------------------------------------------------- */
+
+/* One address's compilation unit while it is resolved, with its indexes. */
+struct unit {
+	Dwarf_Die *cu;
+	struct sym_cu *u; /* NULL if out of memory: libdw the slow way */
+};
+
+static struct unit unit_of(struct sym_module *m, Dwarf_Die *cu)
+{
+	Dwarf_Off off = dwarf_dieoffset(cu);
+	struct sym_cu *u;
+
+	HASH_FIND(hh, m->ss->cus, &off, sizeof(off), u);
+	if (!u && (u = calloc(1, sizeof(*u)))) {
+		u->off = off;
+		HASH_ADD(hh, m->ss->cus, off, sizeof(u->off), u);
+	}
+	return (struct unit){cu, u};
+}
+
+struct intern_ctx {
+	struct hl_symbolizer *s;
+	Dwarf_Die *cu;
+};
+
+static const char *intern_in_cu(void *ctx, const char *name)
+{
+	struct intern_ctx *c = ctx;
+
+	return intern_path(c->s, name, c->cu);
+}
+
+/* The unit's line and file tables, names interned as intern_path(name, cu). */
+static struct hl_line_idx *unit_lines(struct hl_symbolizer *s, struct unit *un)
+{
+	struct sym_cu *u = un->u;
+
+	if (u && !u->lines_tried) {
+		struct intern_ctx c = {s, un->cu};
+
+		u->lines_tried = true;
+		u->lines = hl_line_idx_new(dwarf_cu_getdwarf(un->cu->cu), u->off, intern_in_cu, &c);
+	}
+	return u ? u->lines : NULL;
+}
+
+static struct hl_scope_idx *unit_scopes(struct unit *un)
+{
+	struct sym_cu *u = un->u;
+
+	if (u && !u->scopes_tried) {
+		u->scopes_tried = true;
+		u->scopes = hl_scope_idx_new(un->cu);
+	}
+	return u ? u->scopes : NULL;
 }
 
 /* ---- functions ---------------------------------------------------------- */
@@ -485,17 +714,39 @@ static Dwarf_Die origin_of(Dwarf_Die *die)
 	return d;
 }
 
-/* The canonical function of a subprogram or inlined_subroutine DIE. */
-static struct hl_sym_func *func_of(struct hl_symbolizer *s, Dwarf_Die *die, const char *name)
+/* intern_path(dwarf_decl_file(die), the origin's unit).  libdw 0.188 takes
+ * the index from the DIE or what it integrates, and the file table of the
+ * DIE's own unit, which it reads in full: in the common case (all of them
+ * in the unit being resolved, un) the unit's compact table answers. */
+static const char *decl_path(struct hl_symbolizer *s, Dwarf_Die *die, Dwarf_Die *origin,
+			     struct unit *un)
+{
+	Dwarf_Die ocu, *ocup = dwarf_diecu(origin, &ocu, NULL, NULL);
+	struct hl_line_idx *li;
+	Dwarf_Attribute a;
+	Dwarf_Word idx;
+
+	if (!un || !ocup || die->cu != un->cu->cu || ocu.cu != die->cu || !(li = unit_lines(s, un)))
+		return intern_path(s, dwarf_decl_file(die), ocup);
+	if (dwarf_formudata(dwarf_attr_integrate(die, DW_AT_decl_file, &a), &idx) != 0 ||
+	    idx == 0 || !hl_line_idx_has_table(li))
+		return NULL; /* 0: "no file", even in DWARF 5 */
+	return hl_line_idx_file(li, idx);
+}
+
+/* The canonical function of a subprogram or inlined_subroutine DIE; un is
+ * the unit being resolved, if any. */
+static struct hl_sym_func *func_of(struct hl_symbolizer *s, Dwarf_Die *die, const char *name,
+				   struct unit *un)
 {
 	struct func_key key;
 	struct hl_sym_func *f;
-	Dwarf_Die cu, origin = origin_of(die);
+	Dwarf_Die origin = origin_of(die);
 	int line = 0;
 
 	memset(&key, 0, sizeof(key)); /* hashed as bytes: no stray padding */
 	key.name = name;
-	key.file = intern_path(s, dwarf_decl_file(die), dwarf_diecu(&origin, &cu, NULL, NULL));
+	key.file = decl_path(s, die, &origin, un);
 	if (!name || !key.file)
 		return NULL;
 	if (dwarf_decl_line(die, &line) == 0 && line > 0)
@@ -729,14 +980,70 @@ static void frame_init(struct hl_frame *fr, struct sym_module *m, uint64_t ip)
 	fr->offset = m ? ip - m->bias : ip;
 }
 
-static const char *file_of_index(struct hl_symbolizer *s, Dwarf_Die *cu, Dwarf_Word idx)
+/* A file of the unit's file table (DW_AT_call_file). */
+static const char *file_of_index(struct hl_symbolizer *s, struct unit *un, Dwarf_Word idx)
 {
+	struct hl_line_idx *li = unit_lines(s, un);
 	Dwarf_Files *files;
 	size_t n;
 
-	if (dwarf_getsrcfiles(cu, &files, &n) != 0 || idx >= n)
+	if (li)
+		return hl_line_idx_file(li, idx);
+	if (dwarf_getsrcfiles(un->cu, &files, &n) != 0 || idx >= n)
 		return NULL;
-	return intern_path(s, dwarf_filesrc(files, idx, NULL, NULL), cu);
+	return intern_path(s, dwarf_filesrc(files, idx, NULL, NULL), un->cu);
+}
+
+/* The line of pc: dwarf_getsrc_die(), from the compact table if it has one. */
+static void line_of(struct hl_symbolizer *s, struct unit *un, Dwarf_Addr pc, const char **file,
+		    int *line, int *col)
+{
+	struct hl_line_idx *li = unit_lines(s, un);
+	struct hl_line hl;
+	Dwarf_Line *l;
+
+	if (li) {
+		if (hl_line_idx_lookup(li, pc, &hl)) {
+			*file = hl.file;
+			*line = hl.line;
+			*col = hl.column;
+		}
+		return;
+	}
+	l = dwarf_getsrc_die(un->cu, pc);
+	if (l) {
+		*file = intern_path(s, dwarf_linesrc(l, NULL, NULL), un->cu);
+		if (dwarf_lineno(l, line) != 0 || *line < 0)
+			*line = 0;
+		if (dwarf_linecol(l, col) != 0 || *col < 0)
+			*col = 0;
+	}
+}
+
+/* The scopes around pc, innermost first, into *scopes (malloc'd, or chain). */
+static int scopes_of(struct unit *un, Dwarf_Addr pc, Dwarf_Die chain[HL_SCOPE_MAX],
+		     Dwarf_Die **scopes)
+{
+	struct hl_scope_idx *sc = unit_scopes(un);
+	int n = sc ? hl_scope_idx_lookup(sc, pc, chain) : -1;
+
+	if (n >= 0) {
+		*scopes = chain;
+		return n;
+	}
+	/* dwarf_getscopes() leaves an inlined instance for the scopes around its
+	 * abstract definition; the DIE tree around the innermost scope found is
+	 * the physical nesting, inlined callers included (as eu-addr2line -i). */
+	*scopes = NULL;
+	n = dwarf_getscopes(un->cu, pc, scopes);
+	if (n > 0) {
+		Dwarf_Die inner = (*scopes)[0];
+
+		free(*scopes);
+		*scopes = NULL;
+		n = dwarf_getscopes_die(&inner, scopes);
+	}
+	return n;
 }
 
 /* The DWARF answer: one frame per inlined level plus the real function. */
@@ -744,34 +1051,18 @@ static int resolve_dwarf(struct hl_symbolizer *s, struct sym_module *m, uint64_t
 			 struct hl_frame *out)
 {
 	Dwarf_Addr bias, pc;
-	Dwarf_Die *cu, *scopes = NULL;
-	Dwarf_Line *l;
+	Dwarf_Die *cu, *scopes = NULL, chain[HL_SCOPE_MAX];
+	struct unit un;
 	const char *file = NULL;
 	int line = 0, col = 0, nscopes, n = 0;
 
-	cu = dwfl_module_addrdie(m->dm, ip - 1, &bias);
+	cu = dwfl_module_addrdie(m->dm, ip - 1 - m->shift, &bias);
 	if (!cu)
 		return 0;
-	pc = ip - 1 - bias;
-	l = dwarf_getsrc_die(cu, pc);
-	if (l) {
-		file = intern_path(s, dwarf_linesrc(l, NULL, NULL), cu);
-		if (dwarf_lineno(l, &line) != 0 || line < 0)
-			line = 0;
-		if (dwarf_linecol(l, &col) != 0 || col < 0)
-			col = 0;
-	}
-	/* dwarf_getscopes() leaves an inlined instance for the scopes around its
-	 * abstract definition; the DIE tree around the innermost scope found is
-	 * the physical nesting, inlined callers included (as eu-addr2line -i). */
-	nscopes = dwarf_getscopes(cu, pc, &scopes);
-	if (nscopes > 0) {
-		Dwarf_Die inner = scopes[0];
-
-		free(scopes);
-		scopes = NULL;
-		nscopes = dwarf_getscopes_die(&inner, &scopes);
-	}
+	pc = ip - 1 - m->shift - bias;
+	un = unit_of(m, cu);
+	line_of(s, &un, pc, &file, &line, &col);
+	nscopes = scopes_of(&un, pc, chain, &scopes);
 	for (int i = 0; i < nscopes && n < MAX_INLINE_DEPTH; i++) {
 		Dwarf_Die *d = &scopes[i];
 		int tag = dwarf_tag(d);
@@ -786,13 +1077,13 @@ static int resolve_dwarf(struct hl_symbolizer *s, struct sym_module *m, uint64_t
 		out[n].line = line;
 		out[n].column = col;
 		out[n].inlined = tag == DW_TAG_inlined_subroutine;
-		out[n].func = func_of(s, d, out[n].function);
+		out[n].func = func_of(s, d, out[n].function, &un);
 		n++;
 		if (tag == DW_TAG_subprogram)
 			break;
 		/* The next frame out is where this one was inlined. */
 		file = dwarf_formudata(dwarf_attr(d, DW_AT_call_file, &a), &w) == 0
-			   ? file_of_index(s, cu, w)
+			   ? file_of_index(s, &un, w)
 			   : NULL;
 		line = dwarf_formudata(dwarf_attr(d, DW_AT_call_line, &a), &w) == 0 && w < 1u << 30
 			   ? (int)w
@@ -801,7 +1092,8 @@ static int resolve_dwarf(struct hl_symbolizer *s, struct sym_module *m, uint64_t
 			  ? (int)w
 			  : 0;
 	}
-	free(scopes);
+	if (scopes != chain)
+		free(scopes);
 	if (n == 0 && file) {
 		/* Line table but no function DIE (assembly): keep the line. */
 		frame_init(&out[0], m, ip);
@@ -819,8 +1111,19 @@ static void name_from_symtab(struct hl_symbolizer *s, struct sym_module *m, uint
 {
 	GElf_Off off;
 	GElf_Sym sym;
-	const char *name = dwfl_module_addrinfo(m->dm, ip - 1, &off, &sym, NULL, NULL, NULL);
+	const char *name = NULL;
+	int r = -1;
+	struct sym_session *ss = m->ss;
 
+	if (!ss->symtab_tried) {
+		ss->symtab_tried = true;
+		ss->symtab = hl_symtab_idx_new(ss->dm);
+	}
+	if (ss->symtab)
+		r = hl_symtab_idx_lookup(ss->symtab, ip - 1 - m->shift, &name, &off);
+	if (r < 0)
+		name =
+		    dwfl_module_addrinfo(ss->dm, ip - 1 - m->shift, &off, &sym, NULL, NULL, NULL);
 	if (name && name[0]) {
 		fr->function = intern_symbol(s, name);
 		fr->symbol_offset = off + 1;
@@ -833,7 +1136,7 @@ static int resolve_uncached(struct hl_symbolizer *s, struct sym_module *m, uint6
 	int n = 0;
 
 	if (m && m->state == MOD_UNOPENED)
-		open_module(s, m);
+		open_module(m);
 	if (m && m->state == MOD_OPEN && ip > 0) {
 		n = resolve_dwarf(s, m, ip, out);
 		if (n == 0)
@@ -927,7 +1230,7 @@ static int find_one(Dwarf_Die *die, void *arg)
 	name = die_name(fd->s, die);
 	if (!name || (fd->name_glob && fnmatch(fd->name_glob, name, 0) != 0))
 		return DWARF_CB_OK;
-	f = func_of(fd->s, die, name);
+	f = func_of(fd->s, die, name, NULL);
 	if (!f || f->seen == fd->s->generation || !path_matches(fd->file_glob, f->key.file))
 		return DWARF_CB_OK;
 	f->seen = fd->s->generation;
@@ -964,7 +1267,7 @@ int hl_symbolizer_find_functions(struct hl_symbolizer *s, const char *name_glob,
 		Dwarf_Addr bias;
 
 		if (m->state == MOD_UNOPENED)
-			open_module(s, m);
+			open_module(m);
 		if (m->state != MOD_OPEN)
 			continue;
 		while (!fd.ret && (cu = dwfl_module_nextcu(m->dm, cu, &bias))) {

@@ -66,7 +66,8 @@ struct hl_line {
  * libdw handle of its own, dropped before returning, so that libdw's
  * full-size table is not kept.  intern(ctx, name) is called once per file
  * of the table and its answer kept (it may return NULL).  NULL when out of
- * memory; a unit without a line table gives an empty index. */
+ * memory or when the table cannot be copied exactly (then use libdw); a unit
+ * without a line table gives an empty index. */
 struct hl_line_idx *hl_line_idx_new(Dwarf *dbg, Dwarf_Off cu_offset,
 				    const char *(*intern)(void *ctx, const char *name), void *ctx);
 void hl_line_idx_free(struct hl_line_idx *x);

@@ -49,6 +49,10 @@ struct hl_trace {
 	uint64_t truncated;
 	int has_end;
 	unsigned end_reason;
+
+	/* Events decoded but not yet handed to hl_visitor.events. */
+	struct hl_rec_event ev[HL_EVENT_BATCH];
+	size_t nev;
 };
 
 /* Where a record is, for error messages. */
@@ -311,6 +315,26 @@ static int check_node(struct hl_trace *t, struct cursor *c, uint64_t node)
 	return DECODE_BAD;
 }
 
+/* Hands the batched events to v->events. */
+static int flush_events(struct hl_trace *t, const struct hl_visitor *v)
+{
+	size_t n = t->nev;
+
+	t->nev = 0;
+	return n ? v->events(v->ctx, t->ev, n) : 0;
+}
+
+/* With v->events: queues one decoded event, handing over a full batch. */
+static int queue_event(struct hl_trace *t, const struct hl_visitor *v, unsigned type,
+		       uint64_t node, uint64_t size)
+{
+	t->ev[t->nev++] = (struct hl_rec_event){
+		.node = node, .ptr = t->prev_ptr, .size = size,
+		.type = (uint8_t)(type & 0xf0), .fn = (uint8_t)(type & 0x0f),
+	};
+	return t->nev == HL_EVENT_BATCH ? flush_events(t, v) : 0;
+}
+
 static int event_rec(struct hl_trace *t, const struct hl_visitor *v, struct cursor *c)
 {
 	unsigned type = c->type, fn = type & 0x0f;
@@ -324,6 +348,8 @@ static int event_rec(struct hl_trace *t, const struct hl_visitor *v, struct curs
 		if (check_node(t, c, node))
 			return DECODE_BAD;
 		t->prev_ptr += (uint64_t)delta;
+		if (v->events)
+			return queue_event(t, v, type, node, size);
 		return v->alloc ? v->alloc(v->ctx, fn, node, t->prev_ptr, size) : 0;
 	case HL_REC_FREE:
 		if (get_uv(c, &node) || get_sv(c, &delta))
@@ -331,13 +357,98 @@ static int event_rec(struct hl_trace *t, const struct hl_visitor *v, struct curs
 		if (check_node(t, c, node))
 			return DECODE_BAD;
 		t->prev_ptr += (uint64_t)delta;
+		if (v->events)
+			return queue_event(t, v, type, node, 0);
 		return v->free ? v->free(v->ctx, fn, node, t->prev_ptr) : 0;
 	default: /* HL_REC_REALLOC_FAIL */
 		if (get_sv(c, &delta))
 			return DECODE_BAD;
 		t->prev_ptr += (uint64_t)delta;
+		if (v->events)
+			return queue_event(t, v, type, 0, 0);
 		return v->realloc_fail ? v->realloc_fail(v->ctx, t->prev_ptr) : 0;
 	}
+}
+
+/* ---- the fast path for events ------------------------------------------------
+ *
+ * Nearly every record of a trace is an ALLOC or a FREE, and get_uv's bounds
+ * check per byte is most of what decoding them costs.  While a whole record
+ * of the longest kind still fits before the block's end, fast_events decodes
+ * them with no bounds checks, into the batch.  It accepts exactly what
+ * event_rec accepts and stops at anything else: another record type, a
+ * varint event_rec would refuse, an undefined node, the block's last bytes.
+ * The record it stops at goes through one_record, which decodes or
+ * diagnoses it as always. */
+#define EVENT_MAX_LEN (1 + 3 * HL_VARINT_MAX)
+
+/* hl_get_uv without the bounds check: the caller knows HL_VARINT_MAX bytes
+ * are there.  Returns 0, or -1 for what hl_get_uv refuses (more than 64 bits). */
+static inline int fast_uv(const uint8_t **pp, uint64_t *out)
+{
+	const uint8_t *p = *pp;
+	uint64_t b = *p++, v;
+
+	if (b < 0x80) {
+		*out = b;
+		*pp = p;
+		return 0;
+	}
+	v = b & 0x7f;
+	for (unsigned shift = 7;; shift += 7) {
+		b = *p++;
+		if (shift == 63) {
+			if (b > 1)
+				return -1;
+			v |= b << 63;
+			break;
+		}
+		v |= (b & 0x7f) << shift;
+		if (b < 0x80)
+			break;
+	}
+	*out = v;
+	*pp = p;
+	return 0;
+}
+
+/* Decodes events at c->p into t->ev while they are plain; returns how many. */
+static size_t fast_events(struct hl_trace *t, struct cursor *c)
+{
+	const uint8_t *p = c->p, *end = c->end;
+	uint64_t prev = t->prev_ptr, nodes = t->nodes;
+	size_t n = t->nev, first = n;
+
+	while (n < HL_EVENT_BATCH && (size_t)(end - p) >= EVENT_MAX_LEN) {
+		const uint8_t *q = p + 1;
+		unsigned type = p[0];
+		uint64_t node = 0, delta, size = 0;
+
+		if (type >= HL_REC_ALLOC && type <= HL_REC_ALLOC + HL_FN_PVALLOC) {
+			if (fast_uv(&q, &node) || fast_uv(&q, &delta) || fast_uv(&q, &size) ||
+			    node >= nodes)
+				break;
+		} else if (type == HL_REC_FREE + HL_FN_FREE || type == HL_REC_FREE + HL_FN_REALLOC ||
+			   type == HL_REC_FREE + HL_FN_REALLOCARRAY) {
+			if (fast_uv(&q, &node) || fast_uv(&q, &delta) || node >= nodes)
+				break;
+		} else if (type == HL_REC_REALLOC_FAIL) {
+			if (fast_uv(&q, &delta))
+				break;
+		} else {
+			break;
+		}
+		prev += (uint64_t)hl_unzigzag(delta);
+		t->ev[n++] = (struct hl_rec_event){
+			.node = node, .ptr = prev, .size = size,
+			.type = (uint8_t)(type & 0xf0), .fn = (uint8_t)(type & 0x0f),
+		};
+		p = q;
+	}
+	c->p = p;
+	t->prev_ptr = prev;
+	t->nev = n;
+	return n - first;
 }
 
 static int info_rec(const struct hl_visitor *v, struct cursor *c)
@@ -537,11 +648,29 @@ static int decode_block(struct hl_trace *t, const struct hl_visitor *v, size_t l
 		.p = t->rbuf, .end = t->rbuf + len, .block = t->rbuf, .block_off = block_off,
 	};
 
+	int ret;
+
 	while (c.p < c.end) {
+		if (v->events && fast_events(t, &c)) {
+			if (t->nev == HL_EVENT_BATCH && (ret = flush_events(t, v)))
+				return ret;
+			continue;
+		}
 		c.rec_off = (size_t)(c.p - c.block);
 		c.type = *c.p++;
 		c.why = NULL;
-		int ret = one_record(t, v, &c);
+		/* Events queued so far go before any other record's callback. */
+		if (t->nev && (c.type < HL_REC_ALLOC || c.type > HL_REC_REALLOC_FAIL) &&
+		    (ret = flush_events(t, v)))
+			return ret;
+		ret = one_record(t, v, &c);
+		if (ret == DECODE_BAD || ret == DECODE_NOMEM) {
+			/* The records before this one happened: their
+			 * callbacks run first, as without batching. */
+			int fret = v->events ? flush_events(t, v) : 0;
+			if (fret)
+				return fret;
+		}
 		if (ret == DECODE_BAD)
 			return fail(t, err, errlen,
 				    "corrupt trace: %s (record type 0x%02x at offset %zu in the block at byte offset %" PRIu64 ")",
@@ -551,7 +680,7 @@ static int decode_block(struct hl_trace *t, const struct hl_visitor *v, size_t l
 		if (ret)
 			return ret;
 	}
-	return 0;
+	return v->events ? flush_events(t, v) : 0;
 }
 
 /* Checks a complete block's frame and decompresses it into rbuf. */
@@ -614,6 +743,7 @@ int hl_trace_read(struct hl_trace *t, const struct hl_visitor *v, char *err, siz
 	t->truncated = 0;
 	t->has_end = 0;
 	t->end_reason = 0;
+	t->nev = 0; /* a callback that stopped the last read may have left some */
 	if (!t->node_ip) {
 		t->node_ip = malloc(4096 * sizeof(*t->node_ip));
 		if (!t->node_ip)

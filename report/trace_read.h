@@ -34,6 +34,19 @@ struct hl_leak_scan {
 	uint64_t flags;       /* enum hl_leaks_flag */
 };
 
+/* One ALLOC, FREE or REALLOC_FAIL record, decoded: what hl_visitor.events
+ * receives in batches. */
+struct hl_rec_event {
+	uint64_t node; /* stack node (0 for REALLOC_FAIL) */
+	uint64_t ptr;  /* absolute */
+	uint64_t size; /* ALLOC: requested bytes; 0 otherwise */
+	uint8_t type;  /* HL_REC_ALLOC, HL_REC_FREE or HL_REC_REALLOC_FAIL (hl_format.h) */
+	uint8_t fn;    /* the low nibble of the record type */
+};
+
+/* Most events one hl_visitor.events call receives. */
+#define HL_EVENT_BATCH 64
+
 /* Callbacks, any of which may be NULL.  A nonzero return stops reading and is
  * returned by hl_trace_read().  Times are absolute ms since the trace began;
  * pointers are absolute (deltas are undone). */
@@ -55,6 +68,14 @@ struct hl_visitor {
 	 * statistics.  A scan may span several LEAKS records. */
 	int (*leak)(void *ctx, uint64_t ptr, unsigned leak_class);
 	int (*leak_scan)(void *ctx, const struct hl_leak_scan *scan);
+	/* If set, ALLOC, FREE and REALLOC_FAIL records come here instead of
+	 * to alloc, free and realloc_fail: runs of consecutive events, up to
+	 * HL_EVENT_BATCH a call, in trace order.  A batch never spans a block
+	 * or another record: it is handed over before any other callback and
+	 * before a corruption is reported, so everything sees the order the
+	 * per-event callbacks would.  For the replay's hot path: one indirect
+	 * call per batch instead of per event, and a batch to prefetch ahead in. */
+	int (*events)(void *ctx, const struct hl_rec_event *ev, size_t n);
 };
 
 /* Returns 0, or -1 with a one-line message ("PATH: not a heapline trace") in err. */

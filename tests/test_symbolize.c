@@ -6,8 +6,11 @@
  * PIE executable, a dlopen'd library without DWARF (symbol+offset), a module
  * whose file is gone, odd or has another build-id (module+offset), a module
  * unloaded before resolving, function line ranges, and finding functions by
- * glob.  Exit 0 pass, 1 fail, 77 skip. */
+ * glob.  Then that the symbolizer's indexes (symidx.h) answer as the libdw
+ * and libdwfl calls they replace, address by address, on the fixture, this
+ * program and libc.  Exit 0 pass, 1 fail, 77 skip. */
 #include <dlfcn.h>
+#include <dwarf.h>
 #include <elf.h>
 #include <errno.h>
 #include <fnmatch.h>
@@ -22,6 +25,7 @@
 
 #include "symbolize.h"
 #include "symbolize_fixture.h"
+#include "symidx.h"
 #include "trace_read.h"
 
 /* ---- capturing malloc's return address ------------------------------- */
@@ -234,12 +238,191 @@ static bool found_has(const struct found *fd, const char *name)
 	return false;
 }
 
+/* ---- the indexes against libdw ------------------------------------------- */
+
+struct idx_stats {
+	long sym_probes, sym_decided, pcs, pcs_decided, lines, decls;
+};
+
+static bool same_str(const char *a, const char *b)
+{
+	return (!a && !b) || streq(a, b);
+}
+
+/* The line index's names, kept until the end. */
+static char *names[65536];
+static size_t nnames;
+
+static const char *keep_name(void *ctx, const char *name)
+{
+	(void)ctx;
+	if (!name || nnames == sizeof(names) / sizeof(names[0]))
+		return NULL;
+	return names[nnames++] = strdup(name);
+}
+
+/* hl_symtab_idx_lookup() against dwfl_module_addrinfo() around a symbol. */
+static void check_symtab_near(Dwfl_Module *dm, struct hl_symtab_idx *x, GElf_Addr v,
+			      GElf_Xword size, struct idx_stats *st)
+{
+	GElf_Addr probes[] = {v - 1, v, v + 1, v + size / 2, v + size - 1, v + size, v + size + 1};
+
+	for (size_t k = 0; k < sizeof(probes) / sizeof(probes[0]); k++) {
+		GElf_Off off = 0, xoff = 0;
+		GElf_Sym sym;
+		const char *name, *xname = NULL;
+		int r = hl_symtab_idx_lookup(x, probes[k], &xname, &xoff);
+
+		st->sym_probes++;
+		if (r < 0)
+			continue;
+		st->sym_decided++;
+		name = dwfl_module_addrinfo(dm, probes[k], &off, &sym, NULL, NULL, NULL);
+		CHECK(r == (name != NULL) && (!name || (name == xname && off == xoff)),
+		      "symbol at %#llx: %s+%#llx, index %s+%#llx", (unsigned long long)probes[k],
+		      str(name), (unsigned long long)off, r ? str(xname) : "(null)",
+		      (unsigned long long)xoff);
+	}
+}
+
+/* One pc: the scope chain against dwarf_getscopes()/dwarf_getscopes_die(),
+ * the line against dwarf_getsrc_die(). */
+static void check_pc(Dwarf_Die *cu, struct hl_scope_idx *sx, struct hl_line_idx *lx, Dwarf_Addr pc,
+		     struct idx_stats *st)
+{
+	static Dwarf_Die chain[HL_SCOPE_MAX];
+	Dwarf_Die *scopes = NULL;
+	Dwarf_Line *l = dwarf_getsrc_die(cu, pc);
+	struct hl_line hl;
+	bool found = hl_line_idx_lookup(lx, pc, &hl);
+	int n = hl_scope_idx_lookup(sx, pc, chain), want;
+
+	st->pcs++;
+	if (n >= 0) {
+		st->pcs_decided++;
+		want = dwarf_getscopes(cu, pc, &scopes);
+		if (want > 0) {
+			Dwarf_Die inner = scopes[0];
+
+			free(scopes);
+			scopes = NULL;
+			want = dwarf_getscopes_die(&inner, &scopes) - 1; /* without the CU */
+		}
+		if (want < 0)
+			want = 0;
+		CHECK(n == want, "pc %#llx: %d scopes, libdw %d", (unsigned long long)pc, n, want);
+		for (int i = 0; i < n && i < want; i++)
+			CHECK(chain[i].addr == scopes[i].addr, "pc %#llx: scope %d differs",
+			      (unsigned long long)pc, i);
+		free(scopes);
+	}
+	st->lines++;
+	CHECK(found == (l != NULL), "pc %#llx: line found %d", (unsigned long long)pc, found);
+	if (found && l) {
+		int line, col;
+
+		if (dwarf_lineno(l, &line) != 0 || line < 0)
+			line = 0;
+		if (dwarf_linecol(l, &col) != 0 || col < 0)
+			col = 0;
+		CHECK(same_str(hl.file, dwarf_linesrc(l, NULL, NULL)) && hl.line == line &&
+			  hl.column == col,
+		      "pc %#llx: %s:%d:%d, libdw %s:%d:%d", (unsigned long long)pc, str(hl.file),
+		      hl.line, hl.column, str(dwarf_linesrc(l, NULL, NULL)), line, col);
+	}
+}
+
+/* dwarf_decl_file() of every DIE below die: the index from DW_AT_decl_file
+ * (integrated), 0 none, looked up in the unit's file table. */
+static void check_decl_files(Dwarf_Die *die, struct hl_line_idx *lx, struct idx_stats *st)
+{
+	Dwarf_Die c;
+
+	if (dwarf_child(die, &c) != 0)
+		return;
+	do {
+		Dwarf_Attribute a;
+		Dwarf_Word idx;
+
+		if (dwarf_attr_integrate(&c, DW_AT_decl_file, &a)) {
+			const char *got = NULL;
+
+			if (dwarf_formudata(&a, &idx) == 0 && idx != 0 && hl_line_idx_has_table(lx))
+				got = hl_line_idx_file(lx, idx);
+			st->decls++;
+			CHECK(same_str(got, dwarf_decl_file(&c)),
+			      "decl_file of DIE %#llx: %s, libdw %s",
+			      (unsigned long long)dwarf_dieoffset(&c), str(got),
+			      str(dwarf_decl_file(&c)));
+		}
+		check_decl_files(&c, lx, st);
+	} while (dwarf_siblingof(&c, &c) == 0);
+}
+
+/* Every index of one module against libdw, at every stride-th pc of its
+ * units and around every stride-th symbol (libdwfl scans all symbols for
+ * each answer: on libc, one in each symbol is plenty). */
+static void check_indexes(const struct mod *md, unsigned stride, struct idx_stats *st)
+{
+	static char *debuginfo_path;
+	static const Dwfl_Callbacks cb = {
+	    .find_elf = dwfl_build_id_find_elf,
+	    .find_debuginfo = dwfl_standard_find_debuginfo,
+	    .section_address = dwfl_offline_section_address,
+	    .debuginfo_path = &debuginfo_path,
+	};
+	Dwfl *dwfl = dwfl_begin(&cb);
+	Dwfl_Module *dm;
+	struct hl_symtab_idx *x;
+	Dwarf_Die *cu = NULL;
+	Dwarf_Addr bias;
+	int nsyms;
+
+	dwfl_report_begin(dwfl);
+	dm = dwfl_report_elf(dwfl, md->path, md->path, -1, md->m.bias, true);
+	dwfl_report_end(dwfl, NULL, NULL);
+	CHECK(dm, "%s: cannot open", md->path);
+	if (!dm) {
+		dwfl_end(dwfl);
+		return;
+	}
+	x = hl_symtab_idx_new(dm);
+	nsyms = dwfl_module_getsymtab(dm);
+	CHECK(x || nsyms <= 0, "%s: no symbol table index", md->path);
+	for (int i = 1; x && i < nsyms; i += stride) {
+		GElf_Sym sym;
+		GElf_Addr v;
+
+		if (dwfl_module_getsym_info(dm, i, &sym, &v, NULL, NULL, NULL))
+			check_symtab_near(dm, x, v, sym.st_size, st);
+	}
+	hl_symtab_idx_free(x);
+	while ((cu = dwfl_module_nextcu(dm, cu, &bias))) {
+		struct hl_scope_idx *sx = hl_scope_idx_new(cu);
+		struct hl_line_idx *lx = hl_line_idx_new(dwarf_cu_getdwarf(cu->cu),
+							 dwarf_dieoffset(cu), keep_name, NULL);
+		Dwarf_Addr base, lo, hi;
+		ptrdiff_t off = 0;
+
+		CHECK(sx && lx, "%s: unit %#llx not indexed", md->path,
+		      (unsigned long long)dwarf_dieoffset(cu));
+		while (sx && lx && (off = dwarf_ranges(cu, off, &base, &lo, &hi)) > 0)
+			for (Dwarf_Addr pc = lo; pc < hi; pc += stride)
+				check_pc(cu, sx, lx, pc, st);
+		if (lx)
+			check_decl_files(cu, lx, st);
+		hl_scope_idx_free(sx);
+		hl_line_idx_free(lx);
+	}
+	dwfl_end(dwfl);
+}
+
 int main(void)
 {
 	struct hl_symbolizer *s;
 	const struct hl_frame *f;
 	const struct mod *fix, *exe, *libc;
-	uint64_t ip_direct, ip_inlined, ip_local, ip_nd, ip_libc;
+	uint64_t ip_direct, ip_inlined, ip_local, ip_nd, ip_libc, nd_symoff = 0;
 	void *nd;
 	void *(*nd_alloc)(size_t);
 	int n, arr[64];
@@ -326,6 +509,7 @@ int main(void)
 	CHECK(n == 1 && streq(f[0].function, "hl_fixnd_alloc") && !f[0].file && !f[0].line &&
 		  f[0].symbol_offset > 0 && !f[0].func,
 	      "want hl_fixnd_alloc+0xN without a file");
+	nd_symoff = f[0].symbol_offset;
 
 	/* libc: separate debug file by build-id, when libc6-dbg is installed. */
 	n = hl_symbolizer_resolve(s, HL_SYM_CURRENT, ip_libc, &f);
@@ -505,6 +689,27 @@ int main(void)
 		CHECK(fd.n == 0, "found %d nonexistent", fd.n);
 	}
 
+	/* The indexes answer as libdw: every pc of the fixture, every 7th of
+	 * this program, every 4999th of libc (with its debug information, if
+	 * installed); libdw's own answers are the slow part. */
+	{
+		struct idx_stats st = {0};
+
+		check_indexes(fix, 1, &st);
+		check_indexes(exe, 7, &st);
+		CHECK(st.pcs_decided > 1000 && st.pcs_decided == st.pcs && st.decls > 100,
+		      "%ld of %ld pcs decided, %ld decl_files", st.pcs_decided, st.pcs, st.decls);
+		check_indexes(mod_named("*/libhlsymfix_nodebug.so"), 1, &st);
+		check_indexes(libc, 4999, &st);
+		printf("indexes: %ld of %ld symbol probes, %ld of %ld pcs decided by the index, "
+		       "%ld lines, %ld decl_files: as libdw\n",
+		       st.sym_decided, st.sym_probes, st.pcs_decided, st.pcs, st.lines, st.decls);
+		CHECK(st.sym_decided > st.sym_probes / 4, "%ld of %ld symbol probes decided",
+		      st.sym_decided, st.sym_probes);
+		for (size_t i = 0; i < nnames; i++)
+			free(names[i]);
+	}
+
 	/* The demangler. */
 	d = hl_demangle("_ZN2ns3fooEi");
 	CHECK(streq(d, "ns::foo(int)"), "%s", str(d));
@@ -512,6 +717,46 @@ int main(void)
 	CHECK(hl_demangle("main") == NULL && hl_demangle("i") == NULL, "plain names");
 
 	hl_symbolizer_destroy(s);
+
+	/* A later symbolizer takes the idle sessions of this one (as `heapline
+	 * report` of several traces does), the same files loaded elsewhere. */
+	{
+		const struct mod *ndm = mod_named("*/libhlsymfix_nodebug.so");
+		struct hl_module fm = fix->m, nm = ndm ? ndm->m : fix->m;
+		uint64_t shift = 0x300000000000 - fix->m.bias, nshift = 0x310000000000 - nm.bias;
+
+		s = hl_symbolizer_new();
+		CHECK(s && ndm, "second symbolizer");
+		if (!s || !ndm)
+			return 1;
+		fm.bias += shift;
+		fm.lo += shift;
+		fm.hi += shift;
+		nm.bias += nshift;
+		nm.lo += nshift;
+		nm.hi += nshift;
+		CHECK(hl_symbolizer_add_module(s, &fm) == 0 &&
+			  hl_symbolizer_add_module(s, &nm) == 0,
+		      "add to the second symbolizer");
+		n = hl_symbolizer_resolve(s, HL_SYM_CURRENT, ip_inlined + shift, &f);
+		print_frames("inlined (second symbolizer, moved)", f, n);
+		CHECK(n == 2 && streq(f[0].function, "fix_helper") && f[0].inlined &&
+			  f[0].line == (unsigned)hl_fix_line[HL_FIX_HELPER_MALLOC] &&
+			  streq(f[1].function, "hl_fix_inlined") &&
+			  f[1].line == (unsigned)hl_fix_line[HL_FIX_INLINED_CALL] &&
+			  f[1].offset == ip_inlined - fix->m.bias,
+		      "want fix_helper inlined into hl_fix_inlined, as the first time");
+		if (n == 2)
+			check_lines(s, &f[0], "fix_helper", hl_fix_line[HL_FIX_HELPER_FIRST],
+				    hl_fix_line[HL_FIX_HELPER_MALLOC] + 2,
+				    hl_fix_line[HL_FIX_HELPER_LAST]);
+		n = hl_symbolizer_resolve(s, HL_SYM_CURRENT, ip_nd + nshift, &f);
+		print_frames("no debug info (second symbolizer, moved)", f, n);
+		CHECK(n == 1 && streq(f[0].function, "hl_fixnd_alloc") &&
+			  f[0].symbol_offset == nd_symoff,
+		      "want hl_fixnd_alloc+%#llx", (unsigned long long)nd_symoff);
+		hl_symbolizer_destroy(s);
+	}
 	dlclose(nd);
 	printf("%s\n", failures ? "FAILED" : "ok");
 	return failures ? 1 : 0;

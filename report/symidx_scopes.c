@@ -1,0 +1,310 @@
+/* symidx_scopes.c — a compilation unit's code DIEs sorted by address, to find
+ * the scopes around a pc (the function, the inlined calls in it) without
+ * walking the whole unit.  Exports the hl_scope_idx_* functions of
+ * symidx.h.
+ *
+ * Why: dwarf_getscopes() walks the unit's DIE tree from its start for every
+ * pc, and when the innermost scope is an inlined call it walks the unit
+ * again for the inlined function's abstract definition; then
+ * dwarf_getscopes_die() walks it a third time for the parents.  Python's
+ * ceval.c unit made that 58% of `heapline report`.
+ *
+ * What libdw does (elfutils 0.188, dwarf_getscopes.c, libdw_visit_scopes.c),
+ * and so what the index must reproduce:
+ *   - at each level, children in order, imported units' children in place;
+ *     the first child whose ranges hold pc (dwarf_haspc) is descended into
+ *     if it can hold scopes (may_have_scopes below) and has children; the
+ *     deepest such DIE is the innermost scope;
+ *   - a dwarf_haspc() error fails the whole call;
+ *   - if an inlined_subroutine is on that path, the deepest one's
+ *     DW_AT_abstract_origin must be found by a walk of the unit (through
+ *     every DIE that may hold scopes), else the call finds nothing.
+ * The index keeps, once per unit, the top-level children with code (their
+ * ranges, their order) and the subprogram DIEs reachable without entering
+ * a function's body, where abstract definitions live.  A lookup then
+ * binary-searches the top level and descends by dwarf_haspc() through one
+ * function only.  Anything else (an origin elsewhere, a range error, an
+ * imported unit below the top level) is "undecided": the caller asks libdw. */
+#include <dwarf.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "symidx.h"
+
+#define MAX_WALK_DEPTH 64 /* namespaces and classes nested deeper: undecided */
+#define MAX_STAB       64 /* overlapping top-level ranges looked at per pc */
+
+struct top {
+	Dwarf_Addr lo, hi;
+	uint32_t order; /* in libdw's walk */
+	Dwarf_Die die;
+};
+
+struct hl_scope_idx {
+	struct top *v;	   /* sorted by lo */
+	Dwarf_Addr *maxhi; /* maxhi[k]: highest hi in v[0..k] */
+	size_t n, cap;
+	void **origins; /* DIE addresses, sorted */
+	size_t norigins, ocap;
+	uint32_t order;
+	bool broken; /* a range error or an import cycle: always undecided */
+	bool nomem;
+};
+
+/* libdw's may_have_scopes(). */
+static bool may_have_scopes(int tag)
+{
+	switch (tag) {
+	case DW_TAG_compile_unit:
+	case DW_TAG_module:
+	case DW_TAG_lexical_block:
+	case DW_TAG_with_stmt:
+	case DW_TAG_catch_block:
+	case DW_TAG_try_block:
+	case DW_TAG_entry_point:
+	case DW_TAG_inlined_subroutine:
+	case DW_TAG_subprogram:
+	case DW_TAG_namespace:
+	case DW_TAG_class_type:
+	case DW_TAG_structure_type:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void add_top(struct hl_scope_idx *x, Dwarf_Addr lo, Dwarf_Addr hi, uint32_t order,
+		    Dwarf_Die *die)
+{
+	if (x->n == x->cap) {
+		size_t cap = x->cap ? 2 * x->cap : 64;
+		struct top *v = realloc(x->v, cap * sizeof(*v));
+
+		if (!v) {
+			x->nomem = true;
+			return;
+		}
+		x->v = v;
+		x->cap = cap;
+	}
+	x->v[x->n++] = (struct top){lo, hi, order, *die};
+}
+
+static void add_origin(struct hl_scope_idx *x, void *addr)
+{
+	if (x->norigins == x->ocap) {
+		size_t cap = x->ocap ? 2 * x->ocap : 64;
+		void **v = realloc(x->origins, cap * sizeof(*v));
+
+		if (!v) {
+			x->nomem = true;
+			return;
+		}
+		x->origins = v;
+		x->ocap = cap;
+	}
+	x->origins[x->norigins++] = addr;
+}
+
+struct import {
+	void *addr; /* an imported_unit DIE being walked */
+	const struct import *up;
+};
+
+/* A list of siblings from c on, as libdw's walk_children() sees it.  At the
+ * top level (top) every child's ranges are kept; everywhere, subprograms
+ * are noted as possible abstract origins, and namespaces and classes are
+ * entered for theirs. */
+static void walk(struct hl_scope_idx *x, Dwarf_Die c, bool top, const struct import *imports,
+		 int depth)
+{
+	if (depth > MAX_WALK_DEPTH) {
+		x->broken = true;
+		return;
+	}
+	do {
+		int tag;
+
+		while ((tag = dwarf_tag(&c)) == DW_TAG_imported_unit) {
+			Dwarf_Die orig = c, unit, child;
+			Dwarf_Attribute a;
+
+			if (dwarf_formref_die(dwarf_attr(&c, DW_AT_import, &a), &unit) &&
+			    dwarf_tag(&unit) != DW_TAG_compile_unit &&
+			    dwarf_child(&unit, &child) == 0) {
+				struct import link = {orig.addr, imports};
+
+				for (const struct import *i = imports; i; i = i->up)
+					if (i->addr == orig.addr) {
+						x->broken = true; /* libdw: an error */
+						return;
+					}
+				walk(x, child, top, &link, depth + 1);
+				if (x->broken || x->nomem)
+					return;
+			}
+			if (dwarf_siblingof(&orig, &c) != 0)
+				return;
+		}
+		if (top) {
+			Dwarf_Addr base, lo, hi;
+			ptrdiff_t off = 0;
+
+			while ((off = dwarf_ranges(&c, off, &base, &lo, &hi)) > 0)
+				add_top(x, lo, hi, x->order, &c);
+			if (off < 0)
+				x->broken = true;
+			x->order++;
+		}
+		if (tag == DW_TAG_subprogram)
+			add_origin(x, c.addr);
+		if ((tag == DW_TAG_namespace || tag == DW_TAG_class_type ||
+		     tag == DW_TAG_structure_type || tag == DW_TAG_module) &&
+		    dwarf_haschildren(&c)) {
+			Dwarf_Die child;
+
+			if (dwarf_child(&c, &child) == 0)
+				walk(x, child, false, imports, depth + 1);
+		}
+		if (x->broken || x->nomem)
+			return;
+	} while (dwarf_siblingof(&c, &c) == 0);
+}
+
+static int cmp_top(const void *a, const void *b)
+{
+	const struct top *x = a, *y = b;
+
+	if (x->lo != y->lo)
+		return x->lo < y->lo ? -1 : 1;
+	return (x->order > y->order) - (x->order < y->order);
+}
+
+static int cmp_ptr(const void *a, const void *b)
+{
+	uintptr_t p = (uintptr_t) * (void *const *)a, q = (uintptr_t) * (void *const *)b;
+
+	return (p > q) - (p < q);
+}
+
+struct hl_scope_idx *hl_scope_idx_new(Dwarf_Die *cudie)
+{
+	struct hl_scope_idx *x = calloc(1, sizeof(*x));
+	Dwarf_Die child;
+
+	if (!x)
+		return NULL;
+	if (dwarf_child(cudie, &child) == 0)
+		walk(x, child, true, NULL, 0);
+	if (x->nomem)
+		goto fail;
+	if (x->n)
+		qsort(x->v, x->n, sizeof(*x->v), cmp_top);
+	if (x->norigins)
+		qsort(x->origins, x->norigins, sizeof(*x->origins), cmp_ptr);
+	x->maxhi = malloc((x->n ? x->n : 1) * sizeof(*x->maxhi));
+	if (!x->maxhi)
+		goto fail;
+	for (size_t k = 0; k < x->n; k++)
+		x->maxhi[k] = k && x->maxhi[k - 1] > x->v[k].hi ? x->maxhi[k - 1] : x->v[k].hi;
+	return x;
+fail:
+	hl_scope_idx_free(x);
+	return NULL;
+}
+
+void hl_scope_idx_free(struct hl_scope_idx *x)
+{
+	if (!x)
+		return;
+	free(x->v);
+	free(x->maxhi);
+	free(x->origins);
+	free(x);
+}
+
+static bool is_origin(const struct hl_scope_idx *x, void *addr)
+{
+	return x->norigins &&
+	       bsearch(&addr, x->origins, x->norigins, sizeof(*x->origins), cmp_ptr) != NULL;
+}
+
+/* The top-level DIE libdw's walk would enter for pc: the first in order
+ * whose ranges hold it.  1 found, 0 none, -1 undecided. */
+static int top_at(const struct hl_scope_idx *x, Dwarf_Addr pc, Dwarf_Die *out)
+{
+	const struct top *best = NULL;
+	size_t lo = 0, hi = x->n, steps = 0;
+
+	while (lo < hi) { /* lo: first entry starting above pc */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (x->v[mid].lo <= pc)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t k = lo; k > 0 && x->maxhi[k - 1] > pc; k--) {
+		const struct top *t = &x->v[k - 1];
+
+		if (++steps > MAX_STAB)
+			return -1;
+		if (pc < t->hi && (!best || t->order < best->order))
+			best = t;
+	}
+	if (!best)
+		return 0;
+	*out = best->die;
+	return 1;
+}
+
+int hl_scope_idx_lookup(struct hl_scope_idx *x, Dwarf_Addr pc, Dwarf_Die chain[HL_SCOPE_MAX])
+{
+	Dwarf_Die path[HL_SCOPE_MAX], origin;
+	Dwarf_Attribute a;
+	int n = 0, r, inlined = -1;
+
+	if (x->broken)
+		return -1;
+	r = top_at(x, pc, &path[0]);
+	if (r <= 0)
+		return r;
+	n = 1;
+	/* Down through the first child holding pc, level by level. */
+	for (;;) {
+		Dwarf_Die *d = &path[n - 1], c;
+		int found = 0;
+
+		if (dwarf_tag(d) == DW_TAG_inlined_subroutine)
+			inlined = n - 1;
+		if (!may_have_scopes(dwarf_tag(d)) || !dwarf_haschildren(d))
+			break;
+		r = dwarf_child(d, &c);
+		if (r < 0)
+			return -1;
+		if (r > 0)
+			break;
+		do {
+			if (dwarf_tag(&c) == DW_TAG_imported_unit)
+				return -1;
+			found = dwarf_haspc(&c, pc);
+			if (found < 0)
+				return -1;
+		} while (!found && (r = dwarf_siblingof(&c, &c)) == 0);
+		if (r < 0)
+			return -1;
+		if (!found)
+			break;
+		if (n == HL_SCOPE_MAX)
+			return -1;
+		path[n++] = c;
+	}
+	/* libdw must find the deepest inlined call's abstract definition. */
+	if (inlined >= 0 &&
+	    (!dwarf_formref_die(dwarf_attr(&path[inlined], DW_AT_abstract_origin, &a), &origin) ||
+	     !is_origin(x, origin.addr)))
+		return -1;
+	for (int i = 0; i < n; i++)
+		chain[i] = path[n - 1 - i];
+	return n;
+}
