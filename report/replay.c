@@ -197,9 +197,9 @@ static inline void prefetch_slot(const struct live_table *t, uint64_t ptr)
 		__builtin_prefetch(&t->s[home(t, ptr)], 1);
 }
 
-static __attribute__((noinline)) int table_grow(struct live_table *t)
+/* Moves the table into one of cap slots (cap a power of two). */
+static int table_resize(struct live_table *t, uint64_t cap)
 {
-	uint64_t cap = t->s ? (t->mask + 1) * 2 : TABLE_MIN_CAP;
 	struct live_table n = {
 		.mask = cap - 1, .shift = 64 - (unsigned)__builtin_ctzll(cap),
 		.count = t->count, .grow_at = cap / 4 * 3, .next_seq = t->next_seq,
@@ -214,6 +214,24 @@ static __attribute__((noinline)) int table_grow(struct live_table *t)
 	free(t->s);
 	*t = n;
 	return 0;
+}
+
+static __attribute__((noinline)) int table_grow(struct live_table *t)
+{
+	return table_resize(t, t->s ? (t->mask + 1) * 2 : TABLE_MIN_CAP);
+}
+
+/* After the replay: what is still live is usually a small remnant of the
+ * peak the table grew for.  Giving back the difference keeps the later
+ * stages (symbols, line tables) from stacking their memory on top of it. */
+static void table_fit(struct live_table *t)
+{
+	uint64_t cap = TABLE_MIN_CAP;
+
+	while (cap / 8 * 3 < t->count)
+		cap *= 2;
+	if (t->s && cap * 4 <= t->mask + 1)
+		table_resize(t, cap); /* out of memory: keep the big one */
 }
 
 static struct slot *block_find(struct hl_replay *r, uint64_t ptr)
@@ -643,6 +661,7 @@ int hl_replay_run(struct hl_replay *r, struct hl_trace *t, char *err, size_t err
 	if (ret)
 		return ret; /* -1: err holds the reader's message */
 	r->s.truncated_bytes = hl_trace_truncated_bytes(t);
+	table_fit(&r->live);
 	return 0;
 }
 
