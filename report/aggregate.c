@@ -6,7 +6,17 @@
  * (four bytes per node of the trace), so the event hook costs two array
  * lookups and no allocation.  Temporaries follow heaptrack: an allocation
  * is temporary when the next event of its thread frees it, with no other
- * allocation of that thread in between. */
+ * allocation of that thread in between.
+ *
+ * The peak snapshot (what each stack held when the heap was at its
+ * largest) comes from the same pass: each node keeps the bytes and blocks
+ * of its live allocations, and the values they had at the latest new peak
+ * are kept lazily, by epoch: a new peak bumps the epoch, and a node copies
+ * its live values aside the first time they change after that.  Copying
+ * every node at every new peak would cost O(nodes) per event of a growing
+ * heap; this costs O(1).  Only when the replay dropped a block without an
+ * event (a realloc's undo meeting a live block: broken traces only) do the
+ * books not balance, and the snapshot comes from a second pass as before. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,10 +35,19 @@ struct thread_last {
 	UT_hash_handle hh;
 };
 
+/* One node with activity: its sums, and its live blocks for the peak. */
+struct agg_node {
+	struct hl_node_stats st;	  /* what hl_agg_stats shows */
+	uint64_t live_bytes, live_blocks; /* its allocations live now */
+	/* Its live values at the latest peak if snap_epoch is the current
+	 * epoch; otherwise they have not changed since, and are live_*. */
+	uint64_t snap_bytes, snap_blocks, snap_epoch;
+};
+
 struct hl_agg {
-	uint32_t *slot_of; /* node id -> 1 + index into stats, 0 = none */
+	uint32_t *slot_of; /* node id -> 1 + index into nodes, 0 = none */
 	uint64_t slot_cap;
-	struct hl_node_stats *stats;
+	struct agg_node *nodes;
 	uint64_t *node_ids;
 	size_t n, cap;
 
@@ -38,16 +57,23 @@ struct hl_agg {
 	uint64_t temps, temp_bytes;
 	struct hl_hist_bucket hist[HL_HIST_BUCKETS];
 	struct hl_timeline tl;
-	/* The slot of the time events came at last (events between two TIME
-	 * records share it), while slots are tl_slot_width ms wide. */
+	/* The slot of the time events came at last: events between two TIME
+	 * records share it.  Slots merge only in timeline_live, which
+	 * refreshes it. */
 	struct hl_timeline_slot *tl_slot;
-	uint64_t tl_slot_ms, tl_slot_width;
+	uint64_t tl_slot_ms;
 
 	uint64_t nevents;    /* events seen by pass 1 */
 	uint64_t peak_live;  /* the largest live_bytes after an event */
 	uint64_t peak_index; /* the event that first reached it */
 	uint64_t peak_ms;
 	int have_peak;
+
+	uint64_t epoch;	      /* new peaks so far */
+	uint64_t live_blocks; /* what the nodes' live_blocks add up to */
+	int unbalanced;	      /* a block left that no node had */
+	uint64_t end_blocks;  /* hl_agg_finish: the replay's live blocks */
+	int snapshot_ok;      /* hl_agg_finish found the books balanced */
 };
 
 struct hl_agg *hl_agg_new(void)
@@ -71,15 +97,15 @@ void hl_agg_free(struct hl_agg *a)
 		free(t);
 	}
 	free(a->slot_of);
-	free(a->stats);
+	free(a->nodes);
 	free(a->node_ids);
 	free(a);
 }
 
 /* ---- per-node sums ----------------------------------------------------------- */
 
-/* stats_of's first sight of a node: grows the map, gives it a slot. */
-static __attribute__((noinline)) struct hl_node_stats *stats_new(struct hl_agg *a, uint64_t node)
+/* node_of's first sight of a node: grows the map, gives it a slot. */
+static __attribute__((noinline)) struct agg_node *node_new(struct hl_agg *a, uint64_t node)
 {
 	if (node >= a->slot_cap) {
 		uint64_t cap = a->slot_cap ? a->slot_cap : 4096;
@@ -93,34 +119,84 @@ static __attribute__((noinline)) struct hl_node_stats *stats_new(struct hl_agg *
 		a->slot_cap = cap;
 	}
 	if (a->slot_of[node])
-		return &a->stats[a->slot_of[node] - 1];
+		return &a->nodes[a->slot_of[node] - 1];
 	if (a->n == a->cap) {
 		size_t cap = a->cap ? a->cap * 2 : 1024;
 		if (cap > UINT32_MAX - 1)
 			return NULL;
-		struct hl_node_stats *st = realloc(a->stats, cap * sizeof(*st));
+		struct agg_node *st = realloc(a->nodes, cap * sizeof(*st));
 		if (!st)
 			return NULL;
-		a->stats = st;
+		a->nodes = st;
 		uint64_t *ids = realloc(a->node_ids, cap * sizeof(*ids));
 		if (!ids)
 			return NULL;
 		a->node_ids = ids;
 		a->cap = cap;
 	}
-	memset(&a->stats[a->n], 0, sizeof(a->stats[0]));
+	memset(&a->nodes[a->n], 0, sizeof(a->nodes[0]));
 	a->node_ids[a->n] = node;
 	a->slot_of[node] = (uint32_t)++a->n;
-	return &a->stats[a->n - 1];
+	return &a->nodes[a->n - 1];
 }
 
-static inline struct hl_node_stats *stats_of(struct hl_agg *a, uint64_t node)
+/* The node's entry, made on first sight (NULL: out of memory). */
+static inline struct agg_node *node_of(struct hl_agg *a, uint64_t node)
 {
 	uint32_t i;
 
 	if (node < a->slot_cap && (i = a->slot_of[node]))
-		return &a->stats[i - 1];
-	return stats_new(a, node);
+		return &a->nodes[i - 1];
+	return node_new(a, node);
+}
+
+/* The node's entry if it has one. */
+static inline struct agg_node *node_find(const struct hl_agg *a, uint64_t node)
+{
+	uint32_t i;
+
+	if (node < a->slot_cap && (i = a->slot_of[node]))
+		return &a->nodes[i - 1];
+	return NULL;
+}
+
+static inline struct hl_node_stats *stats_of(struct hl_agg *a, uint64_t node)
+{
+	struct agg_node *n = node_of(a, node);
+
+	return n ? &n->st : NULL;
+}
+
+/* A block of n's becomes live (sign 1) or stops being live (sign -1). */
+static inline void live_change(struct hl_agg *a, struct agg_node *n, uint64_t size, int sign)
+{
+	if (n->snap_epoch != a->epoch) {
+		/* first change since the latest peak: keep the peak's values */
+		n->snap_bytes = n->live_bytes;
+		n->snap_blocks = n->live_blocks;
+		n->snap_epoch = a->epoch;
+	}
+	if (sign > 0) {
+		n->live_bytes += size;
+		n->live_blocks++;
+		a->live_blocks++;
+	} else {
+		n->live_bytes -= size;
+		n->live_blocks--;
+		a->live_blocks--;
+	}
+}
+
+/* A block of node's stops being live.  A node without an entry never
+ * allocated, as far as we saw: the books cannot balance. */
+static inline void live_drop(struct hl_agg *a, uint64_t node, uint64_t size)
+{
+	struct agg_node *n = node_find(a, node);
+
+	if (n)
+		live_change(a, n, size, -1);
+	else
+		a->unbalanced = 1;
 }
 
 /* thread_of's lookup when the thread changed. */
@@ -189,10 +265,9 @@ static inline void timeline_live(struct hl_agg *a, uint64_t ms, uint64_t live)
 {
 	struct hl_timeline_slot *s = a->tl_slot;
 
-	if (!s || ms != a->tl_slot_ms || a->tl.slot_ms != a->tl_slot_width) {
+	if (!s || ms != a->tl_slot_ms) {
 		s = a->tl_slot = timeline_at(&a->tl, ms);
 		a->tl_slot_ms = ms;
-		a->tl_slot_width = a->tl.slot_ms;
 	}
 
 	if (!s->has_live || live > s->max_live)
@@ -220,17 +295,23 @@ void hl_hist_bucket_range(unsigned b, uint64_t *lo, uint64_t *hi)
 
 static inline int add_event(struct hl_agg *a, const struct hl_event *ev)
 {
-	struct hl_node_stats *s = NULL;
+	struct agg_node *n;
+	struct hl_node_stats *s;
 	struct thread_last *t;
 
-	if (ev->kind != HL_EV_REPLACED) {
-		s = stats_of(a, ev->node);
-		t = thread_of(a, ev->thread);
-		if (!s || !t)
-			goto nomem;
+	if (ev->kind == HL_EV_REPLACED) {
+		/* The old block is gone; the ALLOC that follows does the rest. */
+		live_drop(a, ev->alloc_node, ev->size);
+		return 0;
 	}
+	n = node_of(a, ev->node);
+	t = thread_of(a, ev->thread);
+	if (!n || !t)
+		goto nomem;
+	s = &n->st;
 	switch (ev->kind) {
 	case HL_EV_ALLOC:
+		live_change(a, n, ev->size, 1);
 		s->allocs++;
 		s->alloc_bytes += ev->size;
 		a->hist[hl_hist_bucket_of(ev->size)].calls++;
@@ -241,16 +322,25 @@ static inline int add_event(struct hl_agg *a, const struct hl_event *ev)
 		break;
 	case HL_EV_FREE:
 		s->frees++;
-		if (ev->known)
+		if (ev->known) {
+			struct agg_node *an = node_find(a, ev->alloc_node);
+
 			s->free_bytes += ev->size;
-		if (t->valid && ev->known && t->ptr == ev->ptr && t->node == ev->alloc_node) {
-			struct hl_node_stats *as = stats_of(a, ev->alloc_node);
-			if (!as)
-				goto nomem;
-			as->temps++;
-			as->temp_bytes += ev->size;
-			a->temps++;
-			a->temp_bytes += ev->size;
+			if (an)
+				live_change(a, an, ev->size, -1);
+			else
+				a->unbalanced = 1;
+			if (t->valid && t->ptr == ev->ptr && t->node == ev->alloc_node) {
+				if (!an) { /* cannot be: t->node allocated */
+					if (!(an = node_of(a, ev->alloc_node)))
+						goto nomem;
+					s = &node_find(a, ev->node)->st; /* may have moved */
+				}
+				an->st.temps++;
+				an->st.temp_bytes += ev->size;
+				a->temps++;
+				a->temp_bytes += ev->size;
+			}
 		}
 		t->valid = 0;
 		break;
@@ -260,10 +350,17 @@ static inline int add_event(struct hl_agg *a, const struct hl_event *ev)
 			s->frees--;
 		if (ev->known && s->free_bytes >= ev->size)
 			s->free_bytes -= ev->size;
+		if (ev->known) {
+			struct agg_node *an = node_find(a, ev->alloc_node);
+			if (an)
+				live_change(a, an, ev->size, 1);
+			else
+				a->unbalanced = 1;
+		}
 		t->valid = 0;
 		break;
 	case HL_EV_REPLACED:
-		return 0; /* the ALLOC that follows does the work */
+		break; /* handled above */
 	}
 	if (ev->live_bytes > s->max_live)
 		s->max_live = ev->live_bytes;
@@ -271,6 +368,7 @@ static inline int add_event(struct hl_agg *a, const struct hl_event *ev)
 		a->peak_live = ev->live_bytes;
 		a->peak_index = a->nevents;
 		a->peak_ms = ev->time_ms;
+		a->epoch++; /* every node's live values are now the peak's */
 	}
 	a->nevents++;
 	timeline_live(a, ev->time_ms, ev->live_bytes);
@@ -298,7 +396,7 @@ static int on_tick(void *ctx, const struct hl_replay *r, uint64_t ms, uint64_t r
 	struct hl_timeline_slot *s;
 
 	timeline_live(a, ms, live_bytes);
-	s = timeline_at(&a->tl, ms);
+	s = a->tl_slot; /* ms's */
 	if (!s->has_rss || rss_kib > s->max_rss_kib)
 		s->max_rss_kib = rss_kib;
 	s->has_rss = 1;
@@ -316,18 +414,37 @@ int hl_agg_attach(struct hl_agg *a, struct hl_replay *r)
 
 static int add_leak(void *ctx, uint64_t ptr, uint64_t size, uint64_t node)
 {
-	struct hl_node_stats *s = stats_of(ctx, node);
+	struct hl_agg *a = ctx;
+	struct hl_node_stats *s = stats_of(a, node);
 
 	if (!s)
 		return -ENOMEM;
 	s->leaked_bytes += size;
 	s->leaked_blocks++;
+	a->end_blocks++;
 	return 0;
 }
 
 int hl_agg_finish(struct hl_agg *a, const struct hl_replay *r)
 {
-	return hl_replay_foreach_live_unordered(r, add_leak, a);
+	a->end_blocks = 0;
+	int ret = hl_replay_foreach_live_unordered(r, add_leak, a);
+	/* Every block the replay made live or dropped went through an event
+	 * (the count of what is left agrees), so the epochs saw the peak. */
+	a->snapshot_ok = !ret && !a->unbalanced && a->end_blocks == a->live_blocks;
+	return ret;
+}
+
+/* The peak's blocks per node from the first pass's epochs. */
+static void peak_from_epochs(struct hl_agg *a)
+{
+	for (size_t i = 0; i < a->n; i++) {
+		struct agg_node *n = &a->nodes[i];
+		int kept = n->snap_epoch == a->epoch;
+
+		n->st.peak_bytes += kept ? n->snap_bytes : n->live_bytes;
+		n->st.peak_blocks += kept ? n->snap_blocks : n->live_blocks;
+	}
 }
 
 struct peak_pass {
@@ -381,6 +498,11 @@ int hl_agg_peak_pass(struct hl_agg *a, struct hl_trace *t, const struct hl_repla
 		a->have_peak = 1; /* nothing was ever live: all zeros */
 		return 0;
 	}
+	if (a->snapshot_ok) { /* no second pass needed */
+		peak_from_epochs(a);
+		a->have_peak = 1;
+		return 0;
+	}
 	r = hl_replay_new();
 	if (!r || hl_replay_add_hooks(r, &h) || (extra && hl_replay_add_hooks(r, extra))) {
 		hl_replay_free(r);
@@ -423,14 +545,14 @@ uint64_t hl_agg_node_id(const struct hl_agg *a, size_t i)
 
 const struct hl_node_stats *hl_agg_stats(const struct hl_agg *a, size_t i)
 {
-	return &a->stats[i];
+	return &a->nodes[i].st;
 }
 
 const struct hl_node_stats *hl_agg_node(const struct hl_agg *a, uint64_t node)
 {
 	if (node >= a->slot_cap || !a->slot_of[node])
 		return NULL;
-	return &a->stats[a->slot_of[node] - 1];
+	return &a->nodes[a->slot_of[node] - 1].st;
 }
 
 uint64_t hl_agg_temporaries(const struct hl_agg *a, uint64_t *bytes)

@@ -2,9 +2,9 @@
  * replay's events per stack node (what was allocated and freed with each
  * stack, temporaries, the live heap around it), the size histogram and the
  * memory-over-time series; after the replay, what each stack leaked; and, on
- * request, a second pass over the trace for what each stack held at the
- * global peak.  Memory grows with distinct stacks and threads, never with the
- * trace's length.
+ * request, what each stack held at the global peak (kept track of during the
+ * same pass; a second pass over the trace only for a broken trace).  Memory
+ * grows with distinct stacks and threads, never with the trace's length.
  *
  *	struct hl_agg *a = hl_agg_new();
  *	hl_agg_attach(a, replay);                 // before hl_replay_run
@@ -63,10 +63,12 @@ void hl_agg_free(struct hl_agg *a);
 int hl_agg_attach(struct hl_agg *a, struct hl_replay *r);
 /* After the replay: records each stack's blocks still live.  0 or -ENOMEM. */
 int hl_agg_finish(struct hl_agg *a, const struct hl_replay *r);
-/* Reads the trace again (a fresh replay) up to the event that first reached
- * the peak and snapshots the live blocks' bytes per stack into peak_bytes and
- * peak_blocks.  extra: hooks to add to that replay (progress), or NULL.
- * 0, or -1 with a one-line message in err. */
+/* Fills peak_bytes and peak_blocks: each stack's live blocks at the event
+ * that first reached the peak.  After hl_agg_finish that is known from the
+ * replay already; otherwise (or if the replay dropped a block without an
+ * event, which only a broken trace makes it do) this reads the trace again,
+ * a fresh replay up to that event.  extra: hooks to add to that replay
+ * (progress), or NULL.  0, or -1 with a one-line message in err. */
 int hl_agg_peak_pass(struct hl_agg *a, struct hl_trace *t, const struct hl_replay_hooks *extra,
 		     char *err, size_t errlen);
 int hl_agg_has_peak(const struct hl_agg *a);

@@ -40,10 +40,10 @@ struct slot {
 
 struct live_table {
 	struct slot *s;
-	uint64_t mask;	 /* capacity - 1, capacity a power of two */
-	unsigned shift;	 /* 64 - log2(capacity) */
+	uint64_t mask;	/* capacity - 1, capacity a power of two */
+	unsigned shift; /* 64 - log2(capacity) */
 	uint64_t count;
-	uint64_t grow_at;  /* count that makes it grow: three quarters full */
+	uint64_t grow_at; /* count that makes it grow: three quarters full */
 	uint64_t next_seq;
 };
 
@@ -201,8 +201,11 @@ static inline void prefetch_slot(const struct live_table *t, uint64_t ptr)
 static int table_resize(struct live_table *t, uint64_t cap)
 {
 	struct live_table n = {
-		.mask = cap - 1, .shift = 64 - (unsigned)__builtin_ctzll(cap),
-		.count = t->count, .grow_at = cap / 4 * 3, .next_seq = t->next_seq,
+	    .mask = cap - 1,
+	    .shift = 64 - (unsigned)__builtin_ctzll(cap),
+	    .count = t->count,
+	    .grow_at = cap / 4 * 3,
+	    .next_seq = t->next_seq,
 	};
 
 	n.s = calloc(cap, sizeof(*n.s));
@@ -259,7 +262,7 @@ static inline int block_add(struct hl_replay *r, struct slot *at, uint64_t ptr, 
 	}
 	if (!at)
 		at = probe(t, ptr);
-	*at = (struct slot){ ptr, size, node, ++t->next_seq };
+	*at = (struct slot){ptr, size, node, ++t->next_seq};
 	t->count++;
 	r->live_bytes += size;
 	r->live_blocks++;
@@ -419,8 +422,13 @@ static int on_free(void *ctx, unsigned fn, uint64_t node, uint64_t ptr)
 		if (!ts)
 			return STOP_NOMEM;
 		ts->pending = (struct pending_free){
-			.valid = 1, .known = known, .fn = fn, .ptr = ptr, .size = size,
-			.alloc_node = alloc_node, .free_node = node,
+		    .valid = 1,
+		    .known = known,
+		    .fn = fn,
+		    .ptr = ptr,
+		    .size = size,
+		    .alloc_node = alloc_node,
+		    .free_node = node,
 		};
 	}
 	return emit(r, HL_EV_FREE, fn, node, ptr, size, alloc_node, known);
@@ -632,16 +640,16 @@ static int on_end(void *ctx, unsigned reason, uint64_t ms)
 int hl_replay_run(struct hl_replay *r, struct hl_trace *t, char *err, size_t errlen)
 {
 	const struct hl_visitor v = {
-		.ctx = r,
-		.info = on_info,
-		.node = on_node,
-		.thread = on_thread,
-		.time = on_time,
-		.events = on_events,
-		.module_load = on_module_load,
-		.module_unload = on_module_unload,
-		.lost = on_lost,
-		.end = on_end,
+	    .ctx = r,
+	    .info = on_info,
+	    .node = on_node,
+	    .thread = on_thread,
+	    .time = on_time,
+	    .events = on_events,
+	    .module_load = on_module_load,
+	    .module_unload = on_module_unload,
+	    .lost = on_lost,
+	    .end = on_end,
 	};
 
 	if (r->ran) {
@@ -795,7 +803,8 @@ const struct hl_replay_module *hl_replay_module_of(const struct hl_replay *r, ui
 
 static int by_seq(const void *a, const void *b)
 {
-	uint64_t x = (*(const struct slot *const *)a)->seq, y = (*(const struct slot *const *)b)->seq;
+	uint64_t x = (*(const struct slot *const *)a)->seq,
+		 y = (*(const struct slot *const *)b)->seq;
 
 	return (x > y) - (x < y);
 }

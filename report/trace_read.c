@@ -325,12 +325,15 @@ static int flush_events(struct hl_trace *t, const struct hl_visitor *v)
 }
 
 /* With v->events: queues one decoded event, handing over a full batch. */
-static int queue_event(struct hl_trace *t, const struct hl_visitor *v, unsigned type,
-		       uint64_t node, uint64_t size)
+static int queue_event(struct hl_trace *t, const struct hl_visitor *v, unsigned type, uint64_t node,
+		       uint64_t size)
 {
 	t->ev[t->nev++] = (struct hl_rec_event){
-		.node = node, .ptr = t->prev_ptr, .size = size,
-		.type = (uint8_t)(type & 0xf0), .fn = (uint8_t)(type & 0x0f),
+	    .node = node,
+	    .ptr = t->prev_ptr,
+	    .size = size,
+	    .type = (uint8_t)(type & 0xf0),
+	    .fn = (uint8_t)(type & 0x0f),
 	};
 	return t->nev == HL_EVENT_BATCH ? flush_events(t, v) : 0;
 }
@@ -428,7 +431,8 @@ static size_t fast_events(struct hl_trace *t, struct cursor *c)
 			if (fast_uv(&q, &node) || fast_uv(&q, &delta) || fast_uv(&q, &size) ||
 			    node >= nodes)
 				break;
-		} else if (type == HL_REC_FREE + HL_FN_FREE || type == HL_REC_FREE + HL_FN_REALLOC ||
+		} else if (type == HL_REC_FREE + HL_FN_FREE ||
+			   type == HL_REC_FREE + HL_FN_REALLOC ||
 			   type == HL_REC_FREE + HL_FN_REALLOCARRAY) {
 			if (fast_uv(&q, &node) || fast_uv(&q, &delta) || node >= nodes)
 				break;
@@ -440,8 +444,11 @@ static size_t fast_events(struct hl_trace *t, struct cursor *c)
 		}
 		prev += (uint64_t)hl_unzigzag(delta);
 		t->ev[n++] = (struct hl_rec_event){
-			.node = node, .ptr = prev, .size = size,
-			.type = (uint8_t)(type & 0xf0), .fn = (uint8_t)(type & 0x0f),
+		    .node = node,
+		    .ptr = prev,
+		    .size = size,
+		    .type = (uint8_t)(type & 0xf0),
+		    .fn = (uint8_t)(type & 0x0f),
 		};
 		p = q;
 	}
