@@ -685,16 +685,23 @@ __attribute__((destructor)) static void hl_dtor(void)
 	atomic_store(&hl_state.sync, 1);
 }
 
-HL_EXPORT void _exit(int status)
+/* _exit, _Exit, abort: the trace is finished (and, in leak-scan mode, the
+ * live blocks classified, without freeres) before the process goes. */
+static void end_abruptly(unsigned reason)
 {
 	int e = errno;
-	finish(HL_END_UEXIT);
+	finish(reason);
 	if (leak_scan_wanted()) {
 		tls.busy++;
 		leak_scan(0);
 		tls.busy--;
 	}
 	errno = e;
+}
+
+HL_EXPORT void _exit(int status)
+{
+	end_abruptly(HL_END_UEXIT);
 	if (!real._exit)
 		RESOLVE(_exit);
 	real._exit(status);
@@ -702,14 +709,7 @@ HL_EXPORT void _exit(int status)
 
 HL_EXPORT void _Exit(int status)
 {
-	int e = errno;
-	finish(HL_END_UEXIT);
-	if (leak_scan_wanted()) {
-		tls.busy++;
-		leak_scan(0);
-		tls.busy--;
-	}
-	errno = e;
+	end_abruptly(HL_END_UEXIT);
 	if (!real._Exit)
 		RESOLVE(_Exit);
 	real._Exit(status);
@@ -717,14 +717,7 @@ HL_EXPORT void _Exit(int status)
 
 HL_EXPORT void abort(void)
 {
-	int e = errno;
-	finish(HL_END_ABORT);
-	if (leak_scan_wanted()) {
-		tls.busy++;
-		leak_scan(0);
-		tls.busy--;
-	}
-	errno = e;
+	end_abruptly(HL_END_ABORT);
 	if (!real.abort)
 		RESOLVE(abort);
 	real.abort();
@@ -767,7 +760,8 @@ HL_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 	return real.fexecve(fd, argv, envp);
 }
 
-/* The execl family: collect the variadic arguments on the stack. */
+/* The execl family: the variadic arguments, counted, then copied into an
+ * argv on the caller's stack (ap is left after argv's terminating NULL). */
 static size_t count_args(const char *arg0, va_list ap)
 {
 	size_t n = 1;
@@ -778,52 +772,45 @@ static size_t count_args(const char *arg0, va_list ap)
 	return n;
 }
 
+static void fill_args(const char **argv, size_t n, const char *arg0, va_list *ap)
+{
+	for (size_t i = 0; i < n; i++)
+		argv[i] = i ? va_arg(*ap, const char *) : arg0;
+	if (n)
+		(void)va_arg(*ap, const char *); /* the NULL ending argv */
+	argv[n] = NULL;
+}
+
+#define COLLECT_ARGS(argv, arg0, ap)                                                               \
+	va_start(ap, arg0);                                                                        \
+	size_t n_ = count_args(arg0, ap);                                                          \
+	va_end(ap);                                                                                \
+	const char *argv[n_ + 1];                                                                  \
+	va_start(ap, arg0);                                                                        \
+	fill_args(argv, n_, arg0, &ap)
+
 HL_EXPORT int execl(const char *path, const char *arg0, ...)
 {
 	va_list ap;
-	va_start(ap, arg0);
-	size_t n = count_args(arg0, ap);
+	COLLECT_ARGS(argv, arg0, ap);
 	va_end(ap);
-	const char *argv[n + 1];
-	va_start(ap, arg0);
-	for (size_t i = 0; i < n; i++)
-		argv[i] = i ? va_arg(ap, const char *) : arg0;
-	va_end(ap);
-	argv[n] = NULL;
 	return execv(path, (char *const *)argv);
 }
 
 HL_EXPORT int execlp(const char *file, const char *arg0, ...)
 {
 	va_list ap;
-	va_start(ap, arg0);
-	size_t n = count_args(arg0, ap);
+	COLLECT_ARGS(argv, arg0, ap);
 	va_end(ap);
-	const char *argv[n + 1];
-	va_start(ap, arg0);
-	for (size_t i = 0; i < n; i++)
-		argv[i] = i ? va_arg(ap, const char *) : arg0;
-	va_end(ap);
-	argv[n] = NULL;
 	return execvp(file, (char *const *)argv);
 }
 
 HL_EXPORT int execle(const char *path, const char *arg0, ...)
 {
 	va_list ap;
-	va_start(ap, arg0);
-	size_t n = count_args(arg0, ap);
+	COLLECT_ARGS(argv, arg0, ap);
+	char *const *envp = va_arg(ap, char *const *);
 	va_end(ap);
-	const char *argv[n + 1];
-	char *const *envp;
-	va_start(ap, arg0);
-	for (size_t i = 0; i < n; i++)
-		argv[i] = i ? va_arg(ap, const char *) : arg0;
-	if (n)
-		(void)va_arg(ap, const char *); /* the NULL ending argv */
-	envp = va_arg(ap, char *const *);
-	va_end(ap);
-	argv[n] = NULL;
 	return execve(path, (char *const *)argv, envp);
 }
 
