@@ -4,7 +4,7 @@
  *
  * A view is one entry in views[] below: its names, the stages it needs,
  * and its two printers.  The stages run only when an enabled view needs
- * them (the peak snapshot, a second pass over the trace, only for views
+ * them (the peak snapshot, kept during the replay, only for views
  * that show bytes live at the peak).  Adding a view is a new entry and a
  * new printer; the loop here does not change.
  */
@@ -48,7 +48,7 @@ struct report_opts {
 /* What a view needs built before it prints. */
 #define NEED_AGG   0x1u /* per-node sums, histogram, timeline */
 #define NEED_SITES 0x2u /* symbolized sites (implies symbols) */
-#define NEED_PEAK  0x4u /* the peak snapshot: a second pass */
+#define NEED_PEAK  0x4u /* the peak snapshot (second pass only for a broken trace) */
 #define NEED_LINES 0x8u /* the line tables */
 #define NEED_STACKS 0x10u /* symbolized stacks (the exports) */
 
@@ -302,7 +302,7 @@ static const char usage[] =
 	"                         top         top allocation sites by bytes allocated\n"
 	"                         top-calls   top allocation sites by allocation calls\n"
 	"                         top-peak    top sites by bytes live at the global peak\n"
-	"                                     (reads the trace a second time)\n"
+	"                                     (snapshot kept during the replay)\n"
 	"                         temp        temporary allocations (freed before their\n"
 	"                                     thread's next allocation)\n"
 	"                         leaks       blocks not freed at exit, by site\n"
