@@ -162,7 +162,8 @@ static int act_frame(void *ctx, const struct hl_frame *f, bool own)
 	return 0;
 }
 
-static int rank_functions(struct func_act **hash, struct hl_stacks *st, const struct hl_agg *a)
+static int rank_functions(struct func_act **hash, struct hl_stacks *st, const struct hl_agg *a,
+			  unsigned walk)
 {
 	struct act_walk w = {.hash = hash};
 	size_t count = 0;
@@ -173,7 +174,7 @@ static int rank_functions(struct func_act **hash, struct hl_stacks *st, const st
 		w.ns = hl_agg_stats(a, i);
 		w.seen.n = 0;
 		w.self_done = false;
-		ret = hl_stacks_walk(st, hl_agg_node_id(a, i), act_frame, &w);
+		ret = hl_stacks_walk_flags(st, hl_agg_node_id(a, i), walk, act_frame, &w);
 	}
 	free(w.seen.v);
 	return ret;
@@ -422,7 +423,8 @@ static int row_frame(void *ctx, const struct hl_frame *f, bool own)
 	return 0;
 }
 
-static int fill_rows(struct hl_linetables *lt, struct hl_stacks *st, const struct hl_agg *a)
+static int fill_rows(struct hl_linetables *lt, struct hl_stacks *st, const struct hl_agg *a,
+		     unsigned walk)
 {
 	struct row_walk w = {.lt = lt};
 	int ret = 0;
@@ -430,7 +432,7 @@ static int fill_rows(struct hl_linetables *lt, struct hl_stacks *st, const struc
 	for (size_t i = 0; i < hl_agg_count(a) && !ret; i++) {
 		w.ns = hl_agg_stats(a, i);
 		w.seen.n = 0;
-		ret = hl_stacks_walk(st, hl_agg_node_id(a, i), row_frame, &w);
+		ret = hl_stacks_walk_flags(st, hl_agg_node_id(a, i), walk, row_frame, &w);
 	}
 	free(w.seen.v);
 	return ret;
@@ -503,15 +505,18 @@ int hl_linetables_build(struct hl_linetables **out, struct hl_stacks *st, const 
 	struct hl_symbolizer *sym = hl_stacks_symbolizer(st);
 	struct hl_linetables *lt = calloc(1, sizeof(*lt));
 	struct func_act *acts = NULL, *fa, *tmp;
+	/* The default picks own functions only: frames of other modules
+	 * count for nothing there and need not be symbolized. */
+	unsigned walk = o->nfunctions || o->file ? 0 : HL_WALK_OWN_MODULES;
 	int ret;
 
 	if (!lt)
 		return -ENOMEM;
-	ret = rank_functions(&acts, st, a);
+	ret = rank_functions(&acts, st, a, walk);
 	if (!ret)
 		ret = select_functions(lt, sym, acts, o);
 	if (!ret)
-		ret = fill_rows(lt, st, a);
+		ret = fill_rows(lt, st, a, walk);
 	HASH_ITER(hh, acts, fa, tmp)
 	{
 		HASH_DEL(acts, fa);

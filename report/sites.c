@@ -33,11 +33,12 @@ struct hl_sites {
 
 #define STOP_AT_MAIN 1
 
-/* A whole stack up to main, collected by hl_stacks_walk. */
+/* The frames a site shows, collected by hl_stacks_walk_from_own: from the
+ * innermost own frame, at most max, main the last. */
 struct collect {
 	const struct hl_frame **f;
 	bool *own;
-	size_t n, cap;
+	size_t n, cap, max;
 };
 
 static int collect_frame(void *ctx, const struct hl_frame *fr, bool own)
@@ -60,7 +61,7 @@ static int collect_frame(void *ctx, const struct hl_frame *fr, bool own)
 	c->own[c->n++] = own;
 	/* Frames below main are the C runtime's: not shown, as valgrind's
 	 * --show-below-main=no. */
-	return fr->function && !strcmp(fr->function, "main") ? STOP_AT_MAIN : 0;
+	return (fr->function && !strcmp(fr->function, "main")) || c->n == c->max ? STOP_AT_MAIN : 0;
 }
 
 static void key_of(struct frame_key *k, const struct hl_frame *fr)
@@ -157,7 +158,7 @@ int hl_sites_build(struct hl_sites **out, struct hl_stacks *st, const struct hl_
 		   unsigned depth)
 {
 	struct hl_sites *s = calloc(1, sizeof(*s));
-	struct collect c = {0};
+	struct collect c = {.max = (size_t)depth + 1};
 	int ret = 0;
 
 	if (!s)
@@ -168,7 +169,7 @@ int hl_sites_build(struct hl_sites **out, struct hl_stacks *st, const struct hl_
 		if (!ns->allocs) /* a stack that only freed is no allocation site */
 			continue;
 		c.n = 0;
-		ret = hl_stacks_walk(st, hl_agg_node_id(a, i), collect_frame, &c);
+		ret = hl_stacks_walk_from_own(st, hl_agg_node_id(a, i), collect_frame, &c);
 		if (ret == STOP_AT_MAIN)
 			ret = 0;
 		if (!ret && c.n)

@@ -18,6 +18,12 @@ struct node_frames {
 	const struct hl_frame *f; /* NULL until resolved */
 	int n;
 	bool own;
+	/* bit i: frame i's source is a system header (frames past 64 are
+	 * checked on each walk) */
+	uint64_t sys_header;
+	/* whether the node's module is the program's own: 0 not known yet,
+	 * 1 own, 2 not; known without symbolizing */
+	uint8_t module_own;
 };
 
 struct hl_stacks {
@@ -25,6 +31,7 @@ struct hl_stacks {
 	struct hl_symbolizer *sym;
 	struct node_frames *nodes;
 	uint64_t nnodes;
+	uint8_t *mod_own; /* per replay module: 0 not known yet, 1 own, 2 not */
 };
 
 struct hl_stacks *hl_stacks_new(const struct hl_replay *r)
@@ -37,7 +44,8 @@ struct hl_stacks *hl_stacks_new(const struct hl_replay *r)
 	st->nnodes = hl_replay_node_count(r);
 	st->nodes = calloc(st->nnodes ? st->nnodes : 1, sizeof(*st->nodes));
 	st->sym = hl_symbolizer_new();
-	if (!st->nodes || !st->sym)
+	st->mod_own = calloc(hl_replay_module_count(r) + 1, 1);
+	if (!st->nodes || !st->sym || !st->mod_own)
 		goto nomem;
 	for (size_t i = 0; i < hl_replay_module_count(r); i++) {
 		int ret = hl_symbolizer_add_module(st->sym, &hl_replay_module(r, i)->mod);
@@ -56,6 +64,7 @@ void hl_stacks_free(struct hl_stacks *st)
 		return;
 	hl_symbolizer_destroy(st->sym);
 	free(st->nodes);
+	free(st->mod_own);
 	free(st);
 }
 
@@ -85,6 +94,38 @@ bool hl_stacks_own_module(const char *path)
 	       !has_prefix(base, "libheapline");
 }
 
+/* Code from the system's headers (a C++ std:: template instantiated in the
+ * program, a glibc inline) is not the program's own, wherever it landed. */
+static bool system_header(const char *file)
+{
+	return file && (has_prefix(file, "/usr/include/") || has_prefix(file, "/usr/lib/gcc/") ||
+			has_prefix(file, "/usr/local/include/"));
+}
+
+/* Whether node's return address lies in a module of the program's own
+ * code, from the trace's module records alone: nothing is symbolized. */
+static bool node_module_own(struct hl_stacks *st, uint64_t node)
+{
+	struct node_frames *nf = &st->nodes[node];
+	uint64_t ip;
+
+	if (!nf->module_own) {
+		const struct hl_replay_module *m;
+
+		hl_replay_node(st->r, node, NULL, &ip);
+		m = hl_replay_module_of(st->r, node, ip);
+		if (!m) {
+			nf->module_own = 2;
+		} else {
+			size_t i = (size_t)(m - hl_replay_module(st->r, 0));
+			if (!st->mod_own[i])
+				st->mod_own[i] = hl_stacks_own_module(m->mod.path) ? 1 : 2;
+			nf->module_own = st->mod_own[i];
+		}
+	}
+	return nf->module_own == 1;
+}
+
 int hl_stacks_node_frames(struct hl_stacks *st, uint64_t node, const struct hl_frame **frames,
 			  bool *own)
 {
@@ -104,6 +145,10 @@ int hl_stacks_node_frames(struct hl_stacks *st, uint64_t node, const struct hl_f
 		}
 		nf->n = n;
 		nf->own = hl_stacks_own_module(nf->f[0].module);
+		nf->sys_header = 0;
+		for (int i = 0; i < n && i < 64; i++)
+			if (system_header(nf->f[i].file))
+				nf->sys_header |= 1ull << i;
 	}
 	*frames = nf->f;
 	if (own)
@@ -111,34 +156,98 @@ int hl_stacks_node_frames(struct hl_stacks *st, uint64_t node, const struct hl_f
 	return nf->n;
 }
 
-/* Code from the system's headers (a C++ std:: template instantiated in the
- * program, a glibc inline) is not the program's own, wherever it landed. */
-static bool system_header(const char *file)
+static inline bool frame_own(const struct node_frames *nf, int i)
 {
-	return file && (has_prefix(file, "/usr/include/") || has_prefix(file, "/usr/lib/gcc/") ||
-			has_prefix(file, "/usr/local/include/"));
+	return nf->own && !(i < 64 ? (nf->sys_header >> i) & 1 : system_header(nf->f[i].file));
+}
+
+/* The frames of one node to cb, from frame `from` on. */
+static int visit_node(struct hl_stacks *st, uint64_t node, int from,
+		      int (*cb)(void *ctx, const struct hl_frame *f, bool own), void *ctx)
+{
+	const struct hl_frame *f;
+	int n = hl_stacks_node_frames(st, node, &f, NULL);
+
+	if (n < 0)
+		return n;
+	for (int i = from; i < n; i++) {
+		int ret = cb(ctx, &f[i], frame_own(&st->nodes[node], i));
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* The next node outwards, 0 at the end (or at a loop, only in a broken
+ * trace: parents come first). */
+static uint64_t parent_of(const struct hl_stacks *st, uint64_t node)
+{
+	uint64_t parent;
+
+	hl_replay_node(st->r, node, &parent, NULL);
+	return parent < node ? parent : 0;
+}
+
+int hl_stacks_walk_flags(struct hl_stacks *st, uint64_t node, unsigned flags,
+			 int (*cb)(void *ctx, const struct hl_frame *f, bool own), void *ctx)
+{
+	for (int steps = 0; node != 0 && node < st->nnodes && steps < MAX_WALK; steps++) {
+		if (!(flags & HL_WALK_OWN_MODULES) || node_module_own(st, node)) {
+			int ret = visit_node(st, node, 0, cb, ctx);
+			if (ret)
+				return ret;
+		}
+		node = parent_of(st, node);
+	}
+	if (node >= st->nnodes && node != 0)
+		return -ENOENT;
+	return 0;
 }
 
 int hl_stacks_walk(struct hl_stacks *st, uint64_t node,
 		   int (*cb)(void *ctx, const struct hl_frame *f, bool own), void *ctx)
 {
-	for (int steps = 0; node != 0 && steps < MAX_WALK; steps++) {
-		const struct hl_frame *f;
-		uint64_t parent;
-		bool own;
-		int n = hl_stacks_node_frames(st, node, &f, &own);
+	return hl_stacks_walk_flags(st, node, 0, cb, ctx);
+}
 
-		if (n < 0)
-			return n;
-		for (int i = 0; i < n; i++) {
-			int ret = cb(ctx, &f[i], own && !system_header(f[i].file));
-			if (ret)
-				return ret;
+static bool is_main(const struct hl_frame *f)
+{
+	return f->function && !strcmp(f->function, "main");
+}
+
+int hl_stacks_walk_from_own(struct hl_stacks *st, uint64_t node,
+			    int (*cb)(void *ctx, const struct hl_frame *f, bool own), void *ctx)
+{
+	uint64_t start = node;
+	int from = 0;
+
+	/* Find the innermost own frame; only own modules need symbols for
+	 * that.  The search ends at main, as the views' stacks do. */
+	for (int steps = 0; node != 0 && node < st->nnodes && steps < MAX_WALK; steps++) {
+		if (node_module_own(st, node)) {
+			const struct hl_frame *f;
+			int n = hl_stacks_node_frames(st, node, &f, NULL);
+			if (n < 0)
+				return n;
+			for (int i = 0; i < n; i++) {
+				if (frame_own(&st->nodes[node], i)) {
+					start = node;
+					from = i;
+					goto found;
+				}
+				if (is_main(&f[i]))
+					goto found; /* none: from the innermost */
+			}
 		}
-		hl_replay_node(st->r, node, &parent, NULL);
-		if (parent >= node) /* parents come first; anything else is a loop */
-			break;
-		node = parent;
+		node = parent_of(st, node);
+	}
+found:
+	for (int steps = 0; start != 0 && start < st->nnodes && steps < MAX_WALK; steps++) {
+		int ret = visit_node(st, start, from, cb, ctx);
+		if (ret)
+			return ret;
+		from = 0;
+		start = parent_of(st, start);
 	}
 	return 0;
 }

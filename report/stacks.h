@@ -35,6 +35,21 @@ int hl_stacks_node_frames(struct hl_stacks *st, uint64_t node, const struct hl_f
 int hl_stacks_walk(struct hl_stacks *st, uint64_t node,
 		   int (*cb)(void *ctx, const struct hl_frame *f, bool own), void *ctx);
 
+/* hl_stacks_walk with flags: HL_WALK_OWN_MODULES skips, unsymbolized,
+ * the nodes whose module is not the program's own (their frames are never
+ * own; a view that only counts own frames saves reading their debug
+ * information). */
+#define HL_WALK_OWN_MODULES 1u
+int hl_stacks_walk_flags(struct hl_stacks *st, uint64_t node, unsigned flags,
+			 int (*cb)(void *ctx, const struct hl_frame *f, bool own), void *ctx);
+/* hl_stacks_walk from the innermost own frame outwards, or from the
+ * innermost frame when the stack has none before main; the frames inside
+ * other modules before that one are never symbolized.  Only a main
+ * defined in a system library, before the first own frame, would go
+ * unnoticed as the end of the search. */
+int hl_stacks_walk_from_own(struct hl_stacks *st, uint64_t node,
+			    int (*cb)(void *ctx, const struct hl_frame *f, bool own), void *ctx);
+
 /* Whether a module path is the program's own code. */
 bool hl_stacks_own_module(const char *path);
 
