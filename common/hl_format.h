@@ -1,4 +1,4 @@
-/* hl_format.h — the heapline trace format (version 1), shared by the writer in
+/* hl_format.h — the heapline trace format (version 2), shared by the writer in
  * preload/ and the reader in report/.  docs/trace-format.md describes it in
  * prose; this header is its single definition in code.
  *
@@ -21,7 +21,10 @@
 
 #define HL_MAGIC	 "HEAPLINE"
 #define HL_MAGIC_LEN	 8
-#define HL_VERSION	 1
+#define HL_VERSION	 2 /* what the writer writes; readers take 1 and 2 */
+/* Version 2: a NODE names its parent by (id - parent id), and event
+ * pointers chain per thread (HL_PTR_CHAINS chains, chosen by thread id). */
+#define HL_PTR_CHAINS	 64
 #define HL_HEADER_LEN	 16
 #define HL_BLOCK_MAGIC	 0x4b4c4248u /* "HBLK" little-endian */
 #define HL_BLOCK_HDR_LEN 12
@@ -31,7 +34,8 @@
  * of this version knows; types from HL_REC_SIZED on carry a uvarint payload
  * length first, so a reader skips the ones it does not know. */
 enum hl_rec_type {
-	HL_REC_NODE = 0x01,	    /* uv parent, sv (ip - parent ip); id = previous + 1 */
+	HL_REC_NODE = 0x01,	    /* uv (id - parent) (v1: uv parent), sv (ip - parent ip);
+				       id = previous + 1 */
 	HL_REC_THREAD = 0x02,	    /* uv thread id: following events come from it */
 	HL_REC_TIME = 0x03,	    /* uv ms since previous TIME (first: since start), uv rss KiB */
 	HL_REC_ALLOC = 0x10,	    /* + hl_fn: uv node, sv ptr delta, uv size */

@@ -138,7 +138,7 @@ uint32_t hl_enc_node(struct hl_enc *e, uint32_t parent, uint64_t ip)
 	e->node_ip[n->id] = ip;
 	e->node_parent[n->id] = parent;
 	put_byte(e, HL_REC_NODE);
-	put_uv(e, parent);
+	put_uv(e, n->id - parent); /* >= 1: small, and 1 for a stack's next frame */
 	put_sv(e, (int64_t)(ip - e->node_ip[parent]));
 	return n->id;
 }
@@ -147,6 +147,10 @@ void hl_enc_thread(struct hl_enc *e, uint64_t tid)
 {
 	if (tid == e->cur_tid)
 		return;
+	/* Each thread's pointers follow their own chain: interleaved threads
+	 * allocating from their own arenas would make every delta large. */
+	e->chain[e->cur_tid % HL_PTR_CHAINS] = e->prev_ptr;
+	e->prev_ptr = e->chain[tid % HL_PTR_CHAINS];
 	e->cur_tid = tid;
 	put_byte(e, HL_REC_THREAD);
 	put_uv(e, tid);

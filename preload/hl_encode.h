@@ -15,7 +15,8 @@ struct hl_trie_node;
 struct hl_enc {
 	uint8_t *buf; /* raw block being filled */
 	size_t len, cap;
-	uint64_t prev_ptr;     /* for ptr deltas */
+	uint64_t prev_ptr;     /* for ptr deltas: the current thread's chain */
+	uint64_t chain[HL_PTR_CHAINS]; /* the other chains, by thread id % HL_PTR_CHAINS */
 	uint64_t cur_tid;      /* thread of the last event, 0 = none yet */
 	uint64_t last_time_ms; /* of the last TIME record */
 	/* the stack trie */

@@ -44,7 +44,10 @@ struct hl_trace {
 	uint64_t *node_ip; /* node_ip[id]; [0] is the root, ip 0 */
 	uint64_t nodes;    /* ids 0 .. nodes-1 are defined */
 	size_t node_cap;
+	uint32_t version;  /* the file's format version, 1 or 2 */
 	uint64_t prev_ptr; /* ptr deltas chain through ALLOC, FREE, REALLOC_FAIL */
+	uint64_t chain[HL_PTR_CHAINS]; /* v2: each thread id's chain, by id % HL_PTR_CHAINS */
+	uint64_t cur_tid;  /* of the last THREAD record, 0 before one */
 	uint64_t time_ms;
 	uint64_t truncated;
 	int has_end;
@@ -169,6 +172,7 @@ int hl_trace_open(const char *path, struct hl_trace **out, char *err, size_t err
 	if (!t)
 		goto err_nomem;
 	t->fd = fd;
+	t->version = version;
 	t->path = strdup(path);
 	t->dctx = ZSTD_createDCtx();
 	if (!t->path || !t->dctx)
@@ -288,6 +292,8 @@ static int node_rec(struct hl_trace *t, const struct hl_visitor *v, struct curso
 
 	if (get_uv(c, &parent) || get_sv(c, &delta))
 		return DECODE_BAD;
+	if (t->version >= 2) /* v2 writes id - parent, never 0 */
+		parent = parent && parent <= id ? id - parent : id;
 	if (parent >= id) {
 		/* Parents are written first, so this is what keeps stacks
 		 * acyclic for every later stage. */
@@ -626,6 +632,11 @@ static int one_record(struct hl_trace *t, const struct hl_visitor *v, struct cur
 	case HL_REC_THREAD:
 		if (get_uv(c, &a))
 			return DECODE_BAD;
+		if (t->version >= 2 && a != t->cur_tid) {
+			t->chain[t->cur_tid % HL_PTR_CHAINS] = t->prev_ptr;
+			t->prev_ptr = t->chain[a % HL_PTR_CHAINS];
+		}
+		t->cur_tid = a;
 		return v->thread ? v->thread(v->ctx, a) : 0;
 	case HL_REC_TIME:
 		if (get_uv(c, &a) || get_uv(c, &b))
@@ -746,6 +757,8 @@ int hl_trace_read(struct hl_trace *t, const struct hl_visitor *v, char *err, siz
 		return fail(t, err, errlen, "cannot read the trace a second time: %s", strerror(errno));
 	t->nodes = 0;
 	t->prev_ptr = 0;
+	t->cur_tid = 0;
+	memset(t->chain, 0, sizeof(t->chain));
 	t->time_ms = 0;
 	t->truncated = 0;
 	t->has_end = 0;

@@ -81,7 +81,9 @@ static void put_str(struct buf *b, const char *s)
 struct tw {
 	struct buf file, raw, expect;
 	struct buf allraw; /* every block's records, for mutation */
+	uint32_t version;
 	uint64_t prev_ptr, time_ms;
+	uint64_t chain[HL_PTR_CHAINS], cur_tid; /* v2: per-thread pointer chains */
 	uint64_t node_ip[64];
 	uint64_t nodes;
 };
@@ -106,6 +108,7 @@ static void tw_init(struct tw *w, uint32_t version)
 	hl_put_u32le(h + 12, 0);
 	buf_put(&w->file, h, sizeof(h));
 	w->nodes = 1;
+	w->version = version;
 }
 
 static void tw_free(struct tw *w)
@@ -149,7 +152,7 @@ static void put_ptr(struct tw *w, uint64_t ptr)
 static void r_node(struct tw *w, uint64_t parent, uint64_t ip)
 {
 	put_u8(&w->raw, HL_REC_NODE);
-	put_uv(&w->raw, parent);
+	put_uv(&w->raw, w->version >= 2 ? w->nodes - parent : parent);
 	put_sv(&w->raw, (int64_t)(ip - w->node_ip[parent]));
 	logf_(&w->expect, "node %" PRIu64 " %" PRIu64 " %#" PRIx64 "\n", w->nodes, parent, ip);
 	w->node_ip[w->nodes++] = ip;
@@ -157,6 +160,11 @@ static void r_node(struct tw *w, uint64_t parent, uint64_t ip)
 
 static void r_thread(struct tw *w, uint64_t tid)
 {
+	if (w->version >= 2 && tid != w->cur_tid) {
+		w->chain[w->cur_tid % HL_PTR_CHAINS] = w->prev_ptr;
+		w->prev_ptr = w->chain[tid % HL_PTR_CHAINS];
+	}
+	w->cur_tid = tid;
 	put_u8(&w->raw, HL_REC_THREAD);
 	put_uv(&w->raw, tid);
 	logf_(&w->expect, "thread %" PRIu64 "\n", tid);
@@ -384,11 +392,14 @@ static int read_logged(const char *path, struct log *l, uint64_t *truncated, cha
 
 /* Two blocks exercising every record type and the replay's corner cases.
  * The expected summary is worked out in the comments. */
+/* The version build_reference writes: test_valid runs for each. */
+static uint32_t ref_version = HL_VERSION;
+
 static void build_reference(struct tw *w, size_t *block1_end)
 {
 	static const char *const argv[] = { "./prog", "a b", "x" };
 
-	tw_init(w, HL_VERSION);
+	tw_init(w, ref_version);
 	r_info(w, 4242, 1, "/usr/bin/prog", 3, argv);
 	r_module(w, 1, 0x400000, 0x500000, "/usr/bin/prog");
 	r_thread(w, 1);
@@ -745,9 +756,9 @@ static void test_bad_files(void)
 	hl_put_u32le(h + 12, 0);
 	expect_error("magic.hlt", h, 16, "not a heapline trace");
 	memcpy(h, HL_MAGIC, 8);
-	hl_put_u32le(h + 8, 2);
+	hl_put_u32le(h + 8, HL_VERSION + 1);
 	expect_error("newer.hlt", h, 16,
-		     "trace format version 2 is newer than this heapline supports (1)");
+		     "trace format version 3 is newer than this heapline supports (2)");
 	expect_error("short-header.hlt", "HEAPLINE\x01\x00", 10, "trace truncated inside its header");
 
 	/* A header alone is a valid empty trace (killed before any block). */
@@ -783,9 +794,13 @@ static void test_bad_files(void)
 	tw_free(&w);
 
 	/* Record-level corruption, each message names the problem. */
-	one_block(&w, "\x01\x01\x02", 3); /* node 1 with parent 1 */
+	one_block(&w, "\x01\x00\x02", 3); /* node 1 with parent 1 (id - parent 0) */
 	expect_error("node-parent.hlt", w.file.p, w.file.len,
 		     "corrupt trace: stack node's parent is not an earlier node (record type 0x01 at offset 0 in the block at byte offset 16)");
+	tw_free(&w);
+	one_block(&w, "\x01\x02\x02", 3); /* node 1 with parent -1 */
+	expect_error("node-parent-before-root.hlt", w.file.p, w.file.len,
+		     "corrupt trace: stack node's parent is not an earlier node");
 	tw_free(&w);
 	one_block(&w, "\x02\x01\x05\x00", 4);
 	expect_error("unknown-type.hlt", w.file.p, w.file.len,
@@ -853,7 +868,9 @@ int main(void)
 	}
 	alarm(300); /* a hang is a failure, not a stuck CI job */
 
-	test_valid();
+	for (ref_version = 1; ref_version <= HL_VERSION; ref_version++)
+		test_valid(); /* every version this reader takes */
+	ref_version = HL_VERSION;
 	test_reread();
 	test_truncation();
 	test_bit_flips();
