@@ -10,8 +10,6 @@
 
 #include "hl_format.h"
 
-struct hl_trie_node;
-
 struct hl_enc {
 	uint8_t *buf; /* raw block being filled */
 	size_t len, cap;
@@ -20,7 +18,8 @@ struct hl_enc {
 	uint64_t cur_tid;      /* thread of the last event, 0 = none yet */
 	uint64_t last_time_ms; /* of the last TIME record */
 	/* the stack trie */
-	struct hl_trie_node *trie; /* uthash keyed by (parent, ip) */
+	uint32_t *trie;		   /* node ids by hash of (parent, ip): hl_encode.c */
+	size_t trie_slots;	   /* a power of two */
 	uint64_t *node_ip;	   /* ip of node id i; [0] = 0 (root) */
 	uint32_t *node_parent;	   /* parent of node id i */
 	size_t nodes, node_cap;	   /* ids in use: 1..nodes */
