@@ -235,18 +235,27 @@ set_case() {
 	esac
 }
 
-# Runs one case under one tool; prints the wall seconds.
+# Peak RSS through GNU time (the largest process of the command's tree),
+# when it is installed: the profiler's own memory is heapline's peak RSS
+# minus plain's.
+gnu_time=()
+[ -x /usr/bin/time ] && /usr/bin/time -f %M true 2>/dev/null && gnu_time=(/usr/bin/time -q -f %M -o)
+
+# Runs one case under one tool; prints the wall seconds, and leaves the
+# peak RSS in KiB in $dir/rss (with GNU time).
 run_once() {
 	local tool=$1 c=$2 dir=$work/out/$1.$2 t0 t1
+	local -a timer=()
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	set_case "$c" "$dir"
+	[ ${#gnu_time[@]} -gt 0 ] && timer=("${gnu_time[@]}" "$dir/rss")
 	t0=$(date +%s.%N)
 	(
 		[ -n "$case_env" ] && export "${case_env?}"
 		case $tool in
-		plain) exec "${cmd[@]}" ;;
-		heapline) LD_PRELOAD=$lib HEAPLINE_OUTPUT=$dir/x.%p.hlt exec "${cmd[@]}" ;;
+		plain) exec "${timer[@]}" "${cmd[@]}" ;;
+		heapline) LD_PRELOAD=$lib HEAPLINE_OUTPUT=$dir/x.%p.hlt exec "${timer[@]}" "${cmd[@]}" ;;
 		heaptrack) exec heaptrack -o "$dir/ht" "${cmd[@]}" ;;
 		esac
 	) >"$dir/stdout" 2>"$dir/stderr" || {
@@ -264,7 +273,7 @@ median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END {
 
 tools=(plain heapline)
 [ $have_heaptrack -eq 1 ] && tools+=(heaptrack)
-declare -A times
+declare -A times rss
 start=$(date +%s)
 echo "heapline bench: $runs run(s) x ${#cases[@]} cases x ${#tools[@]} tools ($(nproc) cores); temp dir $work" >&2
 for ((r = 1; r <= runs; r++)); do
@@ -272,6 +281,8 @@ for ((r = 1; r <= runs; r++)); do
 		for tool in "${tools[@]}"; do
 			t=$(run_once "$tool" "$c")
 			times[$tool.$c]="${times[$tool.$c]:-} $t"
+			[ -s "$work/out/$tool.$c/rss" ] &&
+				rss[$tool.$c]="${rss[$tool.$c]:-} $(tail -1 "$work/out/$tool.$c/rss")"
 			printf '  run %d/%d  %-28s %-9s %8.3f s\n' "$r" "$runs" "${label[$c]}" "$tool" "$t" >&2
 		done
 	done
@@ -339,6 +350,39 @@ done
 	echo "leaves children alone), so its f column measures less work."
 	echo "Events = allocations + frees from \`heapline report --format json\`, summed over processes."
 } >>"$md"
+
+peak_heap_of() { # the largest process's peak heap bytes
+	"$heapline" report --format json --view summary "$@" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+print(d["combined"]["max_peak_bytes"] if "combined" in d else d["summary"]["peak_bytes"])'
+}
+if [ ${#gnu_time[@]} -gt 0 ]; then
+	{
+		echo
+		echo "## The profiler's own memory"
+		echo
+		echo "Peak RSS (GNU time %M, the largest process of the command; medians) with and"
+		echo "without heapline, and the program's peak heap from the trace. heaptrack is not"
+		echo "in this table: its preload keeps almost nothing in the process, and its"
+		echo "heaptrack_interpret is a separate process."
+		echo
+		echo "| case | plain RSS MiB | heapline RSS MiB | increase MiB | peak heap MiB | increase / peak heap |"
+		echo "|---|---:|---:|---:|---:|---:|"
+	} >>"$md"
+	for c in "${cases[@]}"; do
+		shopt -s nullglob
+		hl_files=("$work/out/heapline.$c"/*.hlt)
+		shopt -u nullglob
+		pr=$(echo "${rss[plain.$c]:-}" | median)
+		hr=$(echo "${rss[heapline.$c]:-}" | median)
+		ph=$(peak_heap_of "${hl_files[@]}")
+		awk -v l="${label[$c]}" -v p="$pr" -v h="$hr" -v ph="$ph" 'BEGIN {
+			if (p == "n/a" || h == "n/a") { printf "| %s | n/a | n/a | n/a | %.1f | n/a |\n", l, ph / 1048576; exit }
+			printf "| %s | %.1f | %.1f | %.1f | %.1f | %.0f%% |\n", l, p / 1024, h / 1024,
+				(h - p) / 1024, ph / 1048576, ph ? (h - p) * 1024 / ph * 100 : 0 }' >>"$md"
+	done
+fi
 
 cat "$md"
 echo >&2

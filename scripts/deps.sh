@@ -6,7 +6,7 @@ set -euo pipefail
 
 build_pkgs=(gcc g++ meson ninja-build pkg-config libunwind-dev uthash-dev libdw-dev libelf-dev libzstd-dev)
 test_pkgs=(python3 perl valgrind binutils clang libfuzzer-14-dev libclang-rt-14-dev chromium)
-bench_pkgs=(heaptrack python3 perl)
+bench_pkgs=(heaptrack python3 perl time)
 
 want=("${build_pkgs[@]}")
 case "${1:-build}" in
