@@ -1,6 +1,6 @@
 /* cmd_diff.c — `heapline diff OLD NEW`: what grew or shrank between two
  * runs.  Each trace goes through the report pipeline up to its sites
- * (diff_load.c); the sites and the lines they start at are matched by name
+ * (load.c); the sites and the lines they start at are matched by name
  * between the two (diff_table.c) and printed with old, new, delta and
  * percent (diff_print.c).  --fail-on-increase turns it into a CI gate. */
 #include <errno.h>
@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "commands.h"
-#include "diff_load.h"
 #include "diff_print.h"
 #include "diff_table.h"
 #include "json.h"
@@ -105,7 +104,7 @@ int hl_cmd_diff(int argc, char **argv)
 	};
 	struct hl_diff_result d = {
 	    .metric = HL_METRIC_PEAK, .top = 10, .unit = HL_UNIT_AUTO, .precision = 3};
-	struct hl_diff_trace side[2];
+	struct hl_loaded side[2];
 	struct hl_diff_table sites, lines;
 	unsigned depth = 5, u;
 	int json = 0, c, ret, status = 0;
@@ -175,13 +174,19 @@ int hl_cmd_diff(int argc, char **argv)
 					     ? "wants two traces, OLD and NEW"
 					     : "wants two traces, OLD and NEW, no more");
 
-	if (hl_diff_load(&side[HL_DIFF_OLD], argv[optind], depth, err, sizeof(err))) {
+	/* The peak pass always runs: the diff shows what each site held at
+	 * the peak. */
+	const struct hl_load_opts lo = {
+	    .needs = HL_LOAD_AGG | HL_LOAD_PEAK | HL_LOAD_SITES,
+	    .stack_depth = depth,
+	};
+	if (hl_load(&side[HL_DIFF_OLD], argv[optind], &lo, err, sizeof(err))) {
 		fprintf(stderr, "heapline: %s\n", err);
 		return HL_EXIT_USAGE;
 	}
-	if (hl_diff_load(&side[HL_DIFF_NEW], argv[optind + 1], depth, err, sizeof(err))) {
+	if (hl_load(&side[HL_DIFF_NEW], argv[optind + 1], &lo, err, sizeof(err))) {
 		fprintf(stderr, "heapline: %s\n", err);
-		hl_diff_release(&side[HL_DIFF_OLD]);
+		hl_load_release(&side[HL_DIFF_OLD]);
 		return HL_EXIT_USAGE;
 	}
 	ret = hl_diff_table_build(&sites, side[HL_DIFF_OLD].sites, side[HL_DIFF_NEW].sites,
@@ -225,7 +230,7 @@ int hl_cmd_diff(int argc, char **argv)
 		status = HL_EXIT_USAGE;
 	}
 out:
-	hl_diff_release(&side[HL_DIFF_NEW]);
-	hl_diff_release(&side[HL_DIFF_OLD]);
+	hl_load_release(&side[HL_DIFF_NEW]);
+	hl_load_release(&side[HL_DIFF_OLD]);
 	return status;
 }

@@ -23,6 +23,7 @@
 #include "html.h"
 #include "json.h"
 #include "linetable.h"
+#include "load.h"
 #include "progress.h"
 #include "replay.h"
 #include "sites.h"
@@ -45,12 +46,12 @@ struct report_opts {
 	const char *html;		/* --html FILE */
 };
 
-/* What a view needs built before it prints. */
-#define NEED_AGG   0x1u /* per-node sums, histogram, timeline */
-#define NEED_SITES 0x2u /* symbolized sites (implies symbols) */
-#define NEED_PEAK  0x4u /* the peak snapshot (second pass only for a broken trace) */
-#define NEED_LINES 0x8u /* the line tables */
-#define NEED_STACKS 0x10u /* symbolized stacks (the exports) */
+/* What a view needs built before it prints (load.h). */
+#define NEED_AGG    HL_LOAD_AGG
+#define NEED_SITES  HL_LOAD_SITES
+#define NEED_PEAK   HL_LOAD_PEAK
+#define NEED_LINES  HL_LOAD_LINES
+#define NEED_STACKS HL_LOAD_STACKS
 
 struct report_view {
 	const char *option; /* its name for --view */
@@ -99,31 +100,7 @@ static const struct report_view views[] = {
 };
 #define NVIEWS (sizeof(views) / sizeof(views[0]))
 
-/* One trace on its way through the pipeline. */
-struct report_trace {
-	const char *path;
-	struct hl_trace *trace;
-	struct hl_replay *replay;
-	struct hl_summary summary;
-	struct hl_agg *agg;
-	struct hl_stacks *stacks;
-	struct hl_sites *sites;
-	struct hl_linetables *lines;
-};
-
 /* ---- the pipeline ----------------------------------------------------------- */
-
-static void trace_release(struct report_trace *rt)
-{
-	hl_linetables_free(rt->lines);
-	hl_sites_free(rt->sites);
-	hl_stacks_free(rt->stacks);
-	hl_agg_free(rt->agg);
-	hl_summary_release(&rt->summary);
-	hl_replay_free(rt->replay);
-	hl_trace_close(rt->trace);
-	memset(rt, 0, sizeof(*rt));
-}
 
 static unsigned needs_of(const struct report_opts *o)
 {
@@ -144,81 +121,22 @@ static unsigned needs_of(const struct report_opts *o)
 
 /* Reads one trace through every stage the enabled views need.  On failure
  * prints the one-line error and returns -1. */
-static int trace_load(struct report_trace *rt, const char *path, const struct report_opts *o)
+static int trace_load(struct hl_loaded *rt, const char *path, const struct report_opts *o)
 {
-	unsigned needs = needs_of(o);
-	struct hl_progress progress;
-	struct hl_replay_hooks ph;
+	const struct hl_load_opts lo = {
+	    .needs = needs_of(o),
+	    .stack_depth = o->view.stack_depth,
+	    .lines = &o->lines,
+	};
 	char err[512] = "";
-	int ret;
 
-	memset(rt, 0, sizeof(*rt));
-	rt->path = path;
-	if (hl_trace_open(path, &rt->trace, err, sizeof(err)))
-		goto fail;
-	rt->replay = hl_replay_new();
-	if (!rt->replay)
-		goto nomem;
-	if (needs & NEED_AGG) {
-		rt->agg = hl_agg_new();
-		if (!rt->agg || hl_agg_attach(rt->agg, rt->replay))
-			goto nomem;
-	}
-	hl_progress_begin(&progress, "reading", path);
-	ph = hl_progress_hooks(&progress);
-	hl_replay_add_hooks(rt->replay, &ph);
-	ret = hl_replay_run(rt->replay, rt->trace, err, sizeof(err));
-	hl_progress_end(&progress);
-	if (ret) {
-		if (ret != -1) /* a stage's hook stopped the replay */
-			snprintf(err, sizeof(err), "%s: %s", path,
-				 ret < 0 ? strerror(-ret) : "report stage failed");
-		goto fail;
-	}
-	if (hl_replay_summary(rt->replay, &rt->summary))
-		goto nomem;
-	if (rt->summary.truncated_bytes)
-		fprintf(stderr,
-			"heapline: %s: trace truncated, last %llu bytes lost (the program was probably killed)\n",
-			path, (unsigned long long)rt->summary.truncated_bytes);
-	if (!rt->agg)
+	if (!hl_load(rt, path, &lo, err, sizeof(err)))
 		return 0;
-
-	if (hl_agg_finish(rt->agg, rt->replay))
-		goto nomem;
-	if (needs & NEED_PEAK) {
-		hl_progress_begin(&progress, "finding the peak's blocks in", path);
-		ph = hl_progress_hooks(&progress);
-		ret = hl_agg_peak_pass(rt->agg, rt->trace, &ph, err, sizeof(err));
-		hl_progress_end(&progress);
-		if (ret)
-			goto fail;
-	}
-	if (needs & (NEED_SITES | NEED_LINES | NEED_STACKS)) {
-		rt->stacks = hl_stacks_new(rt->replay);
-		if (!rt->stacks)
-			goto nomem;
-	}
-	if ((needs & NEED_SITES) &&
-	    (ret = hl_sites_build(&rt->sites, rt->stacks, rt->agg, o->view.stack_depth)))
-		goto stage_error;
-	if ((needs & NEED_LINES) &&
-	    (ret = hl_linetables_build(&rt->lines, rt->stacks, rt->agg, &o->lines)))
-		goto stage_error;
-	return 0;
-
-stage_error:
-	snprintf(err, sizeof(err), "%s: %s", path, strerror(-ret));
-	goto fail;
-nomem:
-	snprintf(err, sizeof(err), "%s: out of memory", path);
-fail:
 	fprintf(stderr, "heapline: %s\n", err);
-	trace_release(rt);
 	return -1;
 }
 
-static void view_ctx(struct hl_view_ctx *c, const struct report_trace *rt,
+static void view_ctx(struct hl_view_ctx *c, const struct hl_loaded *rt,
 		     const struct report_opts *o)
 {
 	*c = (struct hl_view_ctx){
@@ -231,7 +149,7 @@ static void view_ctx(struct hl_view_ctx *c, const struct report_trace *rt,
 	};
 }
 
-static void trace_print_text(FILE *f, const struct report_trace *rt, const struct report_opts *o)
+static void trace_print_text(FILE *f, const struct hl_loaded *rt, const struct report_opts *o)
 {
 	struct hl_view_ctx c;
 	int first = 1;
@@ -248,7 +166,7 @@ static void trace_print_text(FILE *f, const struct report_trace *rt, const struc
 }
 
 /* The process object: one member per view, the summary always. */
-static void trace_print_json(struct hl_json *j, const struct report_trace *rt,
+static void trace_print_json(struct hl_json *j, const struct hl_loaded *rt,
 			     const struct report_opts *o)
 {
 	struct hl_view_ctx c;
@@ -267,7 +185,7 @@ static void trace_print_json(struct hl_json *j, const struct report_trace *rt,
 
 /* One process into the HTML page (html.h): the moments read the trace once
  * more, with the progress line.  0, or -1 after printing the error. */
-static int html_add(struct hl_html *h, struct report_trace *rt, const struct report_opts *o)
+static int html_add(struct hl_html *h, struct hl_loaded *rt, const struct report_opts *o)
 {
 	struct hl_progress progress;
 	struct hl_replay_hooks ph;
@@ -636,7 +554,7 @@ int hl_cmd_report(int argc, char **argv)
 		}
 	}
 	for (int i = 0; i < npaths; i++) {
-		struct report_trace rt;
+		struct hl_loaded rt;
 		if (trace_load(&rt, paths[i], &o)) {
 			status = HL_EXIT_USAGE;
 			continue;
@@ -665,7 +583,7 @@ int hl_cmd_report(int argc, char **argv)
 		}
 		hl_summary_totals_add(&totals, &rt.summary);
 		printed++;
-		trace_release(&rt);
+		hl_load_release(&rt);
 		fflush(stdout); /* each process's report as soon as it is ready */
 	}
 	if (o.format == FMT_JSON) {

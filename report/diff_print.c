@@ -271,7 +271,7 @@ static void json_change(struct hl_json *j, const char *key, uint64_t old, uint64
 	hl_json_end_object(j);
 }
 
-static void json_side(struct hl_json *j, const char *key, const struct hl_diff_trace *t)
+static void json_side(struct hl_json *j, const char *key, const struct hl_loaded *t)
 {
 	hl_json_key(j, key);
 	hl_json_begin_object(j);

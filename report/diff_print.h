@@ -7,13 +7,13 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "diff_load.h"
+#include "load.h"
 #include "diff_table.h"
 #include "format.h"
 #include "json.h"
 
 struct hl_diff_result {
-	const struct hl_diff_trace *side[2]; /* HL_DIFF_OLD, HL_DIFF_NEW */
+	const struct hl_loaded *side[2]; /* HL_DIFF_OLD, HL_DIFF_NEW */
 	const struct hl_diff_table *sites, *lines;
 	enum hl_metric metric; /* --metric: the order of the rows, the gate's number */
 	unsigned top;	       /* --top: rows per table */
