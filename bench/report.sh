@@ -50,6 +50,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$here/lib.sh"
 repo=$(dirname "$here")
 runs=3
 quick=0
@@ -66,7 +68,7 @@ while [ $# -gt 0 ]; do
 	--cases) IFS=, read -r -a cases <<<"${2:?--cases needs a list}"; shift 2 ;;
 	--perf) perf=1; shift ;;
 	--keep) keep=1; shift ;;
-	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) bench_help; exit 0 ;;
 	*) echo "bench/report.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
 	esac
 done
@@ -75,11 +77,7 @@ for c in "${cases[@]}"; do
 	[[ $c =~ ^[abdf]$ ]] || { echo "bench/report.sh: unknown case '$c' (a, b, d, f)" >&2; exit 2; }
 done
 
-lib=$build/preload/libheapline.so
-heapline=$build/report/heapline
-for f in "$lib" "$heapline"; do
-	[ -e "$f" ] || { echo "bench/report.sh: $f: missing (build first: ninja -C $build)" >&2; exit 2; }
-done
+bench_need_build bench/report.sh "$build"
 for t in heaptrack heaptrack_print; do
 	command -v $t >/dev/null || { echo "bench/report.sh: $t: not found (it is the baseline)" >&2; exit 2; }
 done
@@ -92,129 +90,20 @@ if [ -x /usr/bin/time ] && /usr/bin/time -f '%M' -o /dev/null true 2>/dev/null; 
 fi
 python=$(python3 -c 'import sys; print(sys.executable)')
 
-work=$(mktemp -d /tmp/heapline-rbench.XXXXXX)
-if [ $keep -eq 0 ]; then
-	trap 'rm -rf "$work"' EXIT
-else
-	echo "keeping $work" >&2
-fi
-# Snapshot the build: a rebuild during the run must not mix versions.
-cp "$lib" "$work/libheapline.so"
-cp "$heapline" "$work/heapline"
-lib=$work/libheapline.so
-heapline=$work/heapline
+bench_workdir heapline-rbench $keep
+bench_snapshot "$build" "$work" # sets lib and heapline
 
 scale=1
 [ $quick -eq 1 ] && scale=10
 pairs=$((2000000 / scale))
 pyn=$((300000 / scale))
 
-# ---- the programs (as in bench/run.sh) -----------------------------------------
+# ---- the programs (bench/run.sh's, from bench/lib.sh) -------------------------
 
-chain=40
-{
-	cat <<'EOF'
-#include <pthread.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-
-#define NI __attribute__((noinline, noclone))
-volatile uintptr_t sink;
-
-/* the work: malloc/free pairs of 16..528 bytes from a fixed LCG */
-NI long leaf(long n, uint32_t x)
-{
-	long acc = 0;
-	for (long i = 0; i < n; i++) {
-		x = x * 1664525u + 1013904223u;
-		char *p = malloc(16 + (x >> 16) % 513);
-		p[0] = (char)i;         /* used, so the pair is not optimised away */
-		acc += p[0];
-		sink = (uintptr_t)p;
-		free(p);
-	}
-	return acc;
-}
-EOF
-	for ((k = chain - 1; k >= 0; k--)); do
-		if ((k == chain - 1)); then
-			next="leaf(n, x)"
-		else
-			next="(d > 1 ? f$((k + 1))(d - 1, n, x) : leaf(n, x))"
-		fi
-		cat <<EOF
-NI long f$k(int d, long n, uint32_t x)
-{
-	long r = $next;
-	sink += (uintptr_t)r ^ $k;
-	return r + $k;
-}
-EOF
-	done
-	cat <<'EOF'
-static int depth;
-static long pairs;
-
-static void *run(void *arg)
-{
-	sink += (uintptr_t)f0(depth, pairs, (uint32_t)(uintptr_t)arg);
-	return NULL;
-}
-
-/* usage: alloc CHAIN_DEPTH PAIRS THREADS (THREADS 0: in main itself) */
-int main(int argc, char **argv)
-{
-	if (argc != 4)
-		return 2;
-	depth = atoi(argv[1]);
-	pairs = atol(argv[2]);
-	int threads = atoi(argv[3]);
-	if (threads == 0) {
-		run((void *)12345);
-		return 0;
-	}
-	pthread_t th[64];
-	for (int i = 0; i < threads && i < 64; i++)
-		pthread_create(&th[i], NULL, run, (void *)(uintptr_t)(12345 + i));
-	for (int i = 0; i < threads && i < 64; i++)
-		pthread_join(th[i], NULL);
-	return 0;
-}
-EOF
-} >"$work/alloc.c"
+bench_write_alloc_c "$work/alloc.c"
 gcc -g -O2 -fno-optimize-sibling-calls -fno-inline -pthread -o "$work/alloc" "$work/alloc.c"
 
-{
-	echo '#include <stddef.h>'
-	echo 'struct node { struct node *next; long key; double w[4]; };'
-	for ((i = 0; i < 90; i++)); do
-		cat <<EOF
-static long helper$i(const struct node *n, long k)
-{
-	long acc = $i;
-	for (; n; n = n->next) {
-		if (n->key == k)
-			acc += (long)(n->w[0] * $i.5);
-		else if (n->key > k)
-			acc ^= n->key << ($i % 7);
-		else
-			acc -= (long)n->w[$i % 4];
-	}
-	return acc;
-}
-long func$i(struct node *n, long k, int mode)
-{
-	switch (mode) {
-	case 0: return helper$i(n, k) * 3;
-	case 1: return helper$i(n, k + $i) - k;
-	case 2: { double s = 0; for (int j = 0; j < 4; j++) s += n ? n->w[j] * j : j; return (long)s; }
-	default: return k ^ $i;
-	}
-}
-EOF
-	done
-} >"$work/gen.c"
+bench_write_gen_c "$work/gen.c" 90
 genlines=$(wc -l <"$work/gen.c")
 
 # heaptrack for gcc's children: `gcc -wrapper` runs cc1 and as through this.
@@ -283,11 +172,7 @@ for c in "${cases[@]}"; do
 		exit 1
 	fi
 	# shellcheck disable=SC2086
-	events[$c]=$("$heapline" report --format json ${hl_traces[$c]} | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-s = d["combined"] if "combined" in d else d["summary"]
-print(s["allocations"] + s["frees"])')
+	events[$c]=$(events_of ${hl_traces[$c]})
 	printf '  recorded %-28s %9s events; %d heapline, %d heaptrack trace(s)\n' "${label[$c]}" \
 		"${events[$c]}" "$(wc -w <<<"${hl_traces[$c]}")" "$(wc -w <<<"${ht_traces[$c]}")" >&2
 done
@@ -378,18 +263,15 @@ done
 
 # ---- the table ------------------------------------------------------------------
 
-median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END {
-	if (NR == 0) { print "n/a"; exit }
-	if (NR % 2) print v[(NR + 1) / 2]; else printf "%.4f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 md=$here/report-results.md
 {
 	echo "# heapline report benchmark"
 	echo
-	echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')),"
+	bench_md_host
 	echo "median of $runs run(s); heaptrack $(heaptrack --version 2>/dev/null | awk '{print $2}');"
-	echo "heapline $(git -C "$repo" describe --always --dirty 2>/dev/null || echo '?'). Generated by bench/report.sh$([ $quick -eq 1 ] && echo ' --quick')."
+	bench_md_generated "$repo" bench/report.sh $quick
 	echo "Load average (1 min) at start $load0, at end $(cut -d' ' -f1 /proc/loadavg): wall clock is only as quiet as the machine."
 	echo
 	echo "| case | events | heapline report s | MiB | heapline all views s | MiB | heaptrack_print s | MiB | speed | memory |"

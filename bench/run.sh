@@ -40,6 +40,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$here/lib.sh"
 repo=$(dirname "$here")
 runs=5
 quick=0
@@ -54,33 +56,20 @@ while [ $# -gt 0 ]; do
 	--build) build=${2:?--build needs a directory}; shift 2 ;;
 	--keep) keep=1; shift ;;
 	--report) report=1; shift ;;
-	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) bench_help; exit 0 ;;
 	*) echo "bench/run.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
 	esac
 done
 [[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "bench/run.sh: --runs needs a positive number" >&2; exit 2; }
 
-lib=$build/preload/libheapline.so
-heapline=$build/report/heapline
-for f in "$lib" "$heapline"; do
-	[ -e "$f" ] || { echo "bench/run.sh: $f: missing (build first: ninja -C $build)" >&2; exit 2; }
-done
+bench_need_build bench/run.sh "$build"
 have_heaptrack=0
 command -v heaptrack >/dev/null && have_heaptrack=1
 # The interpreter itself, not a version manager's shim script around it.
 python=$(python3 -c 'import sys; print(sys.executable)')
 
-work=$(mktemp -d /tmp/heapline-bench.XXXXXX)
-if [ $keep -eq 0 ]; then
-	trap 'rm -rf "$work"' EXIT
-else
-	echo "keeping $work"
-fi
-# Snapshot the build: a rebuild during the run must not mix versions.
-cp "$lib" "$work/libheapline.so"
-cp "$heapline" "$work/heapline"
-lib=$work/libheapline.so
-heapline=$work/heapline
+bench_workdir heapline-bench $keep 1 # "keeping" on stdout
+bench_snapshot "$build" "$work"       # sets lib and heapline
 
 scale=1
 [ $quick -eq 1 ] && scale=10
@@ -91,113 +80,12 @@ pln=$((200000 / scale))
 
 # ---- the programs -----------------------------------------------------------
 
-chain=40
-{
-	cat <<'EOF'
-#include <pthread.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-
-#define NI __attribute__((noinline, noclone))
-volatile uintptr_t sink;
-
-/* the work: malloc/free pairs of 16..528 bytes from a fixed LCG */
-NI long leaf(long n, uint32_t x)
-{
-	long acc = 0;
-	for (long i = 0; i < n; i++) {
-		x = x * 1664525u + 1013904223u;
-		char *p = malloc(16 + (x >> 16) % 513);
-		p[0] = (char)i;         /* used, so the pair is not optimised away */
-		acc += p[0];
-		sink = (uintptr_t)p;
-		free(p);
-	}
-	return acc;
-}
-EOF
-	# f<k>(d, ...) calls f<k+1> while d > 1, then leaf; it works after
-	# the call so the call is never a tail call.
-	for ((k = chain - 1; k >= 0; k--)); do
-		if ((k == chain - 1)); then
-			next="leaf(n, x)"
-		else
-			next="(d > 1 ? f$((k + 1))(d - 1, n, x) : leaf(n, x))"
-		fi
-		cat <<EOF
-NI long f$k(int d, long n, uint32_t x)
-{
-	long r = $next;
-	sink += (uintptr_t)r ^ $k;
-	return r + $k;
-}
-EOF
-	done
-	cat <<'EOF'
-static int depth;
-static long pairs;
-
-static void *run(void *arg)
-{
-	sink += (uintptr_t)f0(depth, pairs, (uint32_t)(uintptr_t)arg);
-	return NULL;
-}
-
-/* usage: alloc CHAIN_DEPTH PAIRS THREADS (THREADS 0: in main itself) */
-int main(int argc, char **argv)
-{
-	if (argc != 4)
-		return 2;
-	depth = atoi(argv[1]);
-	pairs = atol(argv[2]);
-	int threads = atoi(argv[3]);
-	if (threads == 0) {
-		run((void *)12345);
-		return 0;
-	}
-	pthread_t th[64];
-	for (int i = 0; i < threads && i < 64; i++)
-		pthread_create(&th[i], NULL, run, (void *)(uintptr_t)(12345 + i));
-	for (int i = 0; i < threads && i < 64; i++)
-		pthread_join(th[i], NULL);
-	return 0;
-}
-EOF
-} >"$work/alloc.c"
+# The sources come from bench/lib.sh; the flags are this script's.
+bench_write_alloc_c "$work/alloc.c"
 gcc -O2 -fno-optimize-sibling-calls -fno-inline -pthread -o "$work/alloc" "$work/alloc.c"
 
 # ~2000 lines of C with some substance for cc1 to chew on.
-{
-	echo '#include <stddef.h>'
-	echo 'struct node { struct node *next; long key; double w[4]; };'
-	for ((i = 0; i < 90; i++)); do
-		cat <<EOF
-static long helper$i(const struct node *n, long k)
-{
-	long acc = $i;
-	for (; n; n = n->next) {
-		if (n->key == k)
-			acc += (long)(n->w[0] * $i.5);
-		else if (n->key > k)
-			acc ^= n->key << ($i % 7);
-		else
-			acc -= (long)n->w[$i % 4];
-	}
-	return acc;
-}
-long func$i(struct node *n, long k, int mode)
-{
-	switch (mode) {
-	case 0: return helper$i(n, k) * 3;
-	case 1: return helper$i(n, k + $i) - k;
-	case 2: { double s = 0; for (int j = 0; j < 4; j++) s += n ? n->w[j] * j : j; return (long)s; }
-	default: return k ^ $i;
-	}
-}
-EOF
-	done
-} >"$work/gen.c"
+bench_write_gen_c "$work/gen.c" 90
 genlines=$(wc -l <"$work/gen.c")
 
 # ---- cases --------------------------------------------------------------------
@@ -267,10 +155,6 @@ run_once() {
 	echo "$t1 $t0" | awk '{ printf "%.4f", $1 - $2 }'
 }
 
-median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END {
-	if (NR == 0) { print "n/a"; exit }
-	if (NR % 2) print v[(NR + 1) / 2]; else printf "%.4f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-
 tools=(plain heapline)
 [ $have_heaptrack -eq 1 ] && tools+=(heaptrack)
 declare -A times rss
@@ -291,14 +175,6 @@ done
 # ---- the table ------------------------------------------------------------------
 
 bytes_of() { local s=0 f; for f in "$@"; do [ -e "$f" ] && s=$((s + $(stat -c %s "$f"))); done; echo $s; }
-events_of() { # allocations + frees over every trace given
-	"$heapline" report --format json "$@" | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-s = d["combined"] if "combined" in d else d["summary"]
-print(s["allocations"] + s["frees"])'
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "n/a" || b == 0) print "n/a"; else printf "%.1fx", a / b }'; }
 per_event() { awk -v t="$1" -v p="$2" -v n="$3" 'BEGIN {
 	if (t == "n/a" || n == 0) print "n/a"; else printf "%.0f", (t - p) / n * 1e9 }'; }
 human() { awk -v b="$1" 'BEGIN { if (b == "n/a") { print b; exit }
@@ -309,9 +185,9 @@ md=$here/results.md
 {
 	echo "# heapline benchmark"
 	echo
-	echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')),"
+	bench_md_host
 	echo "median of $runs run(s); heaptrack $([ $have_heaptrack -eq 1 ] && heaptrack --version 2>/dev/null | awk '{print $2}' || echo 'absent');"
-	echo "heapline $(git -C "$repo" describe --always --dirty 2>/dev/null || echo '?'). Generated by bench/run.sh$([ $quick -eq 1 ] && echo ' --quick')."
+	bench_md_generated "$repo" bench/run.sh $quick
 	echo
 	echo "| case | plain s | heapline s | heaptrack s | heapline ratio | heaptrack ratio | heapline trace | heaptrack trace | heapline bytes/event | events | heapline ns/event | heaptrack ns/event |"
 	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -337,7 +213,7 @@ for c in "${cases[@]}"; do
 	[ "$c" = f ] && kns="n/a" # heaptrack saw only the driver's events
 	[ "$k" != n/a ] && k=$(printf '%.3f' "$k")
 	printf '| %s | %.3f | %.3f | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
-		"${label[$c]}" "$p" "$h" "$k" "$(ratio "$h" "$p")" "$(ratio "$k" "$p")" \
+		"${label[$c]}" "$p" "$h" "$k" "$(ratio_1f "$h" "$p")" "$(ratio_1f "$k" "$p")" \
 		"$(human "$hb")" "$(human "$kb")" "$bpe" "$ev" "${nsev[$c]}" "$kns" >>"$md"
 done
 {
