@@ -143,7 +143,11 @@ run_once() {
 		[ -n "$case_env" ] && export "${case_env?}"
 		case $tool in
 		plain) exec "${timer[@]}" "${cmd[@]}" ;;
-		heapline) LD_PRELOAD=$lib HEAPLINE_OUTPUT=$dir/x.%p.hlt exec "${timer[@]}" "${cmd[@]}" ;;
+		heapline)
+			# GNU time inherits the preload too (a trace of a few events,
+			# removed below): only then is the program its child.
+			echo "$BASHPID" >"$dir/timer.pid"
+			LD_PRELOAD=$lib HEAPLINE_OUTPUT=$dir/x.%p.hlt exec "${timer[@]}" "${cmd[@]}" ;;
 		heaptrack) exec heaptrack -o "$dir/ht" "${cmd[@]}" ;;
 		esac
 	) >"$dir/stdout" 2>"$dir/stderr" || {
@@ -152,6 +156,9 @@ run_once() {
 		exit 1
 	}
 	t1=$(date +%s.%N)
+	if [ ${#timer[@]} -gt 0 ] && [ -s "$dir/timer.pid" ]; then
+		rm -f "$dir/x.$(cat "$dir/timer.pid").hlt"
+	fi
 	echo "$t1 $t0" | awk '{ printf "%.4f", $1 - $2 }'
 }
 
