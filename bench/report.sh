@@ -30,8 +30,8 @@
 # polled every 10 ms) of
 #   heapline report TRACE...             default views: summary, top sites,
 #                                        line tables
-#   heapline report --view all TRACE...  every view (top-peak reads the
-#                                        trace twice)
+#   heapline report --view all TRACE...  every view (one pass: the peak
+#                                        snapshot is kept during it)
 #   heaptrack_print -f TRACE.zst         its default output: peak, calls and
 #                                        temporary sites, totals; in case f
 #                                        once per trace, times summed, RSS the

@@ -262,8 +262,11 @@ if [ ${#gnu_time[@]} -gt 0 ]; then
 		ph=$(peak_heap_of "${hl_files[@]}")
 		awk -v l="${label[$c]}" -v p="$pr" -v h="$hr" -v ph="$ph" 'BEGIN {
 			if (p == "n/a" || h == "n/a") { printf "| %s | n/a | n/a | n/a | %.1f | n/a |\n", l, ph / 1048576; exit }
-			printf "| %s | %.1f | %.1f | %.1f | %.1f | %.0f%% |\n", l, p / 1024, h / 1024,
-				(h - p) / 1024, ph / 1048576, ph ? (h - p) * 1024 / ph * 100 : 0 }' >>"$md"
+			# below 1 MiB of heap the ratio says nothing: the increase is
+			# the fixed part (ring, block buffer, zstd)
+			share = ph >= 1048576 ? sprintf("%.0f%%", (h - p) * 1024 / ph * 100) : "n/a"
+			printf "| %s | %.1f | %.1f | %.1f | %.1f | %s |\n", l, p / 1024, h / 1024,
+				(h - p) / 1024, ph / 1048576, share }' >>"$md"
 	done
 fi
 
