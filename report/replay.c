@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* Threads are few: uthash.  Out of memory in uthash becomes an entry with
  * hh.tbl == NULL, not exit(). */
@@ -29,14 +30,20 @@
  * allocation: a quarter of the replay's time on bench/report.sh case a.
  *
  * seq numbers the insertions, so hl_replay_foreach_live can still visit the
- * blocks in allocation order (uthash's order); a slot is free when seq is 0,
- * so every pointer, even 0, is a key. */
+ * blocks in allocation order (uthash's order; a 32-bit count, so past 4G
+ * allocations the order is only deterministic).  A slot is free when node1
+ * is 0 (it holds node + 1), so every pointer, even 0, is a key.  24 bytes:
+ * the table is most of the replay's memory (bench/report.sh case d: 24 MiB
+ * at its peak, 36 while it grows, where 32-byte slots took 32 and 48). */
 struct slot {
-	uint64_t ptr, size, node;
-	uint64_t seq; /* 0: empty */
+	uint64_t ptr, size;
+	uint32_t node1; /* stack node + 1; 0: empty */
+	uint32_t seq;
 };
 
-#define TABLE_MIN_CAP 256 /* 8 KiB: a small live set stays in L1 */
+#define TABLE_MIN_CAP 256 /* 6 KiB: a small live set stays in L1 */
+
+static void slots_free(struct slot *s, uint64_t cap);
 
 struct live_table {
 	struct slot *s;
@@ -44,7 +51,7 @@ struct live_table {
 	unsigned shift; /* 64 - log2(capacity) */
 	uint64_t count;
 	uint64_t grow_at; /* count that makes it grow: three quarters full */
-	uint64_t next_seq;
+	uint32_t next_seq;
 };
 
 /* A realloc's FREE whose REALLOC_FAIL may still follow.  Only the latest
@@ -160,7 +167,7 @@ void hl_replay_free(struct hl_replay *r)
 		HASH_DEL(r->threads, ts);
 		free(ts);
 	}
-	free(r->live.s);
+	slots_free(r->live.s, r->live.s ? r->live.mask + 1 : 0);
 	for (size_t i = 0; i < r->nmods; i++) {
 		free(r->mods[i].mod.path);
 		free(r->mods[i].mod.build_id);
@@ -186,7 +193,7 @@ static inline struct slot *probe(const struct live_table *t, uint64_t ptr)
 {
 	uint64_t i = home(t, ptr);
 
-	while (t->s[i].seq && t->s[i].ptr != ptr)
+	while (t->s[i].node1 && t->s[i].ptr != ptr)
 		i = (i + 1) & t->mask;
 	return &t->s[i];
 }
@@ -195,6 +202,36 @@ static inline void prefetch_slot(const struct live_table *t, uint64_t ptr)
 {
 	if (t->s)
 		__builtin_prefetch(&t->s[home(t, ptr)], 1);
+}
+
+/* Tables of 2 MiB and more are mapped on their own and asked for huge
+ * pages: a lookup in a table far larger than the cache is one random
+ * access, and with 4 KiB pages each of them missed the TLB too. */
+#define TABLE_MAP_BYTES (2u << 20)
+
+static struct slot *slots_alloc(uint64_t cap)
+{
+	size_t bytes = cap * sizeof(struct slot);
+
+	if (bytes < TABLE_MAP_BYTES)
+		return calloc(cap, sizeof(struct slot));
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	madvise(p, bytes, MADV_HUGEPAGE); /* a hint: without it, 4 KiB pages */
+	return p;
+}
+
+static void slots_free(struct slot *s, uint64_t cap)
+{
+	size_t bytes = cap * sizeof(struct slot);
+
+	if (!s)
+		return;
+	if (bytes < TABLE_MAP_BYTES)
+		free(s);
+	else
+		munmap(s, bytes);
 }
 
 /* Moves the table into one of cap slots (cap a power of two). */
@@ -208,13 +245,13 @@ static int table_resize(struct live_table *t, uint64_t cap)
 	    .next_seq = t->next_seq,
 	};
 
-	n.s = calloc(cap, sizeof(*n.s));
+	n.s = slots_alloc(cap);
 	if (!n.s)
 		return STOP_NOMEM;
 	for (uint64_t i = 0; t->s && i <= t->mask; i++)
-		if (t->s[i].seq)
+		if (t->s[i].node1)
 			*probe(&n, t->s[i].ptr) = t->s[i];
-	free(t->s);
+	slots_free(t->s, t->mask + 1);
 	*t = n;
 	return 0;
 }
@@ -244,7 +281,7 @@ static struct slot *block_find(struct hl_replay *r, uint64_t ptr)
 	if (!r->live.s)
 		return NULL;
 	b = probe(&r->live, ptr);
-	return b->seq ? b : NULL;
+	return b->node1 ? b : NULL;
 }
 
 /* Makes a block live at ptr, which is not live; at is the empty slot
@@ -262,7 +299,7 @@ static inline int block_add(struct hl_replay *r, struct slot *at, uint64_t ptr, 
 	}
 	if (!at)
 		at = probe(t, ptr);
-	*at = (struct slot){ptr, size, node, ++t->next_seq};
+	*at = (struct slot){ptr, size, (uint32_t)node + 1, ++t->next_seq};
 	t->count++;
 	r->live_bytes += size;
 	r->live_blocks++;
@@ -285,7 +322,7 @@ static void block_remove(struct hl_replay *r, struct slot *b)
 	 * back would put it before its home. */
 	for (;;) {
 		j = (j + 1) & t->mask;
-		if (!t->s[j].seq)
+		if (!t->s[j].node1)
 			break;
 		uint64_t h = home(t, t->s[j].ptr);
 		if (((j - h) & t->mask) >= ((j - hole) & t->mask)) {
@@ -293,7 +330,7 @@ static void block_remove(struct hl_replay *r, struct slot *b)
 			hole = j;
 		}
 	}
-	t->s[hole].seq = 0;
+	t->s[hole].node1 = 0;
 	t->count--;
 }
 
@@ -375,10 +412,10 @@ static int on_alloc(void *ctx, unsigned fn, uint64_t node, uint64_t ptr, uint64_
 	struct slot *at = r->live.s ? probe(&r->live, ptr) : NULL;
 	int ret;
 
-	if (at && at->seq) {
+	if (at && at->node1) {
 		/* The library orders a free before any reuse of its address, so
 		 * this means a free it missed: drop the old block, count no free. */
-		uint64_t old_size = at->size, old_node = at->node;
+		uint64_t old_size = at->size, old_node = at->node1 - 1;
 
 		block_remove(r, at);
 		at = NULL; /* the shift may have moved its neighbours into it */
@@ -411,7 +448,7 @@ static int on_free(void *ctx, unsigned fn, uint64_t node, uint64_t ptr)
 	r->s.frees++;
 	if (b) {
 		size = b->size;
-		alloc_node = b->node;
+		alloc_node = b->node1 - 1;
 		known = 1;
 		block_remove(r, b);
 	} else {
@@ -539,7 +576,10 @@ static int on_node(void *ctx, uint64_t id, uint64_t parent, uint64_t ip)
 {
 	struct hl_replay *r = ctx;
 
-	/* The reader numbers nodes densely from 1, so id == nnodes. */
+	/* The reader numbers nodes densely from 1, so id == nnodes.  A live
+	 * block keeps its node in 32 bits (struct slot). */
+	if (r->nnodes >= UINT32_MAX - 1)
+		return STOP_NOMEM;
 	if (r->nnodes == r->node_cap) {
 		struct node *n = realloc(r->nodes, r->node_cap * 2 * sizeof(*n));
 		if (!n)
@@ -803,7 +843,7 @@ const struct hl_replay_module *hl_replay_module_of(const struct hl_replay *r, ui
 
 static int by_seq(const void *a, const void *b)
 {
-	uint64_t x = (*(const struct slot *const *)a)->seq,
+	uint32_t x = (*(const struct slot *const *)a)->seq,
 		 y = (*(const struct slot *const *)b)->seq;
 
 	return (x > y) - (x < y);
@@ -826,11 +866,11 @@ int hl_replay_foreach_live(const struct hl_replay *r,
 	if (!order)
 		return -ENOMEM;
 	for (uint64_t i = 0; i <= t->mask; i++)
-		if (t->s[i].seq)
+		if (t->s[i].node1)
 			order[n++] = &t->s[i];
 	qsort(order, n, sizeof(*order), by_seq);
 	for (uint64_t i = 0; i < n && !ret; i++)
-		ret = fn(ctx, order[i]->ptr, order[i]->size, order[i]->node);
+		ret = fn(ctx, order[i]->ptr, order[i]->size, order[i]->node1 - 1u);
 	free(order);
 	return ret;
 }
@@ -843,9 +883,9 @@ int hl_replay_foreach_live_unordered(const struct hl_replay *r,
 	const struct live_table *t = &r->live;
 
 	for (uint64_t i = 0; t->s && i <= t->mask; i++) {
-		if (!t->s[i].seq)
+		if (!t->s[i].node1)
 			continue;
-		int ret = fn(ctx, t->s[i].ptr, t->s[i].size, t->s[i].node);
+		int ret = fn(ctx, t->s[i].ptr, t->s[i].size, t->s[i].node1 - 1u);
 		if (ret)
 			return ret;
 	}
