@@ -19,6 +19,7 @@
 #include "check_judge.h"
 #include "check_print.h"
 #include "check_supp.h"
+#include "cli.h"
 #include "commands.h"
 #include "hl_format.h"
 #include "launch.h"
@@ -122,8 +123,9 @@ struct opts {
 
 static int usage_error(const char *what, const char *arg)
 {
-	fprintf(stderr, "heapline check: %s%s%s%s (try 'heapline check --help')\n", what,
-		arg ? " '" : "", arg ? arg : "", arg ? "'" : "");
+	if (!arg)
+		return hl_cli_usage("check", "%s", what);
+	fprintf(stderr, "heapline check: %s '%s' (try 'heapline check --help')\n", what, arg);
 	return HL_EXIT_USAGE;
 }
 
@@ -477,14 +479,8 @@ int hl_cmd_check(int argc, char **argv)
 		case 'h':
 			fputs(usage, stdout);
 			return 0;
-		case ':':
-			return usage_error("missing argument to", argv[optind - 1]);
-		default:
-			if (optopt) {
-				char opt[3] = {'-', (char)optopt, '\0'};
-				return usage_error("unknown option", opt);
-			}
-			return usage_error("unknown option", argv[optind - 1]);
+		default: /* ':' or '?' */
+			return hl_cli_bad_option("check", ch, argv);
 		}
 	}
 	if (optind >= argc)

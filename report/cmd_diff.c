@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "commands.h"
 #include "diff_print.h"
 #include "diff_table.h"
@@ -49,25 +50,7 @@ static const char usage[] =
 
 static int usage_error(const char *fmt, const char *arg)
 {
-	fputs("heapline diff: ", stderr);
-	fprintf(stderr, fmt, arg);
-	fputs(" (try 'heapline diff --help')\n", stderr);
-	return HL_EXIT_USAGE;
-}
-
-static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
-{
-	char *end;
-	unsigned long v;
-
-	if (!*s || *s == '-')
-		return -1;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v < lo || v > hi)
-		return -1;
-	*out = (unsigned)v;
-	return 0;
+	return hl_cli_usage("diff", fmt, arg);
 }
 
 /* A percentage: a finite number >= 0, "10" or "2.5" (a trailing % is fine). */
@@ -131,12 +114,12 @@ int hl_cmd_diff(int argc, char **argv)
 				    optarg);
 			break;
 		case OPT_TOP:
-			if (parse_uint(optarg, 1, 1000000, &d.top))
+			if (hl_cli_uint(optarg, 1, 1000000, &d.top))
 				return usage_error("--top wants a number from 1 up, not '%s'",
 						   optarg);
 			break;
 		case OPT_DEPTH:
-			if (parse_uint(optarg, 0, 1000, &depth))
+			if (hl_cli_uint(optarg, 0, 1000, &depth))
 				return usage_error(
 				    "--stack-depth wants a number from 0 to 1000, not '%s'",
 				    optarg);
@@ -147,7 +130,7 @@ int hl_cmd_diff(int argc, char **argv)
 				    "unknown unit '%s', expected B, KiB, MiB, GiB or auto", optarg);
 			break;
 		case OPT_PRECISION:
-			if (parse_uint(optarg, 0, 9, &u))
+			if (hl_cli_uint(optarg, 0, 9, &u))
 				return usage_error(
 				    "--precision wants a number from 0 to 9, not '%s'", optarg);
 			d.precision = (int)u;
@@ -163,10 +146,8 @@ int hl_cmd_diff(int argc, char **argv)
 		case 'h':
 			fputs(usage, stdout);
 			return 0;
-		case ':':
-			return usage_error("option '%s' needs a value", argv[optind - 1]);
-		default:
-			return usage_error("unknown option '%s'", argv[optind - 1]);
+		default: /* ':' or '?' */
+			return hl_cli_bad_option("diff", c, argv);
 		}
 	}
 	if (argc - optind != 2)

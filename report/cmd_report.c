@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "aggregate.h"
+#include "cli.h"
 #include "commands.h"
 #include "export_files.h"
 #include "format.h"
@@ -275,26 +276,7 @@ static const char usage[] =
 
 static int usage_error(const char *fmt, const char *arg)
 {
-	fputs("heapline report: ", stderr);
-	fprintf(stderr, fmt, arg);
-	fputs(" (try 'heapline report --help')\n", stderr);
-	return HL_EXIT_USAGE;
-}
-
-/* A whole number in [lo, hi]: 0, or -1. */
-static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
-{
-	char *end;
-	unsigned long v;
-
-	if (!*s || *s == '-')
-		return -1;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v < lo || v > hi)
-		return -1;
-	*out = (unsigned)v;
-	return 0;
+	return hl_cli_usage("report", fmt, arg);
 }
 
 /* Comma-separated names of a table: 0, or -1 with the bad name in *bad
@@ -426,11 +408,11 @@ int hl_cmd_report(int argc, char **argv)
 			views_given = 1;
 			break;
 		case OPT_TOP:
-			if (parse_uint(optarg, 1, 1000000, &o.view.top))
+			if (hl_cli_uint(optarg, 1, 1000000, &o.view.top))
 				return usage_error("--top wants a number from 1 up, not '%s'", optarg);
 			break;
 		case OPT_DEPTH:
-			if (parse_uint(optarg, 0, 1000, &o.view.stack_depth))
+			if (hl_cli_uint(optarg, 0, 1000, &o.view.stack_depth))
 				return usage_error("--stack-depth wants a number from 0 to 1000, not '%s'",
 						   optarg);
 			break;
@@ -441,7 +423,7 @@ int hl_cmd_report(int argc, char **argv)
 			o.view.line_unit = o.view.unit;
 			break;
 		case OPT_PRECISION:
-			if (parse_uint(optarg, 0, 9, &u))
+			if (hl_cli_uint(optarg, 0, 9, &u))
 				return usage_error("--precision wants a number from 0 to 9, not '%s'",
 						   optarg);
 			o.view.precision = (int)u;
@@ -483,10 +465,8 @@ int hl_cmd_report(int argc, char **argv)
 		case 'h':
 			fputs(usage, stdout);
 			return 0;
-		case ':':
-			return usage_error("option '%s' needs a value", argv[optind - 1]);
-		default:
-			return usage_error("unknown option '%s'", argv[optind - 1]);
+		default: /* ':' or '?' */
+			return hl_cli_bad_option("report", c, argv);
 		}
 	}
 

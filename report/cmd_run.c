@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "commands.h"
 #include "launch.h"
 #include "replay.h"
@@ -72,8 +73,9 @@ static const struct option long_opts[] = {
 
 static int usage_error(const char *what, const char *arg)
 {
-	fprintf(stderr, "heapline run: %s%s%s%s (try 'heapline run --help')\n", what,
-		arg ? " '" : "", arg ? arg : "", arg ? "'" : "");
+	if (!arg)
+		return hl_cli_usage("run", "%s", what);
+	fprintf(stderr, "heapline run: %s '%s' (try 'heapline run --help')\n", what, arg);
 	return HL_EXIT_USAGE;
 }
 
@@ -235,15 +237,8 @@ int hl_cmd_run(int argc, char **argv)
 		case 'h':
 			fputs(usage, stdout);
 			return 0;
-		case ':':
-			return usage_error("missing argument to", argv[optind - 1]);
-		default:
-			if (optopt) {
-				char opt[3] = {'-', (char)optopt, '\0'};
-
-				return usage_error("unknown option", opt);
-			}
-			return usage_error("unknown option", argv[optind - 1]);
+		default: /* ':' or '?' */
+			return hl_cli_bad_option("run", c, argv);
 		}
 	}
 	if (optind >= argc)
