@@ -103,6 +103,9 @@ static int collect_frame(void *ctx, const struct hl_frame *fr, bool own)
 {
 	struct collect *c = ctx;
 
+	/* the C runtime that called a main no longer on the stack */
+	if (c->n && hl_frame_below_main(fr))
+		return STOP_AT_MAIN;
 	if (c->n == c->cap) {
 		size_t cap = c->cap ? c->cap * 2 : 64;
 		const struct hl_frame **f = realloc(c->f, cap * sizeof(*f));

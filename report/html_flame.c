@@ -180,8 +180,10 @@ static uint32_t child_of(struct tree *t, uint32_t parent, int64_t frame)
 }
 
 /* The tree node of a replay stack node: its parent's, extended by its own
- * frames (outermost first); from the root again at a frame named main,
- * since below main is the C runtime, as in the site views.  Memoized per
+ * frames (outermost first); from the root again at a frame named main, or
+ * after the C library's start-up code when main left the stack (a tail
+ * call, a stripped program), since below main is the C runtime, as in the
+ * site views.  Memoized per
  * stack node, parents first (their ids are smaller), so each stack node is
  * symbolized and looked up once, however many stacks share it. */
 static uint32_t tree_at(struct tree *t, struct hl_stacks *st, const struct hl_replay *r,
@@ -216,12 +218,18 @@ static uint32_t tree_at(struct tree *t, struct hl_stacks *st, const struct hl_re
 			return NO_NODE;
 		}
 		from = k - 1;
-		for (int i = 0; i < k; i++)
+		for (int i = 0; i < k; i++) {
 			if (f[i].function && !strcmp(f[i].function, "main")) {
 				at = 0; /* the innermost main starts the stack */
 				from = i;
 				break;
 			}
+			if (hl_frame_below_main(&f[i])) {
+				at = 0; /* or what the C runtime called, main or not */
+				from = i - 1;
+				break;
+			}
+		}
 		for (int i = from; i >= 0; i--) {
 			int64_t fr = frame_of(t, &f[i], own && !system_header(f[i].file));
 			if (fr < 0 || (at = child_of(t, at, fr)) == NO_NODE)

@@ -24,6 +24,9 @@ struct node_frames {
 	/* whether the node's module is the program's own: 0 not known yet,
 	 * 1 own, 2 not; known without symbolizing */
 	uint8_t module_own;
+	/* whether it is the C library's start-up code (below_main): 0 not
+	 * known yet, 1 yes, 2 no */
+	uint8_t below_main;
 };
 
 struct hl_stacks {
@@ -32,6 +35,7 @@ struct hl_stacks {
 	struct node_frames *nodes;
 	uint64_t nnodes;
 	uint8_t *mod_own; /* per replay module: 0 not known yet, 1 own, 2 not */
+	const char *exe;  /* the traced executable's path (INFO), or NULL */
 };
 
 struct hl_stacks *hl_stacks_new(const struct hl_replay *r)
@@ -41,6 +45,7 @@ struct hl_stacks *hl_stacks_new(const struct hl_replay *r)
 	if (!st)
 		return NULL;
 	st->r = r;
+	st->exe = hl_replay_info(r) ? hl_replay_info(r)->exe : NULL;
 	st->nnodes = hl_replay_node_count(r);
 	st->nodes = calloc(st->nnodes ? st->nnodes : 1, sizeof(*st->nodes));
 	st->sym = hl_symbolizer_new();
@@ -78,6 +83,11 @@ static bool has_prefix(const char *s, const char *p)
 	return !strncmp(s, p, strlen(p));
 }
 
+bool hl_frame_below_main(const struct hl_frame *f)
+{
+	return hl_stacks_below_main_name(f->function) && !hl_stacks_own_module(f->module);
+}
+
 bool hl_stacks_own_module(const char *path)
 {
 	static const char *const system_dirs[] = {"/lib/", "/usr/lib/", "/lib64/", "/usr/lib64/"};
@@ -92,6 +102,14 @@ bool hl_stacks_own_module(const char *path)
 	base = base ? base + 1 : path;
 	return !has_prefix(base, "linux-vdso") && !has_prefix(base, "linux-gate") &&
 	       !has_prefix(base, "libheapline");
+}
+
+/* The main executable is the program's own code wherever it is installed
+ * (gcc's cc1 and git's subcommands live under /usr/lib); other modules
+ * are unless they are in a system directory. */
+static bool own_path(const struct hl_stacks *st, const char *path)
+{
+	return (st->exe && path && !strcmp(path, st->exe)) || hl_stacks_own_module(path);
 }
 
 /* Code from the system's headers (a C++ std:: template instantiated in the
@@ -119,7 +137,7 @@ static bool node_module_own(struct hl_stacks *st, uint64_t node)
 		} else {
 			size_t i = (size_t)(m - hl_replay_module(st->r, 0));
 			if (!st->mod_own[i])
-				st->mod_own[i] = hl_stacks_own_module(m->mod.path) ? 1 : 2;
+				st->mod_own[i] = own_path(st, m->mod.path) ? 1 : 2;
 			nf->module_own = st->mod_own[i];
 		}
 	}
@@ -144,7 +162,7 @@ int hl_stacks_node_frames(struct hl_stacks *st, uint64_t node, const struct hl_f
 			return n;
 		}
 		nf->n = n;
-		nf->own = hl_stacks_own_module(nf->f[0].module);
+		nf->own = own_path(st, nf->f[0].module);
 		nf->sys_header = 0;
 		for (int i = 0; i < n && i < 64; i++)
 			if (system_header(nf->f[i].file))
@@ -215,6 +233,52 @@ static bool is_main(const struct hl_frame *f)
 	return f->function && !strcmp(f->function, "main");
 }
 
+/* The C library's start-up code, which calls main and the constructors:
+ * the names valgrind's --show-below-main=no stops at, and glibc's own. */
+bool hl_stacks_below_main_name(const char *name)
+{
+	static const char *const prefixes[] = {
+	    "__libc_start_main", /* _impl, @@GLIBC_2.34, .isra.0 ... */
+	    "__libc_start_call_main",
+	    "generic_start_main",
+	};
+	static const char *const names[] = {"_dl_start_user", "_dl_init", "call_init"};
+
+	if (!name)
+		return false;
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		if (has_prefix(name, prefixes[i]))
+			return true;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(name, names[i]))
+			return true;
+	return false;
+}
+
+/* Whether node's return address is in the C library's start-up code (a
+ * system module's function of hl_stacks_below_main_name), from the ELF symbol table
+ * only: main is not always on the stack to stop at (a stripped program, a
+ * main that tail-calls), and resolving libc's start-up frames through
+ * DWARF inflated all of its debug sections (bench/report.sh case f: a
+ * fifth of the report's time, case d: 6%). */
+static bool node_below_main(struct hl_stacks *st, uint64_t node)
+{
+	struct node_frames *nf = &st->nodes[node];
+
+	if (!nf->below_main) {
+		const struct hl_replay_module *m;
+		uint64_t ip;
+
+		nf->below_main = 2;
+		hl_replay_node(st->r, node, NULL, &ip);
+		m = hl_replay_module_of(st->r, node, ip);
+		if (m && !node_module_own(st, node) &&
+		    hl_stacks_below_main_name(hl_symbolizer_symbol(st->sym, m->mod.id, ip)))
+			nf->below_main = 1;
+	}
+	return nf->below_main == 1;
+}
+
 int hl_stacks_walk_from_own(struct hl_stacks *st, uint64_t node,
 			    int (*cb)(void *ctx, const struct hl_frame *f, bool own), void *ctx)
 {
@@ -243,6 +307,8 @@ int hl_stacks_walk_from_own(struct hl_stacks *st, uint64_t node,
 	}
 found:
 	for (int steps = 0; start != 0 && start < st->nnodes && steps < MAX_WALK; steps++) {
+		if (steps && node_below_main(st, start))
+			break; /* main's callers: the views' stacks end at main */
 		int ret = visit_node(st, start, from, cb, ctx);
 		if (ret)
 			return ret;

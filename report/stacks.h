@@ -46,11 +46,23 @@ int hl_stacks_walk_flags(struct hl_stacks *st, uint64_t node, unsigned flags,
  * innermost frame when the stack has none before main; the frames inside
  * other modules before that one are never symbolized.  Only a main
  * defined in a system library, before the first own frame, would go
- * unnoticed as the end of the search. */
+ * unnoticed as the end of the search.  The walk ends before the C
+ * library's start-up code (hl_stacks_below_main_name, told from the ELF
+ * symbol table, so libc's debug information is not read for it). */
 int hl_stacks_walk_from_own(struct hl_stacks *st, uint64_t node,
 			    int (*cb)(void *ctx, const struct hl_frame *f, bool own), void *ctx);
 
-/* Whether a module path is the program's own code. */
+/* Whether a name is one of the C library's start-up functions that call
+ * main and the constructors (__libc_start_call_main, __libc_start_main*,
+ * call_init, _dl_init, ...): the views' stacks end at main, or at these
+ * when main is not on the stack (a stripped program, a main that ends in a
+ * tail call).  hl_frame_below_main: such a function, in a system module. */
+bool hl_stacks_below_main_name(const char *name);
+bool hl_frame_below_main(const struct hl_frame *f);
+
+/* Whether a module path is the program's own code by where it is installed
+ * (not in /lib, /usr/lib ...).  The stacks also count the traced
+ * executable as own wherever it is. */
 bool hl_stacks_own_module(const char *path);
 
 /* "function file:line" (path via hl_fmt_path), "function (module+0x1a)"

@@ -1130,6 +1130,23 @@ static void name_from_symtab(struct hl_symbolizer *s, struct sym_module *m, uint
 	}
 }
 
+const char *hl_symbolizer_symbol(struct hl_symbolizer *s, uint64_t module_id, uint64_t ip)
+{
+	struct sym_module *m = NULL;
+	struct hl_frame fr;
+
+	HASH_FIND(hh, s->modules, &module_id, sizeof(module_id), m);
+	if (!m || ip == 0)
+		return NULL;
+	if (m->state == MOD_UNOPENED)
+		open_module(m);
+	if (m->state != MOD_OPEN)
+		return NULL;
+	frame_init(&fr, m, ip);
+	name_from_symtab(s, m, ip, &fr);
+	return fr.function;
+}
+
 static int resolve_uncached(struct hl_symbolizer *s, struct sym_module *m, uint64_t ip,
 			    struct hl_frame *out)
 {

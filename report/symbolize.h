@@ -80,6 +80,11 @@ uint64_t hl_symbolizer_module_at(struct hl_symbolizer *s, uint64_t ip);
 int hl_symbolizer_resolve(struct hl_symbolizer *s, uint64_t module_id, uint64_t ip,
 			  const struct hl_frame **frames);
 
+/* The ELF symbol (the debug file's symbol table when there is one) holding
+ * a return address, or NULL: no DWARF is read, so it costs no debug
+ * sections inflated.  The name stays valid as long as s. */
+const char *hl_symbolizer_symbol(struct hl_symbolizer *s, uint64_t module_id, uint64_t ip);
+
 /* The line range of a function, for the line-by-line table: every line from
  * first to last.  Computed once per function from its DWARF: first is
  * DW_AT_decl_line, last the highest line of the definition's file in the line

@@ -396,6 +396,63 @@ def test_source_dir(env):
     check(row in out.split("\n"), "--source-dir finds the moved source")
 
 
+# ---- stacks end where the C library calls main ---------------------------------
+
+TAILCALL_SRC = r"""
+#include <stdlib.h>
+#include <string.h>
+__attribute__((noinline)) int work(int n)
+{
+	char *p = malloc((size_t)n);
+	if (!p)
+		return 1;
+	memset(p, 1, (size_t)n);
+	int r = p[n - 1] != 1;
+	free(p);
+	return r;
+}
+int main(int argc, char **argv)
+{
+	(void)argv;
+	return work(4000 + argc); /* a sibling call at -O2: main leaves the stack */
+}
+"""
+
+BELOW_MAIN = ("__libc_start_main", "__libc_start_call_main", "generic_start_main",
+              "_dl_start_user", "_dl_init", "call_init")
+
+
+def test_below_main(env):
+    """A main that tail-calls, and the same program stripped: the site's
+    callers never go into the C library's start-up code."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        print("skip: no C compiler for the below-main test")
+        return
+    with open(os.path.join(env.tmp, "tail.c"), "w") as f:
+        f.write(TAILCALL_SRC)
+    for name, flags in (("tail", ["-g"]), ("tail_stripped", ["-s"])):
+        prog = os.path.join(env.tmp, name)
+        if subprocess.run([cc, "-O2", "-fno-inline"] + flags + ["-o", prog, "tail.c"],
+                          cwd=env.tmp).returncode:
+            fail("cannot compile tail.c")
+            return
+        trace = env.run(prog, name)
+        j = env.report_json("--view", "top", "--top", "100", "--stack-depth", "20", trace)
+        sites = [s for s in j.get("top_bytes", []) if s.get("bytes_allocated") == 4001]
+        check(len(sites) == 1, "%s: the 4001-byte site is there" % name)
+        for site in sites:
+            frames = site.get("frames", [])
+            names = [fr.get("function") or "" for fr in frames]
+            check(frames and frames[0].get("module") == prog,
+                  "%s: the site is in the program (a /usr/lib one would be too): %s"
+                  % (name, frames[:1]))
+            check(not any(n.startswith(BELOW_MAIN) for n in names),
+                  "%s: no C library start-up frame among the callers: %s" % (name, names))
+            libc = [fr for fr in frames if "libc.so" in (fr.get("module") or "")]
+            check(len(libc) <= 1, "%s: at most one unnamed libc frame before the stop: %s"
+                  % (name, names))
+
 # ---- several traces, bad options -----------------------------------------------
 
 def test_cli(env, t1, t2):
@@ -424,6 +481,7 @@ def main():
         t_mp = test_mp(env, mp)
         t_fx = test_fixture(env, fixture)
         test_source_dir(env)
+        test_below_main(env)
         test_cli(env, t_mp, t_fx)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
