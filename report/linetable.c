@@ -31,6 +31,8 @@
 struct row {
 	int64_t inc;
 	uint64_t mem, occ, frees, leaked, peak;
+	uint32_t on_path; /* tree_walk: nodes on the current path naming this line */
+	uint32_t stamp;	  /* the last node (id + 1) that counted it */
 };
 
 struct table {
@@ -51,6 +53,7 @@ struct func_act {
 	uint64_t bytes, self, events;
 	bool own;
 	size_t order;
+	uint32_t on_path, stamp; /* as in struct row */
 	UT_hash_handle hh;
 };
 
@@ -86,97 +89,252 @@ static bool same_file(const char *a, const char *b)
 	return a == b || (a && b && !strcmp(a, b));
 }
 
-/* A small set of pointers (or pointer + line) seen on one stack. */
-struct seen {
-	struct seen_item {
-		const void *p;
-		unsigned line;
-	} * v;
-	size_t n, cap;
+/* ---- the stack tree ----------------------------------------------------------
+ *
+ * Both passes below want, for each function (for each line of a chosen
+ * function), the sums over the stacks with activity that pass through it,
+ * each stack counted once however often recursion puts the function on it.
+ * Walking every such stack from its leaf did that in stacks x depth
+ * symbolized frames and hash lookups (python: 24k stacks of ~40 frames, a
+ * quarter of `heapline report`).  Instead the stack tree is walked once,
+ * depth first, with each node's sums over its subtree: a node adds them to
+ * what its frames name unless a node above it on the path named the same
+ * (a count per function, per line, of such nodes on the path), which
+ * counts every stack through it exactly once. */
+
+struct sums {
+	uint64_t alloc_bytes, free_bytes, allocs, frees, leaked_bytes, peak_bytes;
+	uint64_t max_live; /* the largest, not a sum */
 };
 
-/* 1 if already there, 0 if added, -ENOMEM. */
-static int seen_add(struct seen *s, const void *p, unsigned line)
+struct tree {
+	struct hl_stacks *st;
+	unsigned walk; /* hl_stacks_walk_flags's flags */
+	uint64_t n;
+	struct sums *incl;	/* per node: over the nodes with activity in its subtree */
+	uint32_t *first, *next; /* children, ascending; 0 = none */
+};
+
+static void tree_free(struct tree *t)
 {
-	for (size_t i = 0; i < s->n; i++)
-		if (s->v[i].p == p && s->v[i].line == line)
-			return 1;
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 32;
-		struct seen_item *v = realloc(s->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		s->v = v;
-		s->cap = cap;
+	free(t->incl);
+	free(t->first);
+	free(t->next);
+}
+
+static int tree_build(struct tree *t, struct hl_stacks *st, const struct hl_agg *a, unsigned walk)
+{
+	t->st = st;
+	t->walk = walk;
+	t->n = hl_stacks_node_count(st);
+	t->incl = calloc(t->n ? t->n : 1, sizeof(*t->incl));
+	t->first = calloc(t->n ? t->n : 1, sizeof(*t->first));
+	t->next = calloc(t->n ? t->n : 1, sizeof(*t->next));
+	if (!t->incl || !t->first || !t->next || t->n > UINT32_MAX)
+		return -ENOMEM;
+	for (size_t i = 0; i < hl_agg_count(a); i++) {
+		const struct hl_node_stats *ns = hl_agg_stats(a, i);
+		uint64_t id = hl_agg_node_id(a, i);
+		struct sums *x = &t->incl[id];
+
+		if (id >= t->n)
+			continue;
+		x->alloc_bytes += ns->alloc_bytes;
+		x->free_bytes += ns->free_bytes;
+		x->allocs += ns->allocs;
+		x->frees += ns->frees;
+		x->leaked_bytes += ns->leaked_bytes;
+		x->peak_bytes += ns->peak_bytes;
+		if (ns->max_live > x->max_live)
+			x->max_live = ns->max_live;
 	}
-	s->v[s->n++] = (struct seen_item){p, line};
+	/* Parents have smaller ids: children first, then their parent. */
+	for (uint64_t id = t->n; id-- > 1;) {
+		uint64_t p = hl_stacks_parent(st, id);
+		struct sums *x = &t->incl[p], *c = &t->incl[id];
+
+		x->alloc_bytes += c->alloc_bytes;
+		x->free_bytes += c->free_bytes;
+		x->allocs += c->allocs;
+		x->frees += c->frees;
+		x->leaked_bytes += c->leaked_bytes;
+		x->peak_bytes += c->peak_bytes;
+		if (c->max_live > x->max_live)
+			x->max_live = c->max_live;
+		t->next[id] = t->first[p];
+		t->first[p] = (uint32_t)id;
+	}
 	return 0;
+}
+
+/* What a pass does at a node: count its frames (enter), and take them off
+ * the path again (leave, given what enter pushed on its undo list). */
+struct pass {
+	int (*frame)(void *ctx, const struct hl_frame *f, bool own);
+	void (*leave)(void *ctx, size_t from);
+	void *ctx;
+	size_t *undo_len; /* the pass's undo list length */
+	uint64_t node;	  /* the node being entered */
+	const struct sums *x;
+};
+
+/* Depth first over the nodes whose subtree had activity, parents before
+ * children; a node's frames as hl_stacks_walk_flags gives them. */
+static int tree_walk(const struct tree *t, struct pass *ps)
+{
+	struct level {
+		uint32_t node, child;
+		size_t undo;
+	} *path = NULL;
+	size_t depth = 0, cap = 0;
+	int ret = 0;
+
+	if (!t->n)
+		return 0;
+	path = malloc((cap = 64) * sizeof(*path));
+	if (!path)
+		return -ENOMEM;
+	path[depth++] = (struct level){0, t->first[0], *ps->undo_len};
+	while (depth && !ret) {
+		struct level *l = &path[depth - 1];
+		uint32_t c = l->child;
+
+		if (!c) {
+			if (l->node)
+				ps->leave(ps->ctx, l->undo);
+			depth--;
+			continue;
+		}
+		l->child = t->next[c];
+		if (!t->incl[c].allocs && !t->incl[c].frees)
+			continue; /* nothing happened below: nothing to count */
+		if (depth == cap) {
+			struct level *v = realloc(path, (cap *= 2) * sizeof(*v));
+			if (!v) {
+				ret = -ENOMEM;
+				break;
+			}
+			path = v;
+		}
+		size_t undo = *ps->undo_len;
+		ps->node = c;
+		ps->x = &t->incl[c];
+		ret = hl_stacks_node_walk(t->st, c, t->walk, ps->frame, ps);
+		path[depth++] = (struct level){c, t->first[c], undo};
+	}
+	free(path);
+	return ret;
 }
 
 /* ---- ranking functions ----------------------------------------------------- */
 
-struct act_walk {
+struct rank {
 	struct func_act **hash;
-	size_t *count;
-	const struct hl_node_stats *ns;
-	struct seen seen;
-	bool self_done;
+	size_t count;
+	struct func_act **undo;
+	size_t nundo, cap;
 };
 
-static int act_frame(void *ctx, const struct hl_frame *f, bool own)
+static struct func_act *act_of(struct func_act **hash, const struct hl_frame *f, size_t *count)
 {
-	struct act_walk *w = ctx;
 	struct func_act *fa;
-	bool self = false;
-	int ret;
 
-	if (own && !w->self_done) {
-		w->self_done = true; /* the innermost own frame, named or not */
-		self = true;
+	HASH_FIND_PTR(*hash, &f->func, fa);
+	if (fa)
+		return fa;
+	fa = calloc(1, sizeof(*fa));
+	if (!fa)
+		return NULL;
+	fa->func = f->func;
+	fa->name = f->function;
+	fa->file = f->file;
+	fa->order = (*count)++;
+	HASH_ADD_PTR(*hash, func, fa);
+	if (!fa->hh.tbl) {
+		free(fa);
+		return NULL;
 	}
+	return fa;
+}
+
+static int rank_frame(void *ctx, const struct hl_frame *f, bool own)
+{
+	struct pass *ps = ctx;
+	struct rank *rk = ps->ctx;
+	struct func_act *fa;
+
 	if (!f->func)
 		return 0;
-	ret = seen_add(&w->seen, f->func, 0);
-	if (ret)
-		return ret < 0 ? ret : 0;
-	HASH_FIND_PTR(*w->hash, &f->func, fa);
-	if (!fa) {
-		fa = calloc(1, sizeof(*fa));
-		if (!fa)
-			return -ENOMEM;
-		fa->func = f->func;
-		fa->name = f->function;
-		fa->file = f->file;
-		fa->order = (*w->count)++;
-		HASH_ADD_PTR(*w->hash, func, fa);
-		if (!fa->hh.tbl) {
-			free(fa);
-			return -ENOMEM;
-		}
-	}
-	fa->bytes += w->ns->alloc_bytes;
-	fa->events += w->ns->allocs + w->ns->frees;
-	if (self)
-		fa->self += w->ns->alloc_bytes;
+	if (!(fa = act_of(rk->hash, f, &rk->count)))
+		return -ENOMEM;
 	fa->own |= own;
+	if (fa->stamp == ps->node + 1)
+		return 0; /* named twice in this node (inlined into itself) */
+	fa->stamp = (uint32_t)(ps->node + 1);
+	if (!fa->on_path) {
+		fa->bytes += ps->x->alloc_bytes;
+		fa->events += ps->x->allocs + ps->x->frees;
+	}
+	fa->on_path++;
+	if (rk->nundo == rk->cap) {
+		size_t cap = rk->cap ? rk->cap * 2 : 256;
+		struct func_act **v = realloc(rk->undo, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		rk->undo = v;
+		rk->cap = cap;
+	}
+	rk->undo[rk->nundo++] = fa;
 	return 0;
 }
 
-static int rank_functions(struct func_act **hash, struct hl_stacks *st, const struct hl_agg *a,
-			  unsigned walk)
+static void rank_leave(void *ctx, size_t from)
 {
-	struct act_walk w = {.hash = hash};
-	size_t count = 0;
-	int ret = 0;
+	struct rank *rk = ctx;
 
-	w.count = &count;
-	for (size_t i = 0; i < hl_agg_count(a) && !ret; i++) {
-		w.ns = hl_agg_stats(a, i);
-		w.seen.n = 0;
-		w.self_done = false;
-		ret = hl_stacks_walk_flags(st, hl_agg_node_id(a, i), walk, act_frame, &w);
+	while (rk->nundo > from)
+		rk->undo[--rk->nundo]->on_path--;
+}
+
+/* self: the innermost own frame of each stack, named or not. */
+struct self_walk {
+	struct rank *rk;
+	uint64_t bytes;
+};
+
+static int self_frame(void *ctx, const struct hl_frame *f, bool own)
+{
+	struct self_walk *w = ctx;
+	struct func_act *fa;
+
+	if (!own)
+		return 0;
+	if (f->func) {
+		if (!(fa = act_of(w->rk->hash, f, &w->rk->count)))
+			return -ENOMEM;
+		fa->self += w->bytes;
 	}
-	free(w.seen.v);
+	return 1; /* found: stop */
+}
+
+static int rank_functions(struct func_act **hash, struct hl_stacks *st, const struct hl_agg *a,
+			  const struct tree *t)
+{
+	struct rank rk = {.hash = hash};
+	struct pass ps = {.frame = rank_frame, .leave = rank_leave, .ctx = &rk,
+			  .undo_len = &rk.nundo};
+	int ret = tree_walk(t, &ps);
+
+	for (size_t i = 0; i < hl_agg_count(a) && !ret; i++) {
+		struct self_walk w = {.rk = &rk, .bytes = hl_agg_stats(a, i)->alloc_bytes};
+
+		if (!w.bytes)
+			continue;
+		ret = hl_stacks_walk_flags(st, hl_agg_node_id(a, i), t->walk, self_frame, &w);
+		if (ret == 1)
+			ret = 0;
+	}
+	free(rk.undo);
 	return ret;
 }
 
@@ -390,51 +548,68 @@ static int select_functions(struct hl_linetables *lt, struct hl_symbolizer *sym,
 
 /* ---- filling the lines ----------------------------------------------------- */
 
-struct row_walk {
+struct rows {
 	struct hl_linetables *lt;
-	const struct hl_node_stats *ns;
-	struct seen seen;
+	struct row **undo;
+	size_t nundo, cap;
 };
 
 static int row_frame(void *ctx, const struct hl_frame *f, bool own)
 {
-	struct row_walk *w = ctx;
-	const struct hl_node_stats *ns = w->ns;
+	struct pass *ps = ctx;
+	struct rows *rw = ps->ctx;
+	const struct sums *x = ps->x;
 	struct table *t;
 	struct row *r;
-	int ret;
 
+	(void)own;
 	if (!f->func)
 		return 0;
-	HASH_FIND_PTR(w->lt->hash, &f->func, t);
+	HASH_FIND_PTR(rw->lt->hash, &f->func, t);
 	if (!t || f->line < t->fl.first || f->line > t->fl.last || !same_file(f->file, t->fl.file))
 		return 0;
-	ret = seen_add(&w->seen, t, f->line);
-	if (ret)
-		return ret < 0 ? ret : 0;
 	r = &t->rows[f->line - t->fl.first];
-	r->inc += (int64_t)(ns->alloc_bytes - ns->free_bytes);
-	r->occ += ns->allocs + ns->frees;
-	if (ns->max_live > r->mem)
-		r->mem = ns->max_live;
-	r->frees += ns->frees;
-	r->leaked += ns->leaked_bytes;
-	r->peak += ns->peak_bytes;
+	if (r->stamp == ps->node + 1)
+		return 0; /* this node named the line already */
+	r->stamp = (uint32_t)(ps->node + 1);
+	if (!r->on_path) {
+		r->inc += (int64_t)(x->alloc_bytes - x->free_bytes);
+		r->occ += x->allocs + x->frees;
+		if (x->max_live > r->mem)
+			r->mem = x->max_live;
+		r->frees += x->frees;
+		r->leaked += x->leaked_bytes;
+		r->peak += x->peak_bytes;
+	}
+	r->on_path++;
+	if (rw->nundo == rw->cap) {
+		size_t cap = rw->cap ? rw->cap * 2 : 256;
+		struct row **v = realloc(rw->undo, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		rw->undo = v;
+		rw->cap = cap;
+	}
+	rw->undo[rw->nundo++] = r;
 	return 0;
 }
 
-static int fill_rows(struct hl_linetables *lt, struct hl_stacks *st, const struct hl_agg *a,
-		     unsigned walk)
+static void row_leave(void *ctx, size_t from)
 {
-	struct row_walk w = {.lt = lt};
-	int ret = 0;
+	struct rows *rw = ctx;
 
-	for (size_t i = 0; i < hl_agg_count(a) && !ret; i++) {
-		w.ns = hl_agg_stats(a, i);
-		w.seen.n = 0;
-		ret = hl_stacks_walk_flags(st, hl_agg_node_id(a, i), walk, row_frame, &w);
-	}
-	free(w.seen.v);
+	while (rw->nundo > from)
+		rw->undo[--rw->nundo]->on_path--;
+}
+
+static int fill_rows(struct hl_linetables *lt, const struct tree *t)
+{
+	struct rows rw = {.lt = lt};
+	struct pass ps = {.frame = row_frame, .leave = row_leave, .ctx = &rw,
+			  .undo_len = &rw.nundo};
+	int ret = lt->n ? tree_walk(t, &ps) : 0;
+
+	free(rw.undo);
 	return ret;
 }
 
@@ -510,13 +685,18 @@ int hl_linetables_build(struct hl_linetables **out, struct hl_stacks *st, const 
 	unsigned walk = o->nfunctions || o->file ? 0 : HL_WALK_OWN_MODULES;
 	int ret;
 
+	struct tree t = {0};
+
 	if (!lt)
 		return -ENOMEM;
-	ret = rank_functions(&acts, st, a, walk);
+	ret = tree_build(&t, st, a, walk);
+	if (!ret)
+		ret = rank_functions(&acts, st, a, &t);
 	if (!ret)
 		ret = select_functions(lt, sym, acts, o);
 	if (!ret)
-		ret = fill_rows(lt, st, a, walk);
+		ret = fill_rows(lt, &t);
+	tree_free(&t);
 	HASH_ITER(hh, acts, fa, tmp)
 	{
 		HASH_DEL(acts, fa);

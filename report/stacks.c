@@ -206,6 +206,26 @@ static uint64_t parent_of(const struct hl_stacks *st, uint64_t node)
 	return parent < node ? parent : 0;
 }
 
+uint64_t hl_stacks_node_count(const struct hl_stacks *st)
+{
+	return st->nnodes;
+}
+
+uint64_t hl_stacks_parent(const struct hl_stacks *st, uint64_t node)
+{
+	return node < st->nnodes ? parent_of(st, node) : 0;
+}
+
+int hl_stacks_node_walk(struct hl_stacks *st, uint64_t node, unsigned flags,
+			int (*cb)(void *ctx, const struct hl_frame *f, bool own), void *ctx)
+{
+	if (node == 0 || node >= st->nnodes)
+		return node ? -ENOENT : 0;
+	if ((flags & HL_WALK_OWN_MODULES) && !node_module_own(st, node))
+		return 0;
+	return visit_node(st, node, 0, cb, ctx);
+}
+
 int hl_stacks_walk_flags(struct hl_stacks *st, uint64_t node, unsigned flags,
 			 int (*cb)(void *ctx, const struct hl_frame *f, bool own), void *ctx)
 {

@@ -42,6 +42,15 @@ int hl_stacks_walk(struct hl_stacks *st, uint64_t node,
 #define HL_WALK_OWN_MODULES 1u
 int hl_stacks_walk_flags(struct hl_stacks *st, uint64_t node, unsigned flags,
 			 int (*cb)(void *ctx, const struct hl_frame *f, bool own), void *ctx);
+/* The stack tree itself: node ids 0 .. count-1, 0 the empty stack; a
+ * node's parent is the frame that called it (0 at the outermost, and for
+ * a broken trace's loop).  hl_stacks_node_walk: one node's frames to cb,
+ * as hl_stacks_walk_flags gives them. */
+uint64_t hl_stacks_node_count(const struct hl_stacks *st);
+uint64_t hl_stacks_parent(const struct hl_stacks *st, uint64_t node);
+int hl_stacks_node_walk(struct hl_stacks *st, uint64_t node, unsigned flags,
+			int (*cb)(void *ctx, const struct hl_frame *f, bool own), void *ctx);
+
 /* hl_stacks_walk from the innermost own frame outwards, or from the
  * innermost frame when the stack has none before main; the frames inside
  * other modules before that one are never symbolized.  Only a main
