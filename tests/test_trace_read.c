@@ -609,6 +609,158 @@ static void test_colliding_addresses(void)
 	tw_free(&w);
 }
 
+/* A large live set at scattered addresses, against a model kept here:
+ * 400k blocks live at once make the live table double in place (mremap)
+ * three times, with runs that wrap around its end; every count, the peak
+ * and the blocks left must come out as the model says. */
+static uint64_t rng_state = 0x243f6a8885a308d3ull;
+static uint64_t rng(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+struct live_model {
+	uint64_t n, sum_ptr, bytes;
+};
+
+static int model_sum(void *ctx, uint64_t ptr, uint64_t size, uint64_t node)
+{
+	struct live_model *m = ctx;
+	(void)node;
+	m->n++;
+	m->sum_ptr += ptr;
+	m->bytes += size;
+	return 0;
+}
+
+static void test_big_live_set(void)
+{
+	enum { WINDOW = 1 << 21, TARGET = 400000, OPS = 1500000 };
+	const uint64_t base = 0x55550000000ull;
+	uint8_t *used = calloc(WINDOW, 1);
+	uint32_t *live = malloc(TARGET * 2 * sizeof(*live));
+	uint64_t *size_of = calloc(WINDOW, sizeof(*size_of));
+	uint64_t nlive = 0, allocs = 0, frees = 0, bytes = 0, cur = 0, peak = 0;
+	struct tw w;
+	char err[512];
+
+	if (!used || !live || !size_of) {
+		CHECK(0, "out of memory for the model");
+		return;
+	}
+	tw_init(&w, HL_VERSION);
+	r_node(&w, 0, 0x401000);
+	for (uint64_t op = 0; op < OPS; op++) {
+		int grow = nlive < TARGET ? rng() % 10 < 8 : rng() % 2;
+		if (grow || !nlive) {
+			uint32_t g;
+			do
+				g = (uint32_t)(rng() % WINDOW);
+			while (used[g]);
+			uint64_t sz = 1 + rng() % 200;
+			used[g] = 1;
+			size_of[g] = sz;
+			live[nlive++] = g;
+			r_alloc(&w, HL_FN_MALLOC, 1, base + (uint64_t)g * 16, sz);
+			allocs++;
+			bytes += sz;
+			cur += sz;
+			if (cur > peak)
+				peak = cur;
+		} else {
+			uint64_t k = rng() % nlive;
+			uint32_t g = live[k];
+			live[k] = live[--nlive];
+			used[g] = 0;
+			cur -= size_of[g];
+			r_free(&w, HL_FN_FREE, 1, base + (uint64_t)g * 16);
+			frees++;
+		}
+		if (op % 250000 == 249999)
+			tw_block(&w);
+	}
+	tw_block(&w);
+	struct live_model want = {0};
+	for (uint64_t i = 0; i < nlive; i++)
+		model_sum(&want, base + (uint64_t)live[i] * 16, size_of[live[i]], 1);
+
+	char *path = tmp_path("big.hlt");
+	write_file(path, w.file.p, w.file.len);
+	struct hl_trace *t;
+	struct hl_replay *r = hl_replay_new();
+	CHECK(r && hl_trace_open(path, &t, err, sizeof(err)) == 0, "open: %s", err);
+	if (r && t) {
+		CHECK(hl_replay_run(r, t, err, sizeof(err)) == 0, "run: %s", err);
+		struct hl_summary s;
+		CHECK(hl_replay_summary(r, &s) == 0, "summary");
+		CHECK(s.allocations == allocs && s.frees == frees && s.unknown_frees == 0 &&
+			      s.bytes_allocated == bytes && s.peak_bytes == peak &&
+			      s.leaked_blocks == nlive && s.leaked_bytes == cur,
+		      "big live set: %" PRIu64 "/%" PRIu64 " allocations, %" PRIu64 "/%" PRIu64
+		      " frees, peak %" PRIu64 "/%" PRIu64 ", leaked %" PRIu64 "/%" PRIu64,
+		      s.allocations, allocs, s.frees, frees, s.peak_bytes, peak, s.leaked_bytes, cur);
+		hl_summary_release(&s);
+		struct live_model got = {0};
+		hl_replay_foreach_live(r, model_sum, &got);
+		CHECK(got.n == want.n && got.sum_ptr == want.sum_ptr && got.bytes == want.bytes,
+		      "big live set: %" PRIu64 "/%" PRIu64 " blocks left", got.n, want.n);
+		hl_trace_close(t);
+	}
+	hl_replay_free(r);
+	tw_free(&w);
+	free(used);
+	free(live);
+	free(size_of);
+}
+
+/* The live table doubling in place with a run that wraps around its end:
+ * at 131072 slots (the first mapped size), five blocks whose slot is
+ * C - 5 fill C - 5 .. C - 1 and three whose slot is C - 1 wrap to 0 .. 2.
+ * Doubling moves two of the five up; without taking the wrapped run out
+ * first, a wrapped block ends up past an emptied slot and its free would
+ * not find it. */
+static void test_grow_wrap(void)
+{
+	enum { C = 131072, FILL = 98400 };
+	const uint64_t base = 0x7f0000000000ull; /* granule 0 is slot 0 */
+	struct tw w;
+	char err[512];
+	struct hl_summary s;
+	uint64_t n = 0;
+
+	tw_init(&w, HL_VERSION);
+	r_node(&w, 0, 0x401000);
+	for (uint64_t i = 0; i < 50000; i++, n++) /* the table reaches C slots */
+		r_alloc(&w, HL_FN_MALLOC, 1, base + (100 + i) * 16, 8);
+	for (uint64_t j = 0; j < 5; j++, n++)
+		r_alloc(&w, HL_FN_MALLOC, 1, base + (C - 5 + j * C) * 16, 100);
+	for (uint64_t k = 1; k <= 3; k++, n++)
+		r_alloc(&w, HL_FN_MALLOC, 1, base + (C - 1 + k * C) * 16, 1000);
+	for (uint64_t i = 50000; i < FILL; i++, n++) /* past 3/4: it doubles */
+		r_alloc(&w, HL_FN_MALLOC, 1, base + (100 + i) * 16, 8);
+	for (uint64_t k = 1; k <= 3; k++)
+		r_free(&w, HL_FN_FREE, 1, base + (C - 1 + k * C) * 16);
+	for (uint64_t j = 0; j < 5; j++)
+		r_free(&w, HL_FN_FREE, 1, base + (C - 5 + j * C) * 16);
+	tw_block(&w);
+
+	char *path = tmp_path("wrap.hlt");
+	write_file(path, w.file.p, w.file.len);
+	int ret = hl_summary_of(path, &s, err, sizeof(err));
+	CHECK(ret == 0, "summary failed: %s", err);
+	if (ret == 0) {
+		CHECK(s.allocations == n && s.frees == 8 && s.unknown_frees == 0 &&
+			      s.leaked_blocks == FILL && s.leaked_bytes == FILL * 8,
+		      "wrapped run: %" PRIu64 " unknown frees, %" PRIu64 " blocks left (want 0, %d)",
+		      s.unknown_frees, s.leaked_blocks, FILL);
+		hl_summary_release(&s);
+	}
+	tw_free(&w);
+}
+
 /* A second read of the same handle starts again from the first block. */
 static void test_reread(void)
 {
@@ -921,6 +1073,8 @@ int main(void)
 	ref_version = HL_VERSION;
 	test_reread();
 	test_colliding_addresses();
+	test_big_live_set();
+	test_grow_wrap();
 	test_truncation();
 	test_bit_flips();
 	test_garbage_records();
