@@ -246,12 +246,31 @@ size_t hl_sites_top(const struct hl_sites *s, enum hl_site_key k, const struct h
 	v = malloc(s->n * sizeof(*v));
 	if (!v)
 		return 0;
-	for (size_t i = 0; i < s->n; i++)
-		if (key_value(&s->v[i]->site, k))
-			v[m++] = s->v[i];
-	qsort_r(v, m, sizeof(*v), cmp_sites, &k);
-	if (m > n)
-		m = n;
+	if (n < 64) {
+		/* The first n of the order cmp_sites sorts by, without sorting
+		 * every site (python: 20k sites, 6% of the report): each
+		 * candidate is compared with the last kept one, and only one
+		 * that beats it is inserted. */
+		for (size_t i = 0; i < s->n; i++) {
+			struct site_entry *e = s->v[i];
+			size_t j;
+
+			if (!key_value(&e->site, k) ||
+			    (m == n && (!n || cmp_sites(&e, &v[m - 1], &k) > 0)))
+				continue;
+			j = m < n ? m++ : m - 1;
+			for (; j > 0 && cmp_sites(&e, &v[j - 1], &k) < 0; j--)
+				v[j] = v[j - 1];
+			v[j] = e;
+		}
+	} else {
+		for (size_t i = 0; i < s->n; i++)
+			if (key_value(&s->v[i]->site, k))
+				v[m++] = s->v[i];
+		qsort_r(v, m, sizeof(*v), cmp_sites, &k);
+		if (m > n)
+			m = n;
+	}
 	for (size_t i = 0; i < m; i++)
 		out[i] = &v[i]->site;
 	free(v);
