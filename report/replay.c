@@ -34,7 +34,7 @@
  * allocations the order is only deterministic).  A slot is free when node1
  * is 0 (it holds node + 1), so every pointer, even 0, is a key.  24 bytes:
  * the table is most of the replay's memory (bench/report.sh case d: 24 MiB
- * at its peak, 36 while it grows, where 32-byte slots took 32 and 48). */
+ * at its peak, where 32-byte slots took 32). */
 struct slot {
 	uint64_t ptr, size;
 	uint32_t node1; /* stack node + 1; 0: empty */
