@@ -665,11 +665,16 @@
       });
       info.moments = M.moments.length;
       check(tag + 'moments add up to the chart', M.moments.length > 0 && badMoments === 0, badMoments, 0);
-      // click on the chart at the peak: the moment shown holds the peak
+      // click on the chart at the peak: the moment shown holds the peak.  The
+      // click goes to the middle of the peak's moment, not of its slot: a
+      // long run has slots narrower than a pixel, and a click position is
+      // whole pixels, so the slot's middle can fall in the next moment.
       const hit = $('chart-hit'), r = hit.getBoundingClientRect();
       const pslot = Math.min(d.n - 1, Math.floor(p.memory_over_time.peak_time_ms / d.slot));
+      const pk = M.slots_per_moment, pfirst = Math.floor(pslot / pk) * pk;
+      const pmid = (pfirst + Math.min(d.n, pfirst + pk)) / 2;
       const sr = $('chart-svg').getBoundingClientRect();
-      const cx = sr.left + (d.X((pslot + 0.5) * d.slot) * sr.width) / d.W;
+      const cx = sr.left + (d.X(pmid * d.slot) * sr.width) / d.W;
       $('moment').innerHTML = '';
       hit.dispatchEvent(new MouseEvent('click', { bubbles: true, clientX: cx, clientY: r.top + r.height / 2 }));
       const mt = $('moment-title');
