@@ -131,8 +131,7 @@ uint32_t hl_enc_node(struct hl_enc *e, uint32_t parent, uint64_t ip)
 		if (!gp)
 			return 0; /* node_ip grew already; node_cap stays: harmless */
 		e->node_parent = gp;
-		e->node_cap *= 2;
-		slot = trie_slot(e, parent, ip); /* the arrays moved, not the table */
+		e->node_cap *= 2; /* the arrays moved, not the table: slot holds */
 	}
 	if ((e->nodes + 1) * 4 > e->trie_slots * 3) {
 		if (trie_grow(e))

@@ -104,6 +104,22 @@ void hl_agg_free(struct hl_agg *a)
 
 /* ---- per-node sums ----------------------------------------------------------- */
 
+void hl_node_stats_add(struct hl_node_stats *to, const struct hl_node_stats *s)
+{
+	to->allocs += s->allocs;
+	to->alloc_bytes += s->alloc_bytes;
+	to->frees += s->frees;
+	to->free_bytes += s->free_bytes;
+	if (s->max_live > to->max_live)
+		to->max_live = s->max_live;
+	to->temps += s->temps;
+	to->temp_bytes += s->temp_bytes;
+	to->leaked_bytes += s->leaked_bytes;
+	to->leaked_blocks += s->leaked_blocks;
+	to->peak_bytes += s->peak_bytes;
+	to->peak_blocks += s->peak_blocks;
+}
+
 /* node_of's first sight of a node: grows the map, gives it a slot. */
 static __attribute__((noinline)) struct agg_node *node_new(struct hl_agg *a, uint64_t node)
 {

@@ -33,6 +33,9 @@ struct hl_node_stats {
 	uint64_t peak_bytes, peak_blocks;     /* its allocations live at the global peak */
 };
 
+/* to += s, field by field (max_live: the larger). */
+void hl_node_stats_add(struct hl_node_stats *to, const struct hl_node_stats *s);
+
 /* Sizes 0 and [2^k, 2^(k+1)) for k = 0..63: bucket 0 is size 0, bucket k+1
  * holds 2^k .. 2^(k+1)-1. */
 #define HL_HIST_BUCKETS 65

@@ -102,17 +102,12 @@ static bool same_file(const char *a, const char *b)
  * (a count per function, per line, of such nodes on the path), which
  * counts every stack through it exactly once. */
 
-struct sums {
-	uint64_t alloc_bytes, free_bytes, allocs, frees, leaked_bytes, peak_bytes;
-	uint64_t max_live; /* the largest, not a sum */
-};
-
 struct tree {
 	struct hl_stacks *st;
 	unsigned walk; /* hl_stacks_walk_flags's flags */
 	uint64_t n;
-	struct sums *incl;	/* per node: over the nodes with activity in its subtree */
-	uint32_t *first, *next; /* children, ascending; 0 = none */
+	struct hl_node_stats *incl; /* per node: its subtree's sums */
+	uint32_t *first, *next;	    /* children, ascending; 0 = none */
 };
 
 static void tree_free(struct tree *t)
@@ -133,50 +128,53 @@ static int tree_build(struct tree *t, struct hl_stacks *st, const struct hl_agg 
 	if (!t->incl || !t->first || !t->next || t->n > UINT32_MAX)
 		return -ENOMEM;
 	for (size_t i = 0; i < hl_agg_count(a); i++) {
-		const struct hl_node_stats *ns = hl_agg_stats(a, i);
 		uint64_t id = hl_agg_node_id(a, i);
-		struct sums *x = &t->incl[id];
 
-		if (id >= t->n)
-			continue;
-		x->alloc_bytes += ns->alloc_bytes;
-		x->free_bytes += ns->free_bytes;
-		x->allocs += ns->allocs;
-		x->frees += ns->frees;
-		x->leaked_bytes += ns->leaked_bytes;
-		x->peak_bytes += ns->peak_bytes;
-		if (ns->max_live > x->max_live)
-			x->max_live = ns->max_live;
+		if (id < t->n)
+			hl_node_stats_add(&t->incl[id], hl_agg_stats(a, i));
 	}
 	/* Parents have smaller ids: children first, then their parent. */
 	for (uint64_t id = t->n; id-- > 1;) {
 		uint64_t p = hl_stacks_parent(st, id);
-		struct sums *x = &t->incl[p], *c = &t->incl[id];
 
-		x->alloc_bytes += c->alloc_bytes;
-		x->free_bytes += c->free_bytes;
-		x->allocs += c->allocs;
-		x->frees += c->frees;
-		x->leaked_bytes += c->leaked_bytes;
-		x->peak_bytes += c->peak_bytes;
-		if (c->max_live > x->max_live)
-			x->max_live = c->max_live;
+		hl_node_stats_add(&t->incl[p], &t->incl[id]);
 		t->next[id] = t->first[p];
 		t->first[p] = (uint32_t)id;
 	}
 	return 0;
 }
 
-/* What a pass does at a node: count its frames (enter), and take them off
- * the path again (leave, given what enter pushed on its undo list). */
+/* A pass over the tree: frame() for each frame of each node entered, with
+ * node and x (its subtree's sums) set; path_mark() keeps the counts. */
 struct pass {
 	int (*frame)(void *ctx, const struct hl_frame *f, bool own);
-	void (*leave)(void *ctx, size_t from);
 	void *ctx;
-	size_t *undo_len; /* the pass's undo list length */
-	uint64_t node;	  /* the node being entered */
-	const struct sums *x;
+	uint64_t node;
+	const struct hl_node_stats *x;
+	uint32_t **undo; /* the counts path_mark raised, to lower on leaving */
+	size_t nundo, cap;
 };
+
+/* A function or line named by the node being entered (stamp and on_path
+ * are its own): 1 if no node above it on the path named it, so the subtree's
+ * sums are its to add; 0 if one did, or this node named it already; or
+ * -ENOMEM. */
+static int path_mark(struct pass *ps, uint32_t *stamp, uint32_t *on_path)
+{
+	if (*stamp == ps->node + 1)
+		return 0; /* named twice in this node (inlined into itself) */
+	if (ps->nundo == ps->cap) {
+		size_t cap = ps->cap ? ps->cap * 2 : 256;
+		uint32_t **v = realloc(ps->undo, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		ps->undo = v;
+		ps->cap = cap;
+	}
+	*stamp = (uint32_t)(ps->node + 1);
+	ps->undo[ps->nundo++] = on_path;
+	return (*on_path)++ == 0;
+}
 
 /* Depth first over the nodes whose subtree had activity, parents before
  * children; a node's frames as hl_stacks_walk_flags gives them. */
@@ -186,22 +184,21 @@ static int tree_walk(const struct tree *t, struct pass *ps)
 		uint32_t node, child;
 		size_t undo;
 	} *path = NULL;
-	size_t depth = 0, cap = 0;
+	size_t depth = 0, cap = 64;
 	int ret = 0;
 
 	if (!t->n)
 		return 0;
-	path = malloc((cap = 64) * sizeof(*path));
-	if (!path)
+	if (!(path = malloc(cap * sizeof(*path))))
 		return -ENOMEM;
-	path[depth++] = (struct level){0, t->first[0], *ps->undo_len};
+	path[depth++] = (struct level){0, t->first[0], 0};
 	while (depth && !ret) {
 		struct level *l = &path[depth - 1];
 		uint32_t c = l->child;
 
-		if (!c) {
-			if (l->node)
-				ps->leave(ps->ctx, l->undo);
+		if (!c) { /* leaving l->node: its names are off the path */
+			while (ps->nundo > l->undo)
+				(*ps->undo[--ps->nundo])--;
 			depth--;
 			continue;
 		}
@@ -216,13 +213,13 @@ static int tree_walk(const struct tree *t, struct pass *ps)
 			}
 			path = v;
 		}
-		size_t undo = *ps->undo_len;
+		path[depth++] = (struct level){c, t->first[c], ps->nundo};
 		ps->node = c;
 		ps->x = &t->incl[c];
 		ret = hl_stacks_node_walk(t->st, c, t->walk, ps->frame, ps);
-		path[depth++] = (struct level){c, t->first[c], undo};
 	}
 	free(path);
+	free(ps->undo);
 	return ret;
 }
 
@@ -231,8 +228,6 @@ static int tree_walk(const struct tree *t, struct pass *ps)
 struct rank {
 	struct func_act **hash;
 	size_t count;
-	struct func_act **undo;
-	size_t nundo, cap;
 };
 
 static struct func_act *act_of(struct func_act **hash, const struct hl_frame *f, size_t *count)
@@ -262,38 +257,18 @@ static int rank_frame(void *ctx, const struct hl_frame *f, bool own)
 	struct pass *ps = ctx;
 	struct rank *rk = ps->ctx;
 	struct func_act *fa;
+	int first;
 
 	if (!f->func)
 		return 0;
 	if (!(fa = act_of(rk->hash, f, &rk->count)))
 		return -ENOMEM;
 	fa->own |= own;
-	if (fa->stamp == ps->node + 1)
-		return 0; /* named twice in this node (inlined into itself) */
-	fa->stamp = (uint32_t)(ps->node + 1);
-	if (!fa->on_path) {
+	if ((first = path_mark(ps, &fa->stamp, &fa->on_path)) > 0) {
 		fa->bytes += ps->x->alloc_bytes;
 		fa->events += ps->x->allocs + ps->x->frees;
 	}
-	fa->on_path++;
-	if (rk->nundo == rk->cap) {
-		size_t cap = rk->cap ? rk->cap * 2 : 256;
-		struct func_act **v = realloc(rk->undo, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		rk->undo = v;
-		rk->cap = cap;
-	}
-	rk->undo[rk->nundo++] = fa;
-	return 0;
-}
-
-static void rank_leave(void *ctx, size_t from)
-{
-	struct rank *rk = ctx;
-
-	while (rk->nundo > from)
-		rk->undo[--rk->nundo]->on_path--;
+	return first < 0 ? first : 0;
 }
 
 /* self: the innermost own frame of each stack, named or not. */
@@ -321,8 +296,7 @@ static int rank_functions(struct func_act **hash, struct hl_stacks *st, const st
 			  const struct tree *t)
 {
 	struct rank rk = {.hash = hash};
-	struct pass ps = {.frame = rank_frame, .leave = rank_leave, .ctx = &rk,
-			  .undo_len = &rk.nundo};
+	struct pass ps = {.frame = rank_frame, .ctx = &rk};
 	int ret = tree_walk(t, &ps);
 
 	for (size_t i = 0; i < hl_agg_count(a) && !ret; i++) {
@@ -334,7 +308,6 @@ static int rank_functions(struct func_act **hash, struct hl_stacks *st, const st
 		if (ret == 1)
 			ret = 0;
 	}
-	free(rk.undo);
 	return ret;
 }
 
@@ -548,31 +521,23 @@ static int select_functions(struct hl_linetables *lt, struct hl_symbolizer *sym,
 
 /* ---- filling the lines ----------------------------------------------------- */
 
-struct rows {
-	struct hl_linetables *lt;
-	struct row **undo;
-	size_t nundo, cap;
-};
-
 static int row_frame(void *ctx, const struct hl_frame *f, bool own)
 {
 	struct pass *ps = ctx;
-	struct rows *rw = ps->ctx;
-	const struct sums *x = ps->x;
+	struct hl_linetables *lt = ps->ctx;
+	const struct hl_node_stats *x = ps->x;
 	struct table *t;
 	struct row *r;
+	int first;
 
 	(void)own;
 	if (!f->func)
 		return 0;
-	HASH_FIND_PTR(rw->lt->hash, &f->func, t);
+	HASH_FIND_PTR(lt->hash, &f->func, t);
 	if (!t || f->line < t->fl.first || f->line > t->fl.last || !same_file(f->file, t->fl.file))
 		return 0;
 	r = &t->rows[f->line - t->fl.first];
-	if (r->stamp == ps->node + 1)
-		return 0; /* this node named the line already */
-	r->stamp = (uint32_t)(ps->node + 1);
-	if (!r->on_path) {
+	if ((first = path_mark(ps, &r->stamp, &r->on_path)) > 0) {
 		r->inc += (int64_t)(x->alloc_bytes - x->free_bytes);
 		r->occ += x->allocs + x->frees;
 		if (x->max_live > r->mem)
@@ -581,36 +546,14 @@ static int row_frame(void *ctx, const struct hl_frame *f, bool own)
 		r->leaked += x->leaked_bytes;
 		r->peak += x->peak_bytes;
 	}
-	r->on_path++;
-	if (rw->nundo == rw->cap) {
-		size_t cap = rw->cap ? rw->cap * 2 : 256;
-		struct row **v = realloc(rw->undo, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		rw->undo = v;
-		rw->cap = cap;
-	}
-	rw->undo[rw->nundo++] = r;
-	return 0;
-}
-
-static void row_leave(void *ctx, size_t from)
-{
-	struct rows *rw = ctx;
-
-	while (rw->nundo > from)
-		rw->undo[--rw->nundo]->on_path--;
+	return first < 0 ? first : 0;
 }
 
 static int fill_rows(struct hl_linetables *lt, const struct tree *t)
 {
-	struct rows rw = {.lt = lt};
-	struct pass ps = {.frame = row_frame, .leave = row_leave, .ctx = &rw,
-			  .undo_len = &rw.nundo};
-	int ret = lt->n ? tree_walk(t, &ps) : 0;
+	struct pass ps = {.frame = row_frame, .ctx = lt};
 
-	free(rw.undo);
-	return ret;
+	return lt->n ? tree_walk(t, &ps) : 0;
 }
 
 /* ---- source text --------------------------------------------------------------- */

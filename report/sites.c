@@ -75,22 +75,6 @@ static void key_of(struct frame_key *k, const struct hl_frame *fr)
 		k->offset = fr->offset;
 }
 
-static void stats_add(struct hl_node_stats *to, const struct hl_node_stats *s)
-{
-	to->allocs += s->allocs;
-	to->alloc_bytes += s->alloc_bytes;
-	to->frees += s->frees;
-	to->free_bytes += s->free_bytes;
-	if (s->max_live > to->max_live)
-		to->max_live = s->max_live;
-	to->temps += s->temps;
-	to->temp_bytes += s->temp_bytes;
-	to->leaked_bytes += s->leaked_bytes;
-	to->leaked_blocks += s->leaked_blocks;
-	to->peak_bytes += s->peak_bytes;
-	to->peak_blocks += s->peak_blocks;
-}
-
 static int add_node(struct hl_sites *s, struct collect *c, const struct hl_node_stats *ns,
 		    unsigned depth)
 {
@@ -113,7 +97,7 @@ static int add_node(struct hl_sites *s, struct collect *c, const struct hl_node_
 	HASH_FIND(hh, s->hash, key, n * sizeof(*key), e);
 	if (e) {
 		free(key);
-		stats_add(&e->site.s, ns);
+		hl_node_stats_add(&e->site.s, ns);
 		e->site.stacks++;
 		return 0;
 	}
