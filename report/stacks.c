@@ -230,11 +230,9 @@ int hl_stacks_walk_flags(struct hl_stacks *st, uint64_t node, unsigned flags,
 			 int (*cb)(void *ctx, const struct hl_frame *f, bool own), void *ctx)
 {
 	for (int steps = 0; node != 0 && node < st->nnodes && steps < MAX_WALK; steps++) {
-		if (!(flags & HL_WALK_OWN_MODULES) || node_module_own(st, node)) {
-			int ret = visit_node(st, node, 0, cb, ctx);
-			if (ret)
-				return ret;
-		}
+		int ret = hl_stacks_node_walk(st, node, flags, cb, ctx);
+		if (ret)
+			return ret;
 		node = parent_of(st, node);
 	}
 	if (node >= st->nnodes && node != 0)
@@ -275,12 +273,12 @@ bool hl_stacks_below_main_name(const char *name)
 	return false;
 }
 
-/* Whether node's return address is in the C library's start-up code (a
- * system module's function of hl_stacks_below_main_name), from the ELF symbol table
- * only: main is not always on the stack to stop at (a stripped program, a
- * main that tail-calls), and resolving libc's start-up frames through
- * DWARF inflated all of its debug sections (bench/report.sh case f: a
- * fifth of the report's time, case d: 6%). */
+/* Whether node's return address is in the C library's start-up code (in a
+ * module not the program's own, a function hl_stacks_below_main_name
+ * names), from the ELF symbol table only: main is not always on the stack
+ * to stop at (a stripped program, a main that tail-calls), and resolving
+ * libc's start-up frames through DWARF inflated all of its debug sections
+ * (bench/report.sh case f: a fifth of the report's time, case d: 6%). */
 static bool node_below_main(struct hl_stacks *st, uint64_t node)
 {
 	struct node_frames *nf = &st->nodes[node];
