@@ -39,6 +39,7 @@
 #include "hl_output.h"
 #include "hl_ring.h"
 #include "hl_state.h"
+#include "hl_unwind.h"
 #include "hl_writer.h"
 
 #define HL_EXPORT   __attribute__((visibility("default")))
@@ -167,6 +168,7 @@ static void hl_init(void)
 		hl_modules_init();
 		hl_modules_self_range(&hl_state.self_lo, &hl_state.self_hi);
 		unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+		hl_unwind_init(getenv("HEAPLINE_UNWIND"), hl_state.self_lo, hl_state.self_hi);
 		hl_state.ring = hl_ring_create(hl_opt.ring_bytes);
 		if (hl_state.ring &&
 		    pthread_key_create(&hl_state.thread_key, thread_key_end) == 0 &&
@@ -219,6 +221,22 @@ static void push_simple(uint8_t type, uint8_t fn, uint64_t ptr)
 	hl_ring_commit(hl_state.ring, ev);
 }
 
+/* The stack as libunwind gives it, without our own frames, at most
+ * hl_state.depth frames: at the end of buf[HL_DEPTH_MAX + 16].  Returns the
+ * count. */
+static int libunwind_stack(uint64_t *buf)
+{
+	int got = unw_backtrace((void **)buf, (int)hl_state.depth + 16);
+	int skip = 0;
+	while (skip < got && buf[skip] >= hl_state.self_lo && buf[skip] < hl_state.self_hi)
+		skip++;
+	int n = got - skip;
+	if (n > (int)hl_state.depth)
+		n = (int)hl_state.depth;
+	memmove(buf + HL_DEPTH_MAX + 16 - n, buf + skip, (size_t)n * 8);
+	return n;
+}
+
 /* Records one event with the calling thread's stack.  With reuse_stack the
  * stack of the thread's previous event is used (realloc's second half). */
 static __attribute__((noinline)) void record(uint8_t type, uint8_t fn, const void *ptr, size_t size,
@@ -245,14 +263,19 @@ static __attribute__((noinline)) void record(uint8_t type, uint8_t fn, const voi
 		k = tls.prev_len;
 		nnew = 0;
 	} else {
-		int got = unw_backtrace((void **)buf, (int)hl_state.depth + 16);
-		int skip = 0;
-		while (skip < got && buf[skip] >= hl_state.self_lo && buf[skip] < hl_state.self_hi)
-			skip++;
-		s = buf + skip;
-		n = (uint32_t)(got - skip);
-		if (n > hl_state.depth)
-			n = hl_state.depth;
+		int got = hl_unwind(buf, hl_state.depth);
+		if (got >= 0 && unlikely(hl_unwind_mode() == HL_UNWIND_CHECK)) {
+			uint64_t theirs[HL_DEPTH_MAX + 16];
+			int m = libunwind_stack(theirs);
+			hl_unwind_check(buf, got, theirs + HL_DEPTH_MAX + 16 - m, m);
+		}
+		if (got >= 0) {
+			n = (uint32_t)got;
+		} else {
+			int m = libunwind_stack(buf);
+			s = buf + HL_DEPTH_MAX + 16 - m;
+			n = (uint32_t)m;
+		}
 		/* Outer frames shared with the previous event of this thread. */
 		uint32_t m = tls.prev_len < n ? tls.prev_len : n;
 		k = 0;
@@ -298,6 +321,7 @@ static void thread_key_end(void *arg)
 		push_simple(HL_EV_THREAD_END, 0, 0);
 	if (hl_opt.leak_scan)
 		hl_threads_remove_self();
+	hl_unwind_thread_end();
 	tls.tid = 0;
 	tls.prev_len = 0;
 	tls.busy--;
@@ -575,6 +599,13 @@ HL_EXPORT int dlclose(void *handle)
 	if (rec)
 		leave();
 	int rc = real.dlclose(handle);
+	/* Other code may now be where the module was.  libdw frees what it
+	 * allocated unseen: not recorded. */
+	if (atomic_load(&init_state) == 2) {
+		tls.busy++;
+		hl_unwind_forget();
+		tls.busy--;
+	}
 	if (rec && enter()) {
 		int e = errno;
 		push_modules();
@@ -592,6 +623,7 @@ static void finish(unsigned reason)
 {
 	if (!atomic_load(&hl_state.active) || getpid() != hl_state.pid)
 		return;
+	hl_unwind_report();
 	tls.busy++;
 	if (atomic_load(&hl_state.writer_state) == 0 &&
 	    (hl_ring_produced(hl_state.ring) || reason != HL_END_EXEC))
@@ -831,6 +863,7 @@ static void fork_child(void)
 	hl_modules_forget();
 	hl_live_forget();
 	hl_threads_forget();
+	hl_unwind_fork_child();
 	hl_state.pid = getpid();
 	hl_state.is_root = 0;
 	hl_state.start_ns = hl_clock_ns();

@@ -15,19 +15,19 @@
  * vector (DTV) per new thread stack and keeps it with the cached stack after
  * the join, so main's two pthread_create lines each show +D and the process
  * ends with those two blocks live.  D = (TLS modules + 16) * 16 bytes
- * (glibc 2.36, x86-64): 304 with this program's three TLS modules (libc,
- * libheapline, libunwind), so 2D = 608 is live throughout the work.
+ * (glibc 2.36, x86-64): 336 with this program's five TLS modules (libc,
+ * libheapline and its libunwind, libdw, libelf), so 2D = 672 is live throughout the work.
  *
  * Exact expected numbers (tests/lessons/expected/prodcons.txt):
  *   producer's malloc line: 1024 allocations, +1048576, 0 frees, 0 leaked,
- *     Mem usage 2D + 16 * 1024 = 608 + 16384 = 16992 (the 16th of a batch).
+ *     Mem usage 2D + 16 * 1024 = 672 + 16384 = 17056 (the 16th of a batch).
  *   consumer's free line: 1024 frees, -1048576, Mem usage 2D + 15 * 1024 =
- *     15968 (after the first free of a batch).
- *   main: each pthread_create line +D (live 304, then 608: the consumer
+ *     16032 (after the first free of a batch).
+ *   main: each pthread_create line +D (live 336, then 672: the consumer
  *     is created first and only waits, so no block exists yet); the
  *     pthread_join lines nothing: the work runs on the threads.
- *   allocations 1026, frees 1024, bytes_allocated 1048576 + 608 = 1049184,
- *   peak_bytes 16992, leaked_bytes 608 in 2 blocks: glibc's two DTVs.
+ *   allocations 1026, frees 1024, bytes_allocated 1048576 + 672 = 1049248,
+ *   peak_bytes 17056, leaked_bytes 672 in 2 blocks: glibc's two DTVs.
  */
 #include <pthread.h>
 #include <stdio.h>

@@ -632,6 +632,58 @@ def symlink_case(c, tmp, link):
     return err
 
 
+UNWIND_LINE = re.compile(r"heapline: unwind check: (\d+) stacks compared, (\d+) differ, "
+                         r"(\d+) left to libunwind")
+
+
+def unwind_counts(c, label, r):
+    """HEAPLINE_UNWIND=check: every process prints its counts at exit.
+    Returns (compared, left to libunwind) summed over processes."""
+    found = [tuple(map(int, m)) for m in UNWIND_LINE.findall(r.err)]
+    c.true(f"{label}: unwind check lines", len(found) >= 1, r.err[-500:])
+    c.eq(f"{label}: stacks that differ from libunwind's", sum(f[1] for f in found), 0)
+    return sum(f[0] for f in found), sum(f[2] for f in found)
+
+
+def test_unwind_check(tmp, c):
+    """heapline's own stack walk against libunwind's, stack by stack, on
+    stacks that change shape every way (examples/unwind_torture.c) and on
+    python3, perl and gcc with its children."""
+    chk = {"HEAPLINE_UNWIND": "check"}
+    r = hl_run(tmp, [example("unwind_torture")], extra_env=chk)
+    c.eq("torture exit status", r.rc, 0)
+    c.eq("torture stdout", r.out, b"torture done\n")
+    compared, left = unwind_counts(c, "torture", r)
+    s = only_trace(c, r, "torture")
+    events = s["allocations"] + s["frees"]
+    # Every event's stack is compared, except the ones libunwind walks
+    # alone: the signal handlers' (200 signals, a malloc and a free each)
+    # and the coroutine's (1000 of each: its outermost frame has no CFI).
+    c.eq("torture: stacks compared + libunwind's = events", compared + left, events)
+    c.eq("torture: stacks left to libunwind", left, 2400)
+    py = python_exe()
+    r = hl_run(tmp, [py, "-c", "import json; d = {str(i): [i] * (i % 7) for i in range(20000)};"
+                     " print(len(json.dumps(d)))"], extra_env={**chk, "PYTHONMALLOC": "malloc"})
+    c.eq("python exit status", r.rc, 0)
+    compared, left = unwind_counts(c, "python", r)
+    c.true("python: stacks compared", compared > 20000, str(compared))
+    perl = shutil.which("perl")
+    if perl:
+        r = hl_run(tmp, [perl, "-e", 'my %h; push @{$h{$_ % 97}}, "x" x $_ for 1..5000; '
+                         'print scalar(keys %h), "\n";'], extra_env=chk)
+        c.eq("perl exit status", r.rc, 0)
+        compared, left = unwind_counts(c, "perl", r)
+        c.true("perl: stacks compared", compared > 5000, str(compared))
+    gcc = shutil.which("gcc")
+    if gcc:
+        with open(os.path.join(tmp, "hello.c"), "w") as f:
+            f.write(HELLO_C)
+        r = hl_run(tmp, [gcc, "-O2", "-c", "hello.c", "-o", "hello.o"], extra_env=chk)
+        c.eq("gcc exit status", r.rc, 0)
+        compared, left = unwind_counts(c, "gcc", r)
+        c.true("gcc: stacks compared", compared > 10000, str(compared))
+
+
 def test_symlink_refused(tmp, c):
     target = os.path.join(tmp, "target")
     with open(target, "wb") as f:

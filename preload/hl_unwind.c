@@ -1,0 +1,596 @@
+/* hl_unwind.c — the calling thread's stack for every event, exactly as
+ * libunwind's unw_backtrace gives it, at a fraction of its cost.
+ *
+ * Two things make it fast:
+ *
+ * 1. Rules per return address.  For each return address the DWARF CFI of
+ *    its module (read with libdw from .eh_frame, once per address) says how
+ *    to find the caller: CFA = RSP or RBP + offset, return address at CFA-8,
+ *    RBP unchanged or saved at CFA + offset.  That is the frame shape
+ *    libunwind's own fast path (tdep_trace) handles; any other shape (signal
+ *    frames, CFA expressions, no CFI, JIT code) makes hl_unwind return -1
+ *    and the caller asks libunwind, so those stacks are libunwind's own.
+ *    Rules live in one table for all threads, read without locks.
+ *
+ * 2. The part of the stack that has not changed.  Each thread keeps the
+ *    frames of its previous walk (outermost first): for each, its IP, its
+ *    RSP and RBP on entry, and how it was stepped.  A walk that reaches a
+ *    frame with the same IP, RSP and (where it matters) RBP as a frame of the
+ *    previous walk re-reads every stack word the previous walk read above
+ *    that frame (each return address, each saved RBP).  If all are equal, the
+ *    unwinder would compute exactly the same frames again — it is a function
+ *    of the IP, the registers and those words — so they are reused without
+ *    rule lookups.  This is exact, not a guess: a changed word anywhere
+ *    sends the walk on the normal path.  A tight loop deep in a program
+ *    walks its own few frames and compares a handful of words for the rest.
+ *
+ * Safety: the walk reads only what libunwind's fast path reads (stack words
+ * at CFA-based addresses of live frames).  The re-reads are limited to the
+ * thread's own stack ([lo, hi) from pthread_getattr_np) above the current
+ * frame, which is mapped; a thread running on another stack (sigaltstack,
+ * coroutines) walks without them.  Our own frames (the hook, record, this
+ * function) are compiled with frame pointers and stepped through those.
+ *
+ * dlclose may put other code where a module was: hl_unwind_forget empties
+ * the rule table and the module list.  dlopen needs nothing: an address
+ * only gets a rule once code is there. */
+#include "hl_unwind.h"
+
+#include <dlfcn.h>
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <fcntl.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "hl_options.h"
+
+#define likely(x)   __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+static enum hl_unwind_mode mode = HL_UNWIND_LIBUNWIND;
+static _Atomic uint64_t n_checked, n_differ, n_fallback; /* check mode */
+static uint64_t self_lo, self_hi;
+
+/* ---- rules -------------------------------------------------------------- */
+
+enum { R_NONE, R_RSP, R_RBP, R_LAST };
+
+struct rule {
+	int32_t cfa_off; /* CFA = (RSP or RBP) + cfa_off */
+	int16_t bp_off;	 /* caller's RBP at CFA + bp_off, if bp_saved */
+	uint8_t kind;	 /* R_* */
+	uint8_t bp_saved;
+};
+
+static uint64_t rule_pack(struct rule r)
+{
+	uint64_t v;
+	memcpy(&v, &r, sizeof(v));
+	return v;
+}
+
+static struct rule rule_unpack(uint64_t v)
+{
+	struct rule r;
+	memcpy(&r, &v, sizeof(r));
+	return r;
+}
+
+/* Open addressing, linear probing, keyed by return address.  Writers hold
+ * fill_lock; readers check the key again after reading the value, so an
+ * entry emptied and refilled under them reads as a miss. */
+#define RT_BITS 16
+#define RT_SIZE (1u << RT_BITS)
+struct rt_ent {
+	_Atomic uint64_t key;
+	_Atomic uint64_t val;
+};
+static struct rt_ent *rt;
+static unsigned rt_used;
+static pthread_mutex_t fill_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static inline size_t rt_home(uint64_t ip)
+{
+	return (size_t)((ip * 0x9e3779b97f4a7c15ull) >> (64 - RT_BITS));
+}
+
+static inline int rule_get(uint64_t ip, uint64_t *val)
+{
+	for (size_t i = rt_home(ip);; i = (i + 1) & (RT_SIZE - 1)) {
+		uint64_t k = atomic_load_explicit(&rt[i].key, memory_order_acquire);
+		if (k == ip) {
+			uint64_t v = atomic_load_explicit(&rt[i].val, memory_order_relaxed);
+			atomic_thread_fence(memory_order_acquire);
+			if (atomic_load_explicit(&rt[i].key, memory_order_relaxed) != ip)
+				return 0;
+			*val = v;
+			return 1;
+		}
+		if (!k)
+			return 0;
+	}
+}
+
+static void rt_clear(void) /* fill_lock held */
+{
+	for (size_t i = 0; i < RT_SIZE; i++)
+		atomic_store_explicit(&rt[i].key, 0, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	/* The zeroed pages go back to the kernel: the table costs only what
+	 * is in use. */
+	madvise(rt, RT_SIZE * sizeof(*rt), MADV_DONTNEED);
+	rt_used = 0;
+}
+
+static void rt_put(uint64_t ip, uint64_t val) /* fill_lock held */
+{
+	if (rt_used >= RT_SIZE / 2)
+		rt_clear();
+	size_t i = rt_home(ip);
+	while (atomic_load_explicit(&rt[i].key, memory_order_relaxed))
+		i = (i + 1) & (RT_SIZE - 1);
+	atomic_store_explicit(&rt[i].val, val, memory_order_relaxed);
+	atomic_store_explicit(&rt[i].key, ip, memory_order_release);
+	rt_used++;
+}
+
+/* ---- modules: their CFI, opened once ------------------------------------- */
+
+struct uw_mod {
+	const void *map; /* the loader's link_map */
+	uint64_t bias;
+	Elf *elf;
+	Dwarf_CFI *cfi; /* NULL: no usable CFI (vdso, unreadable file) */
+};
+#define MOD_MAX 512
+static struct uw_mod mods[MOD_MAX];
+static unsigned nmods;
+
+static struct uw_mod *mod_get(const struct link_map *lm) /* fill_lock held */
+{
+	for (unsigned i = 0; i < nmods; i++)
+		if (mods[i].map == lm)
+			return &mods[i];
+	if (nmods == MOD_MAX)
+		return NULL;
+	struct uw_mod *m = &mods[nmods++];
+	memset(m, 0, sizeof(*m));
+	m->map = lm;
+	m->bias = lm->l_addr;
+	const char *path = lm->l_name && lm->l_name[0] ? lm->l_name : "/proc/self/exe";
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return m;
+	m->elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	/* Everything is read through the mapping from here on. */
+	if (m->elf && elf_cntl(m->elf, ELF_C_FDDONE) == 0)
+		m->cfi = dwarf_getcfi_elf(m->elf);
+	close(fd);
+	return m;
+}
+
+static void mods_drop(void) /* fill_lock held */
+{
+	for (unsigned i = 0; i < nmods; i++) {
+		if (mods[i].cfi)
+			dwarf_cfi_end(mods[i].cfi);
+		if (mods[i].elf)
+			elf_end(mods[i].elf);
+	}
+	nmods = 0;
+}
+
+/* ops is "CFA + off" as libdw spells it: DW_OP_call_frame_cfa, then
+ * DW_OP_plus_uconst with a two's complement offset. */
+static int cfa_plus(const Dwarf_Op *ops, size_t n, int64_t *off)
+{
+	if (n == 1 && ops[0].atom == DW_OP_call_frame_cfa) {
+		*off = 0;
+		return 1;
+	}
+	if (n == 2 && ops[0].atom == DW_OP_call_frame_cfa && ops[1].atom == DW_OP_plus_uconst) {
+		*off = (int64_t)ops[1].number;
+		return 1;
+	}
+	return 0;
+}
+
+/* The rule for the frame whose return address is ip (its call is at ip-1).
+ * Accepts what libunwind's fast path accepts (x86_64 Gstash_frame.c):
+ * CFA on RSP or RBP, RA at CFA-8, RBP same, undefined or at CFA+small,
+ * RSP same, undefined, CFA-relative or the CFA itself. */
+static struct rule rule_compute(uint64_t ip)
+{
+	struct rule r = {0, 0, R_NONE, 0};
+	struct dl_find_object fo;
+	if (_dl_find_object((void *)(uintptr_t)(ip - 1), &fo) != 0 || !fo.dlfo_link_map)
+		return r;
+	struct uw_mod *m = mod_get(fo.dlfo_link_map);
+	if (!m || !m->cfi)
+		return r;
+	Dwarf_Frame *fr;
+	if (dwarf_cfi_addrframe(m->cfi, ip - 1 - m->bias, &fr) != 0)
+		return r;
+	bool signal = false;
+	Dwarf_Op *ops, mem[3];
+	size_t n;
+	int64_t off;
+	if (dwarf_frame_info(fr, NULL, NULL, &signal) < 0 || signal)
+		goto out;
+	/* The return address: undefined ends the stack (_start, clone). */
+	if (dwarf_frame_register(fr, 16, mem, &ops, &n) != 0)
+		goto out;
+	if (n == 0 && ops == mem) {
+		r.kind = R_LAST;
+		goto out;
+	}
+	if (!cfa_plus(ops, n, &off) || off != -8)
+		goto out;
+	if (dwarf_frame_cfa(fr, &ops, &n) != 0 || n != 1 || ops[0].atom != DW_OP_bregx ||
+	    (ops[0].number != 6 && ops[0].number != 7))
+		goto out;
+	int64_t cfa_off = (int64_t)ops[0].number2;
+	if (cfa_off <= -(1 << 29) || cfa_off >= (1 << 29))
+		goto out;
+	int kind = ops[0].number == 7 ? R_RSP : R_RBP;
+	if (dwarf_frame_register(fr, 6, mem, &ops, &n) != 0)
+		goto out;
+	if (n != 0) {
+		if (!cfa_plus(ops, n, &off) || off <= -(1 << 14) || off >= (1 << 14) || off == -1)
+			goto out;
+		r.bp_saved = 1;
+		r.bp_off = (int16_t)off;
+	}
+	if (dwarf_frame_register(fr, 7, mem, &ops, &n) != 0)
+		goto out;
+	if (n != 0 && !(n == 2 && ops[0].atom == DW_OP_call_frame_cfa &&
+			(ops[1].atom == DW_OP_stack_value ||
+			 (ops[1].atom == DW_OP_plus_uconst &&
+			  (int64_t)ops[1].number > -(1 << 14) &&
+			  (int64_t)ops[1].number < (1 << 14)))))
+		goto out;
+	r.cfa_off = (int32_t)cfa_off;
+	r.kind = (uint8_t)kind;
+out:
+	free(fr);
+	return r;
+}
+
+/* Waiting for the lock is safe: a thread takes it only inside a hook, with
+ * the re-entry guard held, so a signal handler's allocations on the same
+ * thread pass through without coming here; libdw's own allocations do too. */
+static void rule_fill(uint64_t ip, uint64_t *val)
+{
+	pthread_mutex_lock(&fill_lock);
+	if (!rule_get(ip, val)) {
+		*val = rule_pack(rule_compute(ip));
+		rt_put(ip, *val);
+	}
+	pthread_mutex_unlock(&fill_lock);
+}
+
+/* ---- per-thread state ---------------------------------------------------- */
+
+#define UW_MAX (HL_DEPTH_MAX + 16)
+
+struct uw_frame {
+	uint64_t ip, sp, bp; /* on entry to the frame */
+	int16_t bp_off;
+	uint8_t kind; /* its rule; R_NONE: not looked up (the walk stopped) */
+	uint8_t bp_saved;
+	uint8_t bp_matters; /* its RBP decides frames further out */
+	uint8_t pad[3];
+};
+
+enum { T_LAST, T_READ, T_MAX };
+
+struct uw_thread {
+	uint64_t lo, hi; /* the thread's stack; hi 0: unknown, no reuse */
+	unsigned n;	 /* frames in f */
+	int usable;	 /* f may be re-read (all inside [lo, hi), in order) */
+	int tail;	 /* how the walk that built f ended */
+	uint64_t tail_cfa, tail_ra; /* T_READ: the word read at tail_cfa-8 */
+	struct uw_frame f[UW_MAX];  /* the previous walk, outermost first */
+	struct uw_frame s[UW_MAX];  /* this walk's new frames, innermost first */
+};
+
+static __thread struct uw_thread *uwt __attribute__((tls_model("initial-exec")));
+static __thread int uwt_failed __attribute__((tls_model("initial-exec")));
+
+static struct uw_thread *thread_state(void)
+{
+	if (uwt_failed)
+		return NULL;
+	struct uw_thread *t = mmap(NULL, sizeof(*t), PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (t == MAP_FAILED) {
+		uwt_failed = 1;
+		return NULL;
+	}
+	pthread_attr_t a;
+	void *addr;
+	size_t size;
+	if (pthread_getattr_np(pthread_self(), &a) == 0) {
+		if (pthread_attr_getstack(&a, &addr, &size) == 0) {
+			t->lo = (uint64_t)(uintptr_t)addr;
+			t->hi = t->lo + size;
+		}
+		pthread_attr_destroy(&a);
+	}
+	uwt = t;
+	return t;
+}
+
+void hl_unwind_thread_end(void)
+{
+	if (uwt)
+		munmap(uwt, sizeof(*uwt));
+	uwt = NULL;
+	/* What the thread frees after this (other destructors, libc's
+	 * thread clean-up) goes to libunwind: a new state would leak. */
+	uwt_failed = 1;
+}
+
+/* Every stack word the walk that built f read out of frames q..0 still
+ * holds what it held. */
+static int suffix_same(const struct uw_thread *t, int q)
+{
+	uint64_t diff = 0;
+	for (int i = q; i >= 1; i--) {
+		const struct uw_frame *in = &t->f[i], *up = &t->f[i - 1];
+		diff |= *(const uint64_t *)(uintptr_t)(up->sp - 8) ^ up->ip;
+		if (in->bp_saved)
+			diff |= *(const uint64_t *)(uintptr_t)(up->sp + (int64_t)in->bp_off) ^ up->bp;
+	}
+	if (t->tail == T_READ)
+		diff |= *(const uint64_t *)(uintptr_t)(t->tail_cfa - 8) ^ t->tail_ra;
+	return diff == 0;
+}
+
+/* Whether frame x's RBP decides anything further out, given the frame out
+ * of it (NULL: x is outermost, the walk ended as `tail`). */
+static uint8_t bp_matters(const struct uw_frame *x, const struct uw_frame *up, int tail)
+{
+	if (x->kind == R_NONE) /* not stepped: unknown */
+		return 1;
+	if (x->kind == R_RBP)
+		return 1;
+	if (x->kind == R_LAST || x->bp_saved)
+		return 0;
+	return up ? up->bp_matters : tail == T_MAX;
+}
+
+/* Addresses the re-reads of frame x (stepping out of it to up) would touch
+ * are inside the thread's stack, above x's own RSP. */
+static int reads_ok(const struct uw_thread *t, const struct uw_frame *x, const struct uw_frame *up)
+{
+	if (x->sp < t->lo || x->sp >= t->hi || up->sp <= x->sp || up->sp > t->hi)
+		return 0;
+	if (x->bp_saved) {
+		uint64_t a = up->sp + (int64_t)x->bp_off;
+		if (a < x->sp || a + 8 > t->hi)
+			return 0;
+	}
+	return 1;
+}
+
+/* ---- the walk ------------------------------------------------------------ */
+
+static int walk(uint64_t *out, unsigned max);
+
+int hl_unwind(uint64_t *out, unsigned max)
+{
+	int n = walk(out, max);
+	if (unlikely(mode == HL_UNWIND_CHECK) && n < 0)
+		atomic_fetch_add(&n_fallback, 1);
+	return n;
+}
+
+__attribute__((noinline)) static int walk(uint64_t *out, unsigned max)
+{
+	if (mode == HL_UNWIND_LIBUNWIND || max == 0)
+		return -1;
+	struct uw_thread *t = uwt ? uwt : thread_state();
+	if (unlikely(!t))
+		return -1;
+
+	/* Our own frames all keep RBP as a frame pointer: follow it to the
+	 * first return address outside this library. */
+	const uint64_t *fp = __builtin_frame_address(0);
+	uint64_t ip, sp, bp;
+	for (int i = 0;; i++) {
+		uint64_t ra = fp[1];
+		if (ra < self_lo || ra >= self_hi) {
+			ip = ra;
+			sp = (uint64_t)(uintptr_t)(fp + 2);
+			bp = fp[0];
+			break;
+		}
+		const uint64_t *next = (const uint64_t *)(uintptr_t)fp[0];
+		if (i == 16 || next <= fp || (uintptr_t)next - (uintptr_t)fp > (1u << 20))
+			return -1;
+		fp = next;
+	}
+	if (ip < 0x4000)
+		return 0;
+
+	int q = t->usable && sp >= t->lo && sp < t->hi ? (int)t->n - 1 : -1;
+	unsigned m = 0;
+	int tail;
+	uint64_t tail_cfa = 0, tail_ra = 0;
+	for (;;) {
+		if (q >= 0) {
+			while (q >= 0 && t->f[q].sp < sp)
+				q--;
+			if (q >= 0 && t->f[q].sp == sp && t->f[q].ip == ip &&
+			    (!t->f[q].bp_matters || t->f[q].bp == bp) &&
+			    m + (unsigned)q + 1 <= UW_MAX &&
+			    (t->tail != T_MAX || m + (unsigned)q + 1 >= max) && suffix_same(t, q)) {
+				/* Frames q..0 of the previous walk are this
+				 * stack's from here out. */
+				unsigned total = m;
+				for (int i = q; i >= 0 && total < max; i--)
+					out[total++] = t->f[i].ip;
+				int usable = t->usable;
+				for (unsigned j = 0; j < m; j++) {
+					struct uw_frame *x = &t->f[q + 1 + j];
+					*x = t->s[m - 1 - j];
+					x->bp_matters = bp_matters(x, x - 1, 0);
+					usable = usable && reads_ok(t, x, x - 1);
+				}
+				t->n = (unsigned)q + 1 + m;
+				t->usable = usable;
+				return (int)total;
+			}
+		}
+		struct uw_frame *x = &t->s[m];
+		x->ip = ip;
+		x->sp = sp;
+		x->bp = bp;
+		x->kind = R_NONE;
+		x->bp_saved = 0;
+		x->bp_off = 0;
+		out[m++] = ip;
+		if (m == max) {
+			tail = T_MAX;
+			break;
+		}
+		uint64_t v;
+		if (unlikely(!rule_get(ip, &v)))
+			rule_fill(ip, &v);
+		struct rule r = rule_unpack(v);
+		if (r.kind == R_NONE)
+			return -1;
+		x->kind = r.kind;
+		x->bp_saved = r.bp_saved;
+		x->bp_off = r.bp_off;
+		if (r.kind == R_LAST) {
+			tail = T_LAST;
+			break;
+		}
+		uint64_t cfa = (r.kind == R_RSP ? sp : bp) + (int64_t)r.cfa_off;
+		uint64_t ra = *(const uint64_t *)(uintptr_t)(cfa - 8);
+		if (r.bp_saved)
+			bp = *(const uint64_t *)(uintptr_t)(cfa + (int64_t)r.bp_off);
+		sp = cfa;
+		if (ra < 0x4000) {
+			tail = T_READ;
+			tail_cfa = cfa;
+			tail_ra = ra;
+			break;
+		}
+		ip = ra;
+		if (q >= 0 && sp <= x->sp)
+			q = -1; /* the stack runs the wrong way: no reuse */
+	}
+
+	/* A full walk: its frames become the thread's. */
+	int usable = t->hi != 0;
+	for (unsigned j = 0; j < m; j++) {
+		struct uw_frame *x = &t->f[j];
+		*x = t->s[m - 1 - j];
+		x->bp_matters = bp_matters(x, j ? x - 1 : NULL, tail);
+		if (j)
+			usable = usable && reads_ok(t, x, x - 1);
+	}
+	if (m && tail == T_READ) {
+		struct uw_frame top = {.sp = tail_cfa};
+		usable = usable && reads_ok(t, &t->f[0], &top);
+	} else if (m) {
+		usable = usable && t->f[0].sp >= t->lo && t->f[0].sp < t->hi;
+	}
+	t->n = m;
+	t->tail = tail;
+	t->tail_cfa = tail_cfa;
+	t->tail_ra = tail_ra;
+	t->usable = usable;
+	return (int)m;
+}
+
+/* ---- set-up, dlclose, fork, check mode ----------------------------------- */
+
+
+void hl_unwind_init(const char *how, uint64_t lo, uint64_t hi)
+{
+	self_lo = lo;
+	self_hi = hi;
+	mode = HL_UNWIND_FAST;
+	if (how && !strcmp(how, "libunwind"))
+		mode = HL_UNWIND_LIBUNWIND;
+	else if (how && !strcmp(how, "check"))
+		mode = HL_UNWIND_CHECK;
+	if (mode == HL_UNWIND_LIBUNWIND)
+		return;
+	rt = mmap(NULL, RT_SIZE * sizeof(*rt), PROT_READ | PROT_WRITE,
+		  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (rt == MAP_FAILED || elf_version(EV_CURRENT) == EV_NONE) {
+		rt = NULL;
+		mode = HL_UNWIND_LIBUNWIND;
+	}
+}
+
+enum hl_unwind_mode hl_unwind_mode(void)
+{
+	return mode;
+}
+
+void hl_unwind_forget(void)
+{
+	if (mode == HL_UNWIND_LIBUNWIND)
+		return;
+	pthread_mutex_lock(&fill_lock);
+	rt_clear();
+	mods_drop();
+	pthread_mutex_unlock(&fill_lock);
+}
+
+void hl_unwind_fork_child(void)
+{
+	/* Another thread of the parent may have held the lock, or been
+	 * inside libdw: start over (the old module handles are left). */
+	pthread_mutex_init(&fill_lock, NULL);
+	if (mode == HL_UNWIND_LIBUNWIND)
+		return;
+	rt_clear();
+	nmods = 0;
+}
+
+int hl_unwind_check(const uint64_t *ours, int n, const uint64_t *theirs, int m)
+{
+	atomic_fetch_add(&n_checked, 1);
+	if (n == m && !memcmp(ours, theirs, (size_t)n * 8))
+		return 0;
+	if (atomic_fetch_add(&n_differ, 1) < 5) {
+		char msg[256];
+		int len = snprintf(msg, sizeof(msg),
+				   "heapline: unwind check: %d frames vs libunwind's %d, first "
+				   "%#llx vs %#llx\n",
+				   n, m, n > 0 ? (unsigned long long)ours[0] : 0ull,
+				   m > 0 ? (unsigned long long)theirs[0] : 0ull);
+		if (len > 0)
+			(void)!write(2, msg, (size_t)len);
+	}
+	return 1;
+}
+
+void hl_unwind_report(void)
+{
+	if (mode != HL_UNWIND_CHECK)
+		return;
+	char msg[160];
+	int len = snprintf(msg, sizeof(msg),
+			   "heapline: unwind check: %llu stacks compared, %llu differ, %llu left "
+			   "to libunwind\n",
+			   (unsigned long long)atomic_load(&n_checked),
+			   (unsigned long long)atomic_load(&n_differ),
+			   (unsigned long long)atomic_load(&n_fallback));
+	if (len > 0)
+		(void)!write(2, msg, (size_t)len);
+}
