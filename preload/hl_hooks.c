@@ -168,7 +168,7 @@ static void hl_init(void)
 		hl_modules_init();
 		hl_modules_self_range(&hl_state.self_lo, &hl_state.self_hi);
 		unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
-		hl_unwind_init(getenv("HEAPLINE_UNWIND"), hl_state.self_lo, hl_state.self_hi);
+		hl_unwind_init(hl_opt.unwind, hl_state.self_lo, hl_state.self_hi);
 		hl_state.ring = hl_ring_create(hl_opt.ring_bytes);
 		if (hl_state.ring &&
 		    pthread_key_create(&hl_state.thread_key, thread_key_end) == 0 &&

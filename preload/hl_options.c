@@ -12,6 +12,8 @@
  * | HEAPLINE_SESSION_LOG | (none)               | file to append "pid ppid path" to     |
  * | HEAPLINE_RING_KIB    | 4096 (64..1048576)   | ring buffer size                      |
  * | HEAPLINE_LEAK_SCAN   | 0                    | 1: reachability scan at exit (check)  |
+ * | HEAPLINE_UNWIND      | fast                 | libunwind: its unw_backtrace only;    |
+ * |                      |                      | check: both, differences on stderr    |
  */
 #include "hl_options.h"
 
@@ -36,6 +38,7 @@ static const struct {
     {"HEAPLINE_SESSION_LOG", K_STR, &hl_opt.session_log, 0, 0},
     {"HEAPLINE_RING_KIB", K_KIB, &hl_opt.ring_bytes, 64, 1048576},
     {"HEAPLINE_LEAK_SCAN", K_BOOL, &hl_opt.leak_scan, 0, 1},
+    {"HEAPLINE_UNWIND", K_STR, &hl_opt.unwind, 0, 0},
 };
 
 void hl_options_read(void)

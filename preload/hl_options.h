@@ -18,6 +18,7 @@ struct hl_options {
 	const char *session_log; /* HEAPLINE_SESSION_LOG */
 	size_t ring_bytes;	 /* HEAPLINE_RING_KIB */
 	int leak_scan;		 /* HEAPLINE_LEAK_SCAN: classify leaks at exit */
+	const char *unwind;	 /* HEAPLINE_UNWIND: fast, libunwind or check */
 };
 
 extern struct hl_options hl_opt;

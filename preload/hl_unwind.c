@@ -94,6 +94,8 @@ struct rt_ent {
 };
 static struct rt_ent *rt;
 static unsigned rt_used;
+/* Bumped when the rules are dropped: the threads' saved walks used them. */
+static _Atomic unsigned rules_gen;
 static pthread_mutex_t fill_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static inline size_t rt_home(uint64_t ip)
@@ -293,6 +295,7 @@ enum { T_LAST, T_READ, T_MAX };
 
 struct uw_thread {
 	uint64_t lo, hi; /* the thread's stack; hi 0: unknown, no reuse */
+	unsigned gen;	 /* rules_gen of the rules f was walked with */
 	unsigned n;	 /* frames in f */
 	int usable;	 /* f may be re-read (all inside [lo, hi), in order) */
 	int tail;	 /* how the walk that built f ended */
@@ -355,16 +358,16 @@ static int suffix_same(const struct uw_thread *t, int q)
 }
 
 /* Whether frame x's RBP decides anything further out, given the frame out
- * of it (NULL: x is outermost, the walk ended as `tail`). */
-static uint8_t bp_matters(const struct uw_frame *x, const struct uw_frame *up, int tail)
+ * of it (NULL: x is outermost).  The last frame of a walk cut at max is
+ * never stepped out of by a walk that reuses it (reuse then needs at least
+ * max frames): its RBP decides nothing. */
+static uint8_t bp_matters(const struct uw_frame *x, const struct uw_frame *up)
 {
-	if (x->kind == R_NONE) /* not stepped: unknown */
-		return 1;
+	if (x->kind == R_NONE || x->kind == R_LAST || (x->kind == R_RSP && x->bp_saved))
+		return 0;
 	if (x->kind == R_RBP)
 		return 1;
-	if (x->kind == R_LAST || x->bp_saved)
-		return 0;
-	return up ? up->bp_matters : tail == T_MAX;
+	return up ? up->bp_matters : 0;
 }
 
 /* Addresses the re-reads of frame x (stepping out of it to up) would touch
@@ -421,7 +424,8 @@ __attribute__((noinline)) static int walk(uint64_t *out, unsigned max)
 	if (ip < 0x4000)
 		return 0;
 
-	int q = t->usable && sp >= t->lo && sp < t->hi ? (int)t->n - 1 : -1;
+	unsigned gen = atomic_load_explicit(&rules_gen, memory_order_acquire);
+	int q = t->usable && t->gen == gen && sp >= t->lo && sp < t->hi ? (int)t->n - 1 : -1;
 	unsigned m = 0;
 	int tail;
 	uint64_t tail_cfa = 0, tail_ra = 0;
@@ -442,7 +446,7 @@ __attribute__((noinline)) static int walk(uint64_t *out, unsigned max)
 				for (unsigned j = 0; j < m; j++) {
 					struct uw_frame *x = &t->f[q + 1 + j];
 					*x = t->s[m - 1 - j];
-					x->bp_matters = bp_matters(x, x - 1, 0);
+					x->bp_matters = bp_matters(x, x - 1);
 					usable = usable && reads_ok(t, x, x - 1);
 				}
 				t->n = (unsigned)q + 1 + m;
@@ -496,7 +500,7 @@ __attribute__((noinline)) static int walk(uint64_t *out, unsigned max)
 	for (unsigned j = 0; j < m; j++) {
 		struct uw_frame *x = &t->f[j];
 		*x = t->s[m - 1 - j];
-		x->bp_matters = bp_matters(x, j ? x - 1 : NULL, tail);
+		x->bp_matters = bp_matters(x, j ? x - 1 : NULL);
 		if (j)
 			usable = usable && reads_ok(t, x, x - 1);
 	}
@@ -507,6 +511,7 @@ __attribute__((noinline)) static int walk(uint64_t *out, unsigned max)
 		usable = usable && t->f[0].sp >= t->lo && t->f[0].sp < t->hi;
 	}
 	t->n = m;
+	t->gen = gen;
 	t->tail = tail;
 	t->tail_cfa = tail_cfa;
 	t->tail_ra = tail_ra;
@@ -548,6 +553,7 @@ void hl_unwind_forget(void)
 	pthread_mutex_lock(&fill_lock);
 	rt_clear();
 	mods_drop();
+	atomic_fetch_add_explicit(&rules_gen, 1, memory_order_release);
 	pthread_mutex_unlock(&fill_lock);
 }
 
@@ -560,6 +566,9 @@ void hl_unwind_fork_child(void)
 		return;
 	rt_clear();
 	nmods = 0;
+	atomic_store(&n_checked, 0);
+	atomic_store(&n_differ, 0);
+	atomic_store(&n_fallback, 0);
 }
 
 int hl_unwind_check(const uint64_t *ours, int n, const uint64_t *theirs, int m)
