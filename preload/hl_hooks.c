@@ -3,8 +3,11 @@
  * Exports exactly what libheapline.map lists.
  *
  * The hook path is: re-entry guard, real call, record, return.  It never
- * allocates through the hooked allocator, takes no lock, and never changes
- * what the call returns or errno, whatever the profiler's state.
+ * changes what the call returns or errno, whatever the profiler's state.  It
+ * allocates nothing through the hooked allocator and takes no lock, except
+ * when the unwinder meets a return address for the first time (hl_unwind.c:
+ * libdw reads its rule under one lock; libdw's allocations pass through
+ * unrecorded, the re-entry guard being held).
  *
  * Ordering (see hl_ring.c): an allocation is reserved in the ring after the
  * real allocator returned; a release is reserved and committed before the
