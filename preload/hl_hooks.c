@@ -22,8 +22,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#define UNW_LOCAL_ONLY /* the fast local-only unwinder (_UL* symbols) */
-#include <libunwind.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -170,7 +168,6 @@ static void hl_init(void)
 		hl_output_prepare();
 		hl_modules_init();
 		hl_modules_self_range(&hl_state.self_lo, &hl_state.self_hi);
-		unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
 		hl_unwind_init(hl_opt.unwind, hl_state.self_lo, hl_state.self_hi);
 		hl_state.ring = hl_ring_create(hl_opt.ring_bytes);
 		if (hl_state.ring &&
@@ -224,22 +221,6 @@ static void push_simple(uint8_t type, uint8_t fn, uint64_t ptr)
 	hl_ring_commit(hl_state.ring, ev);
 }
 
-/* The stack as libunwind gives it, without our own frames, at most
- * hl_state.depth frames: at the end of buf[HL_DEPTH_MAX + 16].  Returns the
- * count. */
-static int libunwind_stack(uint64_t *buf)
-{
-	int got = unw_backtrace((void **)buf, (int)hl_state.depth + 16);
-	int skip = 0;
-	while (skip < got && buf[skip] >= hl_state.self_lo && buf[skip] < hl_state.self_hi)
-		skip++;
-	int n = got - skip;
-	if (n > (int)hl_state.depth)
-		n = (int)hl_state.depth;
-	memmove(buf + HL_DEPTH_MAX + 16 - n, buf + skip, (size_t)n * 8);
-	return n;
-}
-
 /* Records one event with the calling thread's stack.  With reuse_stack the
  * stack of the thread's previous event is used (realloc's second half). */
 static __attribute__((noinline)) void record(uint8_t type, uint8_t fn, const void *ptr, size_t size,
@@ -260,29 +241,16 @@ static __attribute__((noinline)) void record(uint8_t type, uint8_t fn, const voi
 	}
 
 	uint64_t buf[HL_DEPTH_MAX + 16];
-	const uint64_t *s = buf;
 	uint32_t n = 0, k, nnew;
 	if (reuse_stack) {
 		k = tls.prev_len;
 		nnew = 0;
 	} else {
-		int got = hl_unwind(buf, hl_state.depth);
-		if (got >= 0 && unlikely(hl_unwind_mode() == HL_UNWIND_CHECK)) {
-			uint64_t theirs[HL_DEPTH_MAX + 16];
-			int m = libunwind_stack(theirs);
-			hl_unwind_check(buf, got, theirs + HL_DEPTH_MAX + 16 - m, m);
-		}
-		if (got >= 0) {
-			n = (uint32_t)got;
-		} else {
-			int m = libunwind_stack(buf);
-			s = buf + HL_DEPTH_MAX + 16 - m;
-			n = (uint32_t)m;
-		}
+		n = hl_unwind(buf, hl_state.depth);
 		/* Outer frames shared with the previous event of this thread. */
 		uint32_t m = tls.prev_len < n ? tls.prev_len : n;
 		k = 0;
-		while (k < m && s[n - 1 - k] == tls.prev[k])
+		while (k < m && buf[n - 1 - k] == tls.prev[k])
 			k++;
 		nnew = n - k;
 	}
@@ -302,12 +270,12 @@ static __attribute__((noinline)) void record(uint8_t type, uint8_t fn, const voi
 	ev->tid = tls.tid;
 	ev->ptr = (uint64_t)(uintptr_t)ptr;
 	ev->size = size;
-	memcpy(ev->ips, s, (size_t)nnew * 8);
+	memcpy(ev->ips, buf, (size_t)nnew * 8);
 	hl_ring_commit(hl_state.ring, ev);
 
 	if (!reuse_stack) {
 		for (uint32_t i = k; i < n; i++)
-			tls.prev[i] = s[n - 1 - i];
+			tls.prev[i] = buf[n - 1 - i];
 		tls.prev_len = n;
 	}
 	if (unlikely(atomic_load_explicit(&hl_state.sync, memory_order_relaxed)))

@@ -40,6 +40,8 @@
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <fcntl.h>
+#define UNW_LOCAL_ONLY /* the fast local-only unwinder (_UL* symbols) */
+#include <libunwind.h>
 #include <link.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -54,6 +56,7 @@
 #define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
+enum hl_unwind_mode { HL_UNWIND_FAST, HL_UNWIND_LIBUNWIND, HL_UNWIND_CHECK };
 static enum hl_unwind_mode mode = HL_UNWIND_LIBUNWIND;
 static _Atomic uint64_t n_checked, n_differ, n_fallback; /* check mode */
 static uint64_t self_lo, self_hi;
@@ -384,16 +387,51 @@ static int reads_ok(const struct uw_thread *t, const struct uw_frame *x, const s
 	return 1;
 }
 
+/* This walk's m new frames (s, innermost first) become f[at..at+m), outermost
+ * first, out of f[at-1] if at > 0.  Returns whether their re-reads stay
+ * inside the thread's stack. */
+static int adopt(struct uw_thread *t, unsigned at, unsigned m)
+{
+	int ok = 1;
+	for (unsigned j = 0; j < m; j++) {
+		struct uw_frame *x = &t->f[at + j], *up = at + j ? x - 1 : NULL;
+		*x = t->s[m - 1 - j];
+		x->bp_matters = bp_matters(x, up);
+		if (up)
+			ok = ok && reads_ok(t, x, up);
+	}
+	return ok;
+}
+
 /* ---- the walk ------------------------------------------------------------ */
 
 static int walk(uint64_t *out, unsigned max);
+static void check(const uint64_t *ours, int n, unsigned max);
 
-int hl_unwind(uint64_t *out, unsigned max)
+/* libunwind's stack without our own frames, at most max of them, at buf[0]. */
+static int libunwind_stack(uint64_t *buf, unsigned max)
 {
-	int n = walk(out, max);
-	if (unlikely(mode == HL_UNWIND_CHECK) && n < 0)
-		atomic_fetch_add(&n_fallback, 1);
+	int got = unw_backtrace((void **)buf, (int)max + 16);
+	int skip = 0;
+	while (skip < got && buf[skip] >= self_lo && buf[skip] < self_hi)
+		skip++;
+	int n = got - skip < (int)max ? got - skip : (int)max;
+	memmove(buf, buf + skip, (size_t)n * 8);
 	return n;
+}
+
+unsigned hl_unwind(uint64_t *buf, unsigned max)
+{
+	int n = walk(buf, max);
+	if (unlikely(mode == HL_UNWIND_CHECK)) {
+		if (n >= 0)
+			check(buf, n, max);
+		else
+			atomic_fetch_add(&n_fallback, 1);
+	}
+	if (n < 0)
+		n = libunwind_stack(buf, max);
+	return (unsigned)n;
 }
 
 __attribute__((noinline)) static int walk(uint64_t *out, unsigned max)
@@ -442,15 +480,8 @@ __attribute__((noinline)) static int walk(uint64_t *out, unsigned max)
 				unsigned total = m;
 				for (int i = q; i >= 0 && total < max; i--)
 					out[total++] = t->f[i].ip;
-				int usable = t->usable;
-				for (unsigned j = 0; j < m; j++) {
-					struct uw_frame *x = &t->f[q + 1 + j];
-					*x = t->s[m - 1 - j];
-					x->bp_matters = bp_matters(x, x - 1);
-					usable = usable && reads_ok(t, x, x - 1);
-				}
+				t->usable = adopt(t, (unsigned)q + 1, m) && t->usable;
 				t->n = (unsigned)q + 1 + m;
-				t->usable = usable;
 				return (int)total;
 			}
 		}
@@ -496,14 +527,7 @@ __attribute__((noinline)) static int walk(uint64_t *out, unsigned max)
 	}
 
 	/* A full walk: its frames become the thread's. */
-	int usable = t->hi != 0;
-	for (unsigned j = 0; j < m; j++) {
-		struct uw_frame *x = &t->f[j];
-		*x = t->s[m - 1 - j];
-		x->bp_matters = bp_matters(x, j ? x - 1 : NULL);
-		if (j)
-			usable = usable && reads_ok(t, x, x - 1);
-	}
+	int usable = adopt(t, 0, m) && t->hi != 0;
 	if (m && tail == T_READ) {
 		struct uw_frame top = {.sp = tail_cfa};
 		usable = usable && reads_ok(t, &t->f[0], &top);
@@ -526,6 +550,7 @@ void hl_unwind_init(const char *how, uint64_t lo, uint64_t hi)
 {
 	self_lo = lo;
 	self_hi = hi;
+	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
 	mode = HL_UNWIND_FAST;
 	if (how && !strcmp(how, "libunwind"))
 		mode = HL_UNWIND_LIBUNWIND;
@@ -539,11 +564,6 @@ void hl_unwind_init(const char *how, uint64_t lo, uint64_t hi)
 		rt = NULL;
 		mode = HL_UNWIND_LIBUNWIND;
 	}
-}
-
-enum hl_unwind_mode hl_unwind_mode(void)
-{
-	return mode;
 }
 
 void hl_unwind_forget(void)
@@ -571,11 +591,13 @@ void hl_unwind_fork_child(void)
 	atomic_store(&n_fallback, 0);
 }
 
-int hl_unwind_check(const uint64_t *ours, int n, const uint64_t *theirs, int m)
+static void check(const uint64_t *ours, int n, unsigned max)
 {
+	uint64_t theirs[HL_DEPTH_MAX + 16];
+	int m = libunwind_stack(theirs, max);
 	atomic_fetch_add(&n_checked, 1);
 	if (n == m && !memcmp(ours, theirs, (size_t)n * 8))
-		return 0;
+		return;
 	if (atomic_fetch_add(&n_differ, 1) < 5) {
 		char msg[256];
 		int len = snprintf(msg, sizeof(msg),
@@ -586,7 +608,6 @@ int hl_unwind_check(const uint64_t *ours, int n, const uint64_t *theirs, int m)
 		if (len > 0)
 			(void)!write(2, msg, (size_t)len);
 	}
-	return 1;
 }
 
 void hl_unwind_report(void)
