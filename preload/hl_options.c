@@ -10,7 +10,7 @@
  * | HEAPLINE_DISABLE     | 0                    | 1: load but record nothing            |
  * | HEAPLINE_ROOT_PID    | (none)               | pid of the launched process           |
  * | HEAPLINE_SESSION_LOG | (none)               | file to append "pid ppid path" to     |
- * | HEAPLINE_RING_KIB    | 4096 (64..1048576)   | ring buffer size                      |
+ * | HEAPLINE_RING_KIB    | 2048 (64..1048576)   | ring buffer size                      |
  * | HEAPLINE_LEAK_SCAN   | 0                    | 1: reachability scan at exit (check)  |
  * | HEAPLINE_UNWIND      | fast                 | libunwind: its unw_backtrace only;    |
  * |                      |                      | check: both, differences on stderr    |
@@ -45,7 +45,7 @@ void hl_options_read(void)
 {
 	hl_opt.output = "heapline.%e.%p.hlt";
 	hl_opt.depth = HL_DEPTH_DEFAULT;
-	hl_opt.ring_bytes = 4u << 20;
+	hl_opt.ring_bytes = 2u << 20;
 
 	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
 		const char *v = getenv(table[i].name);

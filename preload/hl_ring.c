@@ -256,8 +256,7 @@ void *hl_ring_peek(struct hl_ring *r, size_t *payload_len)
 void hl_ring_release(struct hl_ring *r)
 {
 	r->cpos += r->peek_len;
-	if (r->cpos - atomic_load_explicit(&r->cons, memory_order_relaxed) >= r->size / 8 ||
-	    atomic_load_explicit(&r->waiters, memory_order_relaxed))
+	if (r->cpos - atomic_load_explicit(&r->cons, memory_order_relaxed) >= r->size / 8)
 		publish(r);
 }
 

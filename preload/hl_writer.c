@@ -9,6 +9,12 @@
  * have passed, and writes a block at least every 50 ms while there is data, so
  * a program killed by SIGKILL loses at most the last ~60 ms.
  *
+ * Compression is incremental: each time COMPRESS_STEP more bytes of records
+ * are encoded, zstd compresses them into the block's frame (the encoder's
+ * buffer is zstd's stable input, so nothing is copied), and writing the block
+ * only finishes the frame.  The ring then never waits for a whole block's
+ * compression, which is what lets it be small (HEAPLINE_RING_KIB).
+ *
  * Flush protocol (exit, exec, _exit, abort): the requester bumps flush_req
  * and wakes the ring's consumer; the writer notes the ring's produced
  * position, drains up to it, writes the block, then publishes flush_done
@@ -50,6 +56,10 @@
 #define BLOCK_EVERY_MS 50
 #define SLEEP_MS       5
 #define ZSTD_LEVEL     3
+#define COMPRESS_STEP  (128u << 10) /* zstd's block size */
+#ifndef BLOCK_TARGET
+#define BLOCK_TARGET (1u << 20) /* raw bytes: a block is written once it holds this */
+#endif
 
 /* A thread's last stack, as node ids from the outermost frame down. */
 struct thread_stack {
@@ -65,6 +75,8 @@ static struct {
 	ZSTD_CCtx *zc;
 	uint8_t *zbuf;
 	size_t zcap;
+	ZSTD_inBuffer zin;   /* the encoder's buffer up to the last record given */
+	ZSTD_outBuffer zout; /* the block's frame so far, after its header */
 	int fd;	    /* -1 until the first block is written */
 	int failed; /* writing failed: drain and discard */
 	dev_t dev;  /* identity of the trace file: a program that closes */
@@ -174,6 +186,52 @@ static int write_all(const void *p, size_t n)
 	return 0;
 }
 
+/* Starts the next frame: zstd's stable buffers are the encoder's and zbuf. */
+static void frame_reset(void)
+{
+	ZSTD_CCtx_reset(w.zc, ZSTD_reset_session_only);
+	w.zin = (ZSTD_inBuffer){w.enc.buf, 0, 0};
+	w.zout = (ZSTD_outBuffer){w.zbuf + HL_BLOCK_HDR_LEN, w.zcap - HL_BLOCK_HDR_LEN, 0};
+}
+
+/* Hands zstd the records encoded since the last call (whole records only:
+ * the encoder may still rewrite the one it is writing) and lets it compress
+ * what fills its blocks; mode ZSTD_e_end finishes the frame.  0, or -1. */
+static int compress_more(ZSTD_EndDirective mode)
+{
+	w.zin.size = w.enc.len;
+	for (;;) {
+		size_t left = ZSTD_compressStream2(w.zc, &w.zout, &w.zin, mode);
+		if (ZSTD_isError(left)) {
+			errno = EIO;
+			say_once("cannot compress trace");
+			w.failed = 1;
+			return -1;
+		}
+		if (mode == ZSTD_e_continue || left == 0)
+			return 0;
+		if (w.zout.pos == w.zout.size) { /* cannot happen: zcap is zstd's bound */
+			errno = ENOSPC;
+			say_once("cannot compress trace");
+			w.failed = 1;
+			return -1;
+		}
+	}
+}
+
+static void write_block(void);
+
+/* Between records: compress if a step's worth of records is waiting. */
+static inline void compress_step(void)
+{
+	if (w.enc.len - w.zin.size < COMPRESS_STEP)
+		return;
+	if (w.enc.len >= BLOCK_TARGET)
+		write_block();
+	else if (!w.failed)
+		compress_more(ZSTD_e_continue);
+}
+
 /* Compresses and writes the block being filled (if any). */
 static void write_block(void)
 {
@@ -185,36 +243,33 @@ static void write_block(void)
 	 * exec fails and the program goes on. */
 	if (w.fd < 0 && w.ended_by_exec && w.events_seen == 0)
 		return;
-	const uint8_t *raw = hl_enc_take(&w.enc, &len);
-	if (w.failed)
-		return;
-	if (w.fd < 0) {
+	if (!w.failed && w.fd < 0) {
 		w.fd = hl_output_open(hl_state.is_root, w.path, sizeof(w.path));
 		struct stat st;
 		if (w.fd < 0 || fstat(w.fd, &st)) {
 			w.failed = 1;
-			return;
-		}
-		w.dev = st.st_dev;
-		w.ino = st.st_ino;
-		uint8_t hdr[HL_HEADER_LEN];
-		memcpy(hdr, HL_MAGIC, HL_MAGIC_LEN);
-		hl_put_u32le(hdr + 8, HL_VERSION);
-		hl_put_u32le(hdr + 12, 0);
-		if (write_all(hdr, sizeof(hdr))) {
-			say_once("cannot write trace");
-			w.failed = 1;
-			return;
+		} else {
+			w.dev = st.st_dev;
+			w.ino = st.st_ino;
+			uint8_t hdr[HL_HEADER_LEN];
+			memcpy(hdr, HL_MAGIC, HL_MAGIC_LEN);
+			hl_put_u32le(hdr + 8, HL_VERSION);
+			hl_put_u32le(hdr + 12, 0);
+			if (write_all(hdr, sizeof(hdr))) {
+				say_once("cannot write trace");
+				w.failed = 1;
+			}
 		}
 	}
-	size_t c =
-	    ZSTD_compress2(w.zc, w.zbuf + HL_BLOCK_HDR_LEN, w.zcap - HL_BLOCK_HDR_LEN, raw, len);
-	if (ZSTD_isError(c)) {
-		errno = EIO;
-		say_once("cannot compress trace");
-		w.failed = 1;
+	if (!w.failed)
+		compress_more(ZSTD_e_end);
+	size_t c = w.zout.pos;
+	/* The block's records are dropped even when writing failed: the
+	 * writer drains and discards from then on. */
+	hl_enc_take(&w.enc, &len);
+	frame_reset();
+	if (w.failed)
 		return;
-	}
 	struct stat st;
 	if (fstat(w.fd, &st) || st.st_dev != w.dev || st.st_ino != w.ino) {
 		errno = EBADF;
@@ -288,7 +343,7 @@ static void thread_end(uint32_t tid)
 /* Recently seen stack tails: (parent node, new frames) -> leaf node.  A hit
  * is verified against the trie (walking up from the leaf), so a hash
  * collision costs a lookup, never a wrong stack. */
-#define LEAF_CACHE_BITS 16
+#define LEAF_CACHE_BITS 14
 struct leaf_entry {
 	uint64_t hash;
 	uint32_t parent, leaf, nnew, pad;
@@ -455,6 +510,7 @@ static uint64_t drain(uint64_t until)
 		}
 		handle(ev, len);
 		hl_ring_release(hl_state.ring);
+		compress_step();
 		waited_since = 0;
 		n++;
 		if ((n & 1023) == 0) {
@@ -557,8 +613,12 @@ int hl_writer_start(void)
 	w.zbuf = hl_arena_alloc(w.zcap);
 	if (!w.zc || !w.zbuf || hl_enc_init(&w.enc))
 		goto fail;
-	ZSTD_CCtx_setParameter(w.zc, ZSTD_c_compressionLevel, ZSTD_LEVEL);
-	ZSTD_CCtx_setParameter(w.zc, ZSTD_c_checksumFlag, 1);
+	if (ZSTD_isError(ZSTD_CCtx_setParameter(w.zc, ZSTD_c_compressionLevel, ZSTD_LEVEL)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(w.zc, ZSTD_c_checksumFlag, 1)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(w.zc, ZSTD_c_stableInBuffer, 1)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(w.zc, ZSTD_c_stableOutBuffer, 1)))
+		goto fail;
+	frame_reset();
 	if (write_preamble())
 		goto fail;
 	w.last_block_ms = now_ms();

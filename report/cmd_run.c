@@ -48,7 +48,7 @@ static const char usage[] =
 	"                         to when it creates its trace\n"
 	"  HEAPLINE_ROOT_PID      (internal) pid of the process the launcher started\n"
 	"  HEAPLINE_DISABLE       1: load but record nothing\n"
-	"  HEAPLINE_RING_KIB      event ring size in KiB (default 4096)\n"
+	"  HEAPLINE_RING_KIB      event ring size in KiB (default 2048)\n"
 	"  HEAPLINE_LIB           read by heapline run: the library to preload\n"
 	"                         (default: found next to heapline)\n"
 	"\n"
