@@ -246,10 +246,13 @@ static __attribute__((noinline)) void record(uint8_t type, uint8_t fn, const voi
 		k = tls.prev_len;
 		nnew = 0;
 	} else {
-		n = hl_unwind(buf, hl_state.depth);
-		/* Outer frames shared with the previous event of this thread. */
+		/* Outer frames shared with the previous event of this thread:
+		 * those the unwinder knows are unchanged (and did not write),
+		 * then any further ones that happen to match. */
+		unsigned same;
+		n = hl_unwind(buf, hl_state.depth, tls.prev, tls.prev_len, &same);
 		uint32_t m = tls.prev_len < n ? tls.prev_len : n;
-		k = 0;
+		k = same;
 		while (k < m && buf[n - 1 - k] == tls.prev[k])
 			k++;
 		nnew = n - k;

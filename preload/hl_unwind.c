@@ -301,6 +301,7 @@ struct uw_thread {
 	unsigned gen;	 /* rules_gen of the rules f was walked with */
 	unsigned n;	 /* frames in f */
 	int usable;	 /* f may be re-read (all inside [lo, hi), in order) */
+	int whole;	 /* the last stack returned was f[0..n), not cut short */
 	int tail;	 /* how the walk that built f ended */
 	uint64_t tail_cfa, tail_ra; /* T_READ: the word read at tail_cfa-8 */
 	struct uw_frame f[UW_MAX];  /* the previous walk, outermost first */
@@ -405,8 +406,8 @@ static int adopt(struct uw_thread *t, unsigned at, unsigned m)
 
 /* ---- the walk ------------------------------------------------------------ */
 
-static int walk(uint64_t *out, unsigned max);
-static void check(const uint64_t *ours, int n, unsigned max);
+static int walk(uint64_t *out, unsigned max, unsigned limit, unsigned *same, int write_all);
+static void check(const uint64_t *ours, int n, unsigned max, const uint64_t *prev, unsigned same);
 
 /* libunwind's stack without our own frames, at most max of them, at buf[0]. */
 static int libunwind_stack(uint64_t *buf, unsigned max)
@@ -420,21 +421,32 @@ static int libunwind_stack(uint64_t *buf, unsigned max)
 	return n;
 }
 
-unsigned hl_unwind(uint64_t *buf, unsigned max)
+unsigned hl_unwind(uint64_t *buf, unsigned max, const uint64_t *prev, unsigned prev_len,
+		   unsigned *same)
 {
-	int n = walk(buf, max);
-	if (unlikely(mode == HL_UNWIND_CHECK)) {
+	int checking = unlikely(mode == HL_UNWIND_CHECK);
+	*same = 0;
+	int n = walk(buf, max, prev_len, same, checking);
+	if (checking) {
 		if (n >= 0)
-			check(buf, n, max);
+			check(buf, n, max, prev, *same);
 		else
 			atomic_fetch_add(&n_fallback, 1);
+	}
+	if (n <= 0) {
+		/* The stack recorded is not the saved walk's: the next walk
+		 * must not take the saved frames for the previous stack. */
+		if (uwt)
+			uwt->usable = 0;
+		*same = 0;
 	}
 	if (n < 0)
 		n = libunwind_stack(buf, max);
 	return (unsigned)n;
 }
 
-__attribute__((noinline)) static int walk(uint64_t *out, unsigned max)
+__attribute__((noinline)) static int walk(uint64_t *out, unsigned max, unsigned limit,
+					 unsigned *same, int write_all)
 {
 	if (mode == HL_UNWIND_LIBUNWIND || max == 0)
 		return -1;
@@ -476,10 +488,22 @@ __attribute__((noinline)) static int walk(uint64_t *out, unsigned max)
 			    m + (unsigned)q + 1 <= UW_MAX &&
 			    (t->tail != T_MAX || m + (unsigned)q + 1 >= max) && suffix_same(t, q)) {
 				/* Frames q..0 of the previous walk are this
-				 * stack's from here out. */
-				unsigned total = m;
-				for (int i = q; i >= 0 && total < max; i--)
-					out[total++] = t->f[i].ip;
+				 * stack's from here out.  When they all fit,
+				 * they are the previous stack's outermost
+				 * frames too: up to limit of them are left out
+				 * of out[], for the caller has them. */
+				unsigned total = m + (unsigned)q + 1, skip = 0;
+				if (total <= max && t->whole) {
+					skip = (unsigned)q + 1 < limit ? (unsigned)q + 1 : limit;
+					*same = skip;
+				}
+				t->whole = total <= max;
+				if (total > max)
+					total = max;
+				if (write_all)
+					skip = 0;
+				for (int i = q, at = (int)m; at < (int)total && i >= (int)skip; i--)
+					out[at++] = t->f[i].ip;
 				t->usable = adopt(t, (unsigned)q + 1, m) && t->usable;
 				t->n = (unsigned)q + 1 + m;
 				return (int)total;
@@ -535,6 +559,7 @@ __attribute__((noinline)) static int walk(uint64_t *out, unsigned max)
 		usable = usable && t->f[0].sp >= t->lo && t->f[0].sp < t->hi;
 	}
 	t->n = m;
+	t->whole = 1;
 	t->gen = gen;
 	t->tail = tail;
 	t->tail_cfa = tail_cfa;
@@ -591,20 +616,25 @@ void hl_unwind_fork_child(void)
 	atomic_store(&n_fallback, 0);
 }
 
-static void check(const uint64_t *ours, int n, unsigned max)
+/* Our stack against libunwind's, and the outer frames we claim to share
+ * with the previous stack against it. */
+static void check(const uint64_t *ours, int n, unsigned max, const uint64_t *prev, unsigned same)
 {
 	uint64_t theirs[HL_DEPTH_MAX + 16];
 	int m = libunwind_stack(theirs, max);
+	unsigned i = 0;
 	atomic_fetch_add(&n_checked, 1);
-	if (n == m && !memcmp(ours, theirs, (size_t)n * 8))
+	while (i < same && ours[n - 1 - i] == prev[i])
+		i++;
+	if (n == m && !memcmp(ours, theirs, (size_t)n * 8) && i == same)
 		return;
 	if (atomic_fetch_add(&n_differ, 1) < 5) {
 		char msg[256];
 		int len = snprintf(msg, sizeof(msg),
 				   "heapline: unwind check: %d frames vs libunwind's %d, first "
-				   "%#llx vs %#llx\n",
+				   "%#llx vs %#llx, %u of %u shared outer frames right\n",
 				   n, m, n > 0 ? (unsigned long long)ours[0] : 0ull,
-				   m > 0 ? (unsigned long long)theirs[0] : 0ull);
+				   m > 0 ? (unsigned long long)theirs[0] : 0ull, i, same);
 		if (len > 0)
 			(void)!write(2, msg, (size_t)len);
 	}

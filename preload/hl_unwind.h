@@ -16,10 +16,18 @@ void hl_unwind_init(const char *mode, uint64_t self_lo, uint64_t self_hi);
  * [self_lo, self_hi) (the caller of the hook), at most max of them: exactly
  * the frames libunwind's unw_backtrace gives after our own frames, which is
  * what a stack with a frame this walk does not handle (signal frames,
- * frames without simple CFI, JIT code...) gets.  Returns the count.  Called
- * with the hook's re-entry guard held: a new return address may call libdw,
- * whose allocations pass through unrecorded. */
-unsigned hl_unwind(uint64_t *buf, unsigned max);
+ * frames without simple CFI, JIT code...) gets.  Returns the count n.
+ *
+ * prev[0..prev_len): the thread's previous stack as the caller holds it,
+ * outermost first (the last this returned on this thread, or less).  *same
+ * is set to how many outermost frames this stack is known to share with it,
+ * at most prev_len; those are not written: buf[n - *same .. n) is left as it
+ * was.  (Check mode writes them and checks the claim against prev.)
+ *
+ * Called with the hook's re-entry guard held: a new return address may call
+ * libdw, whose allocations pass through unrecorded. */
+unsigned hl_unwind(uint64_t *buf, unsigned max, const uint64_t *prev, unsigned prev_len,
+		   unsigned *same);
 
 /* Every module's code may have changed (after dlclose). */
 void hl_unwind_forget(void);
