@@ -5,6 +5,7 @@
 
 #include "load.h"
 #include "progress.h"
+#include "symprefetch.h"
 
 void hl_load_release(struct hl_loaded *l)
 {
@@ -22,6 +23,7 @@ int hl_load(struct hl_loaded *l, const char *path, const struct hl_load_opts *o,
 	    size_t errlen)
 {
 	unsigned needs = o->needs;
+	struct hl_symprefetch *prefetch = NULL;
 	struct hl_progress progress;
 	struct hl_replay_hooks ph;
 	int ret;
@@ -40,6 +42,9 @@ int hl_load(struct hl_loaded *l, const char *path, const struct hl_load_opts *o,
 		if (!l->agg || hl_agg_attach(l->agg, l->replay))
 			goto nomem;
 	}
+	/* Symbols on the other core while this one replays. */
+	if (needs & (HL_LOAD_SITES | HL_LOAD_LINES | HL_LOAD_STACKS))
+		prefetch = hl_symprefetch_start(path);
 	hl_progress_begin(&progress, "reading", path);
 	ph = hl_progress_hooks(&progress);
 	hl_replay_add_hooks(l->replay, &ph);
@@ -72,7 +77,8 @@ int hl_load(struct hl_loaded *l, const char *path, const struct hl_load_opts *o,
 			goto fail;
 	}
 	if (needs & (HL_LOAD_SITES | HL_LOAD_LINES | HL_LOAD_STACKS)) {
-		l->stacks = hl_stacks_new(l->replay);
+		l->stacks = hl_stacks_new_with(l->replay, hl_symprefetch_finish(prefetch));
+		prefetch = NULL;
 		if (!l->stacks)
 			goto nomem;
 	}
@@ -90,6 +96,7 @@ stage_error:
 nomem:
 	snprintf(err, errlen, "%s: out of memory", path);
 fail:
+	hl_symprefetch_cancel(prefetch);
 	hl_load_release(l);
 	return -1;
 }

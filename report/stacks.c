@@ -40,15 +40,22 @@ struct hl_stacks {
 
 struct hl_stacks *hl_stacks_new(const struct hl_replay *r)
 {
+	return hl_stacks_new_with(r, NULL);
+}
+
+struct hl_stacks *hl_stacks_new_with(const struct hl_replay *r, struct hl_symbolizer *sym)
+{
 	struct hl_stacks *st = calloc(1, sizeof(*st));
 
-	if (!st)
+	if (!st) {
+		hl_symbolizer_destroy(sym);
 		return NULL;
+	}
 	st->r = r;
 	st->exe = hl_replay_info(r) ? hl_replay_info(r)->exe : NULL;
 	st->nnodes = hl_replay_node_count(r);
 	st->nodes = calloc(st->nnodes ? st->nnodes : 1, sizeof(*st->nodes));
-	st->sym = hl_symbolizer_new();
+	st->sym = sym ? sym : hl_symbolizer_new();
 	st->mod_own = calloc(hl_replay_module_count(r) + 1, 1);
 	if (!st->nodes || !st->sym || !st->mod_own)
 		goto nomem;

@@ -20,6 +20,9 @@ struct hl_stacks;
 /* For a replay that has run; it must outlive the stacks.  NULL if out of
  * memory. */
 struct hl_stacks *hl_stacks_new(const struct hl_replay *r);
+/* The same with a symbolizer that already knows some of the trace's modules
+ * (symprefetch.h), which the stacks take over; NULL: a new one. */
+struct hl_stacks *hl_stacks_new_with(const struct hl_replay *r, struct hl_symbolizer *sym);
 void hl_stacks_free(struct hl_stacks *st);
 struct hl_symbolizer *hl_stacks_symbolizer(struct hl_stacks *st);
 
