@@ -520,6 +520,8 @@ int hl_agg_peak_pass(struct hl_agg *a, struct hl_trace *t, const struct hl_repla
 		return 0;
 	}
 	r = hl_replay_new();
+	if (r)
+		hl_replay_unordered(r);
 	if (!r || hl_replay_add_hooks(r, &h) || (extra && hl_replay_add_hooks(r, extra))) {
 		hl_replay_free(r);
 		snprintf(err, errlen, "%s: out of memory", hl_trace_path(t));

@@ -37,6 +37,7 @@ int hl_load(struct hl_loaded *l, const char *path, const struct hl_load_opts *o,
 	l->replay = hl_replay_new();
 	if (!l->replay)
 		goto nomem;
+	hl_replay_unordered(l->replay); /* the views sum live blocks, never list them */
 	if (needs & HL_LOAD_AGG) {
 		l->agg = hl_agg_new();
 		if (!l->agg || hl_agg_attach(l->agg, l->replay))

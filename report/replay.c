@@ -21,7 +21,7 @@
 #include "hl_format.h"
 #include "replay.h"
 
-/* The live heap: an open-addressing table of 32-byte slots keyed by
+/* The live heap: an open-addressing table of 16-byte slots keyed by
  * pointer, linear probing, at most three quarters full, deletion by backward
  * shift (no tombstones, however long the malloc/free churn).  It replaced
  * uthash: there every block cost a chained entry (80 bytes, two dependent
@@ -29,19 +29,30 @@
  * loop) made uthash allocate, clear and free its bucket array on every
  * allocation: a quarter of the replay's time on bench/report.sh case a.
  *
+ * A slot is free when node1 is 0 (it holds node + 1), so every pointer,
+ * even 0, is a key.  A size of 4 GiB or more is SIZE_BIG in its slot and
+ * the size itself in a side table (struct big_size), by pointer.  16 bytes:
+ * the table is most of the replay's memory (bench/report.sh case d: 16 MiB
+ * at its peak; 24-byte slots took 24, 32-byte ones 32).
+ *
  * seq numbers the insertions, so hl_replay_foreach_live can still visit the
  * blocks in allocation order (uthash's order; a 32-bit count, so past 4G
- * allocations the order is only deterministic).  A slot is free when node1
- * is 0 (it holds node + 1), so every pointer, even 0, is a key.  24 bytes:
- * the table is most of the replay's memory (bench/report.sh case d: 24 MiB
- * at its peak, where 32-byte slots took 32). */
+ * allocations the order is only deterministic).  It is a parallel array,
+ * kept only where that order is wanted (not after hl_replay_unordered). */
 struct slot {
-	uint64_t ptr, size;
+	uint64_t ptr;
+	uint32_t size;	/* SIZE_BIG: see struct big_size */
 	uint32_t node1; /* stack node + 1; 0: empty */
-	uint32_t seq;
 };
 
-#define TABLE_MIN_CAP 256 /* 6 KiB: a small live set stays in L1 */
+#define SIZE_BIG UINT32_MAX
+
+struct big_size {
+	uint64_t ptr, size;
+	UT_hash_handle hh;
+};
+
+#define TABLE_MIN_CAP 256 /* 4 KiB: a small live set stays in L1 */
 
 static void slots_free(struct slot *s, uint64_t cap);
 
@@ -51,7 +62,9 @@ struct live_table {
 	unsigned shift; /* 64 - log2(capacity) */
 	uint64_t count;
 	uint64_t grow_at; /* count that makes it grow: three quarters full */
+	uint32_t *seq;	/* NULL: unordered */
 	uint32_t next_seq;
+	int ordered;	/* seq is kept */
 	int scrambled;	/* home() hashes the whole pointer: see there */
 	uint64_t steps; /* occupied slots lookups have walked past, in all */
 };
@@ -94,6 +107,7 @@ struct hl_replay {
 	int ran;
 
 	struct live_table live;
+	struct big_size *big; /* sizes of 4 GiB and more, by pointer (uthash) */
 
 	struct thread_state *threads; /* uthash head */
 	struct thread_state *cur; /* current thread's state, NULL until needed */
@@ -132,6 +146,7 @@ struct hl_replay *hl_replay_new(void)
 	}
 	r->nodes[0] = (struct node){ 0, 0 }; /* the empty stack */
 	r->nnodes = 1;
+	r->live.ordered = 1;
 	r->cur_tid = 1; /* the first thread, should the trace not say */
 	return r;
 }
@@ -159,9 +174,16 @@ static void free_info(struct hl_info *info)
 	memset(info, 0, sizeof(*info));
 }
 
+void hl_replay_unordered(struct hl_replay *r)
+{
+	if (!r->ran && !r->live.s)
+		r->live.ordered = 0;
+}
+
 void hl_replay_free(struct hl_replay *r)
 {
 	struct thread_state *ts, *tmp;
+	struct big_size *b, *btmp;
 
 	if (!r)
 		return;
@@ -169,7 +191,12 @@ void hl_replay_free(struct hl_replay *r)
 		HASH_DEL(r->threads, ts);
 		free(ts);
 	}
+	HASH_ITER(hh, r->big, b, btmp) {
+		HASH_DEL(r->big, b);
+		free(b);
+	}
 	slots_free(r->live.s, r->live.s ? r->live.mask + 1 : 0);
+	free(r->live.seq);
 	for (size_t i = 0; i < r->nmods; i++) {
 		free(r->mods[i].mod.path);
 		free(r->mods[i].mod.build_id);
@@ -259,17 +286,28 @@ static int table_resize(struct live_table *t, uint64_t cap)
 	    .count = t->count,
 	    .grow_at = cap / 4 * 3,
 	    .next_seq = t->next_seq,
+	    .ordered = t->ordered,
 	    .scrambled = t->scrambled,
 	};
 
 	n.s = slots_alloc(cap);
+	if (n.s && n.ordered && !(n.seq = malloc(cap * sizeof(*n.seq)))) {
+		slots_free(n.s, cap);
+		n.s = NULL;
+	}
 	if (!n.s)
 		return STOP_NOMEM;
-	for (uint64_t i = 0; t->s && i <= t->mask; i++)
-		if (t->s[i].node1)
-			*probe(&n, t->s[i].ptr) = t->s[i];
+	for (uint64_t i = 0; t->s && i <= t->mask; i++) {
+		if (!t->s[i].node1)
+			continue;
+		struct slot *d = probe(&n, t->s[i].ptr);
+		*d = t->s[i];
+		if (n.seq)
+			n.seq[d - n.s] = t->seq[i];
+	}
 	n.steps += t->steps;
 	slots_free(t->s, t->mask + 1);
+	free(t->seq);
 	*t = n;
 	return 0;
 }
@@ -348,8 +386,9 @@ static __attribute__((noinline)) int table_grow(struct live_table *t)
 {
 	uint64_t cap = t->s ? t->mask + 1 : 0;
 
-	/* in place only where home() is the address bits (see there) */
-	if (cap && !t->scrambled && cap * sizeof(struct slot) >= TABLE_MAP_BYTES)
+	/* in place only where home() is the address bits (see there), and
+	 * without a seq array to move along */
+	if (cap && !t->scrambled && !t->seq && cap * sizeof(struct slot) >= TABLE_MAP_BYTES)
 		return table_grow_in_place(t);
 	return table_resize(t, cap ? cap * 2 : TABLE_MIN_CAP);
 }
@@ -379,6 +418,43 @@ static struct slot *block_find(struct hl_replay *r, uint64_t ptr)
 
 /* Makes a block live at ptr, which is not live; at is the empty slot
  * probe() found for ptr, or NULL to look here.  Returns 0 or STOP_NOMEM. */
+static __attribute__((noinline)) int big_add(struct hl_replay *r, uint64_t ptr, uint64_t size)
+{
+	struct big_size *b = malloc(sizeof(*b));
+
+	if (!b)
+		return STOP_NOMEM;
+	b->ptr = ptr;
+	b->size = size;
+	HASH_ADD(hh, r->big, ptr, sizeof(b->ptr), b);
+	if (!b->hh.tbl) {
+		free(b);
+		return STOP_NOMEM;
+	}
+	return 0;
+}
+
+static __attribute__((noinline)) uint64_t big_take(struct hl_replay *r, uint64_t ptr, int remove)
+{
+	struct big_size *b;
+	uint64_t size;
+
+	HASH_FIND(hh, r->big, &ptr, sizeof(ptr), b);
+	if (!b)
+		return SIZE_BIG; /* cannot happen: every SIZE_BIG slot has one */
+	size = b->size;
+	if (remove) {
+		HASH_DEL(r->big, b);
+		free(b);
+	}
+	return size;
+}
+
+static inline uint64_t slot_size(const struct hl_replay *r, const struct slot *b)
+{
+	return b->size != SIZE_BIG ? b->size : big_take((struct hl_replay *)r, b->ptr, 0);
+}
+
 static inline int block_add(struct hl_replay *r, struct slot *at, uint64_t ptr, uint64_t size,
 			    uint64_t node)
 {
@@ -390,9 +466,13 @@ static inline int block_add(struct hl_replay *r, struct slot *at, uint64_t ptr, 
 			return STOP_NOMEM;
 		at = NULL;
 	}
+	if (__builtin_expect(size >= SIZE_BIG, 0) && big_add(r, ptr, size))
+		return STOP_NOMEM;
 	if (!at)
 		at = probe(t, ptr);
-	*at = (struct slot){ptr, size, (uint32_t)node + 1, ++t->next_seq};
+	*at = (struct slot){ptr, size < SIZE_BIG ? (uint32_t)size : SIZE_BIG, (uint32_t)node + 1};
+	if (t->seq)
+		t->seq[at - t->s] = ++t->next_seq;
 	t->count++;
 	r->live_bytes += size;
 	r->live_blocks++;
@@ -403,12 +483,15 @@ static inline int block_add(struct hl_replay *r, struct slot *at, uint64_t ptr, 
 	return 0;
 }
 
-static void block_remove(struct hl_replay *r, struct slot *b)
+/* Removes block b, whose size is `size` (slot_size()). */
+static void block_remove(struct hl_replay *r, struct slot *b, uint64_t size)
 {
 	struct live_table *t = &r->live;
 	uint64_t hole = (uint64_t)(b - t->s), j = hole;
 
-	r->live_bytes -= b->size;
+	if (__builtin_expect(b->size == SIZE_BIG, 0))
+		big_take(r, b->ptr, 1);
+	r->live_bytes -= size;
 	r->live_blocks--;
 	/* Backward shift: pull each later entry of the run into the hole
 	 * unless its home lies after the hole (cyclically), where moving it
@@ -420,6 +503,8 @@ static void block_remove(struct hl_replay *r, struct slot *b)
 		uint64_t h = home(t, t->s[j].ptr);
 		if (((j - h) & t->mask) >= ((j - hole) & t->mask)) {
 			t->s[hole] = t->s[j];
+			if (t->seq)
+				t->seq[hole] = t->seq[j];
 			hole = j;
 		}
 	}
@@ -508,9 +593,9 @@ static int on_alloc(void *ctx, unsigned fn, uint64_t node, uint64_t ptr, uint64_
 	if (at && at->node1) {
 		/* The library orders a free before any reuse of its address, so
 		 * this means a free it missed: drop the old block, count no free. */
-		uint64_t old_size = at->size, old_node = at->node1 - 1;
+		uint64_t old_size = slot_size(r, at), old_node = at->node1 - 1;
 
-		block_remove(r, at);
+		block_remove(r, at, old_size);
 		at = NULL; /* the shift may have moved its neighbours into it */
 		ret = emit(r, HL_EV_REPLACED, fn, node, ptr, old_size, old_node, 1);
 		if (ret)
@@ -540,10 +625,10 @@ static int on_free(void *ctx, unsigned fn, uint64_t node, uint64_t ptr)
 
 	r->s.frees++;
 	if (b) {
-		size = b->size;
+		size = slot_size(r, b);
 		alloc_node = b->node1 - 1;
 		known = 1;
-		block_remove(r, b);
+		block_remove(r, b, size);
 	} else {
 		r->s.unknown_frees++;
 	}
@@ -584,7 +669,7 @@ static int on_realloc_fail(void *ctx, uint64_t ptr)
 	} else {
 		struct slot *clash = block_find(r, ptr);
 		if (clash) /* reallocated meanwhile: only a broken trace does this */
-			block_remove(r, clash);
+			block_remove(r, clash, slot_size(r, clash));
 		ret = block_add(r, NULL, ptr, pf.size, pf.alloc_node);
 		if (ret)
 			return ret;
@@ -872,6 +957,7 @@ int hl_summary_of(const char *path, struct hl_summary *out, char *err, size_t er
 		snprintf(err, errlen, "%s: out of memory", path);
 		goto out;
 	}
+	hl_replay_unordered(r);
 	if (hl_replay_run(r, t, err, errlen))
 		goto out;
 	if (hl_replay_summary(r, out)) {
@@ -934,12 +1020,18 @@ const struct hl_replay_module *hl_replay_module_of(const struct hl_replay *r, ui
 	return any;
 }
 
+struct ordered {
+	uint64_t at; /* slot index */
+	uint32_t seq;
+};
+
 static int by_seq(const void *a, const void *b)
 {
-	uint32_t x = (*(const struct slot *const *)a)->seq,
-		 y = (*(const struct slot *const *)b)->seq;
+	const struct ordered *x = a, *y = b;
 
-	return (x > y) - (x < y);
+	if (x->seq != y->seq)
+		return (x->seq > y->seq) - (x->seq < y->seq);
+	return (x->at > y->at) - (x->at < y->at);
 }
 
 int hl_replay_foreach_live(const struct hl_replay *r,
@@ -947,23 +1039,25 @@ int hl_replay_foreach_live(const struct hl_replay *r,
 			   void *ctx)
 {
 	const struct live_table *t = &r->live;
-	const struct slot **order;
+	struct ordered *order;
 	uint64_t n = 0;
 	int ret = 0;
 
 	if (!t->count)
 		return 0;
 	/* The table's order is the hash's: sort by insertion to give the
-	 * allocation order replay.h promises. */
+	 * allocation order replay.h promises (without seq: slot order). */
 	order = malloc(t->count * sizeof(*order));
 	if (!order)
 		return -ENOMEM;
 	for (uint64_t i = 0; i <= t->mask; i++)
 		if (t->s[i].node1)
-			order[n++] = &t->s[i];
+			order[n++] = (struct ordered){i, t->seq ? t->seq[i] : 0};
 	qsort(order, n, sizeof(*order), by_seq);
-	for (uint64_t i = 0; i < n && !ret; i++)
-		ret = fn(ctx, order[i]->ptr, order[i]->size, order[i]->node1 - 1u);
+	for (uint64_t i = 0; i < n && !ret; i++) {
+		const struct slot *b = &t->s[order[i].at];
+		ret = fn(ctx, b->ptr, slot_size(r, b), b->node1 - 1u);
+	}
 	free(order);
 	return ret;
 }
@@ -978,7 +1072,7 @@ int hl_replay_foreach_live_unordered(const struct hl_replay *r,
 	for (uint64_t i = 0; t->s && i <= t->mask; i++) {
 		if (!t->s[i].node1)
 			continue;
-		int ret = fn(ctx, t->s[i].ptr, t->s[i].size, t->s[i].node1 - 1u);
+		int ret = fn(ctx, t->s[i].ptr, slot_size(r, &t->s[i]), t->s[i].node1 - 1u);
 		if (ret)
 			return ret;
 	}

@@ -624,6 +624,10 @@ static uint64_t rng(void)
 
 struct live_model {
 	uint64_t n, sum_ptr, bytes;
+	/* with born: each block's allocation number, by 16-byte granule from
+	 * base; out_of_order counts blocks visited before an older one */
+	const uint64_t *born;
+	uint64_t base, last_born, out_of_order;
 };
 
 static int model_sum(void *ctx, uint64_t ptr, uint64_t size, uint64_t node)
@@ -633,21 +637,28 @@ static int model_sum(void *ctx, uint64_t ptr, uint64_t size, uint64_t node)
 	m->n++;
 	m->sum_ptr += ptr;
 	m->bytes += size;
+	if (m->born) {
+		uint64_t b = m->born[(ptr - m->base) / 16];
+		if (b <= m->last_born)
+			m->out_of_order++;
+		m->last_born = b;
+	}
 	return 0;
 }
 
-static void test_big_live_set(void)
+static void big_live_set(int ordered)
 {
 	enum { WINDOW = 1 << 21, TARGET = 400000, OPS = 1500000 };
 	const uint64_t base = 0x55550000000ull;
 	uint8_t *used = calloc(WINDOW, 1);
 	uint32_t *live = malloc(TARGET * 2 * sizeof(*live));
 	uint64_t *size_of = calloc(WINDOW, sizeof(*size_of));
+	uint64_t *born = calloc(WINDOW, sizeof(*born));
 	uint64_t nlive = 0, allocs = 0, frees = 0, bytes = 0, cur = 0, peak = 0;
 	struct tw w;
 	char err[512];
 
-	if (!used || !live || !size_of) {
+	if (!used || !live || !size_of || !born) {
 		CHECK(0, "out of memory for the model");
 		return;
 	}
@@ -663,6 +674,7 @@ static void test_big_live_set(void)
 			uint64_t sz = 1 + rng() % 200;
 			used[g] = 1;
 			size_of[g] = sz;
+			born[g] = allocs + 1;
 			live[nlive++] = g;
 			r_alloc(&w, HL_FN_MALLOC, 1, base + (uint64_t)g * 16, sz);
 			allocs++;
@@ -691,6 +703,8 @@ static void test_big_live_set(void)
 	write_file(path, w.file.p, w.file.len);
 	struct hl_trace *t;
 	struct hl_replay *r = hl_replay_new();
+	if (r && !ordered)
+		hl_replay_unordered(r); /* no seq array: the table grows in place */
 	CHECK(r && hl_trace_open(path, &t, err, sizeof(err)) == 0, "open: %s", err);
 	if (r && t) {
 		CHECK(hl_replay_run(r, t, err, sizeof(err)) == 0, "run: %s", err);
@@ -703,10 +717,12 @@ static void test_big_live_set(void)
 		      " frees, peak %" PRIu64 "/%" PRIu64 ", leaked %" PRIu64 "/%" PRIu64,
 		      s.allocations, allocs, s.frees, frees, s.peak_bytes, peak, s.leaked_bytes, cur);
 		hl_summary_release(&s);
-		struct live_model got = {0};
+		struct live_model got = {.born = ordered ? born : NULL, .base = base};
 		hl_replay_foreach_live(r, model_sum, &got);
 		CHECK(got.n == want.n && got.sum_ptr == want.sum_ptr && got.bytes == want.bytes,
 		      "big live set: %" PRIu64 "/%" PRIu64 " blocks left", got.n, want.n);
+		CHECK(got.out_of_order == 0, "big live set: %" PRIu64 " blocks out of allocation order",
+		      got.out_of_order);
 		hl_trace_close(t);
 	}
 	hl_replay_free(r);
@@ -714,6 +730,91 @@ static void test_big_live_set(void)
 	free(used);
 	free(live);
 	free(size_of);
+	free(born);
+}
+
+static void test_big_live_set(void)
+{
+	big_live_set(1);
+	rng_state = 0x243f6a8885a308d3ull;
+	big_live_set(0);
+}
+
+/* Sizes of 4 GiB and more (kept beside the 16-byte slots): allocated,
+ * replaced, freed, undone by a failed realloc, left live; in both orders. */
+struct huge_seen {
+	uint64_t n, bytes;
+	uint64_t ptr[4], size[4];
+};
+
+static int huge_live(void *ctx, uint64_t ptr, uint64_t size, uint64_t node)
+{
+	struct huge_seen *h = ctx;
+
+	(void)node;
+	if (h->n < 4) {
+		h->ptr[h->n] = ptr;
+		h->size[h->n] = size;
+	}
+	h->n++;
+	h->bytes += size;
+	return 0;
+}
+
+static void test_huge_sizes(void)
+{
+	const uint64_t G = 1ull << 30;
+	struct tw w;
+	char err[512];
+
+	tw_init(&w, HL_VERSION);
+	r_node(&w, 0, 0x401000);
+	r_alloc(&w, HL_FN_MALLOC, 1, 0x10000, 5 * G);	      /* freed */
+	r_alloc(&w, HL_FN_MALLOC, 1, 0x20000, 4 * G - 1);     /* the largest inline size, live */
+	r_alloc(&w, HL_FN_MALLOC, 1, 0x30000, 4 * G);	      /* replaced below */
+	r_alloc(&w, HL_FN_MALLOC, 1, 0x30000, 100);	      /* a missed free: replaces it */
+	r_alloc(&w, HL_FN_MALLOC, 1, 0x40000, 7 * G);	      /* realloc'd, which fails */
+	r_free(&w, HL_FN_REALLOC, 1, 0x40000);
+	r_realloc_fail(&w, 0x40000);			      /* live again, 7 GiB */
+	r_free(&w, HL_FN_FREE, 1, 0x10000);
+	r_alloc(&w, HL_FN_MALLOC, 1, 0x10000, 3);	      /* the address again, small */
+	tw_block(&w);
+	char *path = tmp_path("huge.hlt");
+	write_file(path, w.file.p, w.file.len);
+	for (int ordered = 1; ordered >= 0; ordered--) {
+		struct hl_trace *t;
+		struct hl_replay *r = hl_replay_new();
+		struct hl_summary s;
+		struct huge_seen h = {0};
+
+		if (r && !ordered)
+			hl_replay_unordered(r);
+		CHECK(r && hl_trace_open(path, &t, err, sizeof(err)) == 0, "open: %s", err);
+		if (!r || !t)
+			break;
+		CHECK(hl_replay_run(r, t, err, sizeof(err)) == 0, "run: %s", err);
+		CHECK(hl_replay_summary(r, &s) == 0, "summary");
+		CHECK(s.allocations == 6 && s.frees == 1 && s.peak_bytes == 16 * G + 99 &&
+			      s.bytes_allocated == 20 * G + 102 && s.leaked_blocks == 4 &&
+			      s.leaked_bytes == 11 * G + 102,
+		      "huge sizes (ordered %d): %" PRIu64 " allocations, %" PRIu64
+		      " frees, peak %" PRIu64 ", allocated %" PRIu64 ", leaked %" PRIu64 " in %" PRIu64,
+		      ordered, s.allocations, s.frees, s.peak_bytes, s.bytes_allocated,
+		      s.leaked_bytes, s.leaked_blocks);
+		hl_summary_release(&s);
+		CHECK(hl_replay_foreach_live(r, huge_live, &h) == 0 && h.n == 4 &&
+			      h.bytes == 11 * G + 102,
+		      "huge sizes (ordered %d): %" PRIu64 " live blocks, %" PRIu64 " bytes", ordered,
+		      h.n, h.bytes);
+		if (ordered)
+			CHECK(h.ptr[0] == 0x20000 && h.size[0] == 4 * G - 1 && h.ptr[1] == 0x30000 &&
+				      h.size[1] == 100 && h.ptr[2] == 0x40000 && h.size[2] == 7 * G &&
+				      h.ptr[3] == 0x10000 && h.size[3] == 3,
+			      "huge sizes: live blocks out of allocation order");
+		hl_trace_close(t);
+		hl_replay_free(r);
+	}
+	tw_free(&w);
 }
 
 /* The live table doubling in place with a run that wraps around its end:
@@ -1074,6 +1175,7 @@ int main(void)
 	test_reread();
 	test_colliding_addresses();
 	test_big_live_set();
+	test_huge_sizes();
 	test_grow_wrap();
 	test_truncation();
 	test_bit_flips();
