@@ -24,21 +24,45 @@
  * a function's body, where abstract definitions live.  A lookup then
  * binary-searches the top level and descends by dwarf_haspc() through one
  * function only.  Anything else (an origin elsewhere, a range error, an
- * imported unit below the top level) is "undecided": the caller asks libdw. */
+ * imported unit below the top level) is "undecided": the caller asks libdw.
+ *
+ * Below the top level, a DIE descended into a second time gets an index of
+ * its children's ranges like the top level's (struct kids), so a function
+ * with thousands of inlined calls and blocks (python's ceval.c) is not
+ * scanned child by child, each decoded for its ranges, for every pc in it.
+ * A DIE whose children include an imported unit or a range error keeps the
+ * child-by-child scan, which reproduces libdw's error exactly. */
 #include <dwarf.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define HASH_NONFATAL_OOM 1
+#include <uthash.h>
 
 #include "symidx.h"
 
 #define MAX_WALK_DEPTH 64 /* namespaces and classes nested deeper: undecided */
 #define MAX_STAB       64 /* overlapping top-level ranges looked at per pc */
+#define KIDS_MIN       8  /* children worth an index */
 
 struct top {
 	Dwarf_Addr lo, hi;
 	uint32_t order; /* in libdw's walk */
 	Dwarf_Die die;
 };
+
+/* The children of one DIE below the top level, by address. */
+struct kids {
+	void *addr;	 /* the parent DIE's: the key */
+	unsigned visits; /* descents into it so far */
+	int state;	 /* KIDS_NONE, KIDS_SCAN (scan them), KIDS_INDEX */
+	struct top *v;	 /* with KIDS_INDEX: sorted by lo, order = child number */
+	Dwarf_Addr *maxhi;
+	size_t n;
+	UT_hash_handle hh;
+};
+
+enum { KIDS_NONE, KIDS_SCAN, KIDS_INDEX };
 
 struct hl_scope_idx {
 	struct top *v;	   /* sorted by lo */
@@ -49,6 +73,7 @@ struct hl_scope_idx {
 	uint32_t order;
 	bool broken; /* a range error or an import cycle: always undecided */
 	bool nomem;
+	struct kids *kids; /* uthash, by parent DIE address */
 };
 
 /* libdw's may_have_scopes(). */
@@ -215,8 +240,16 @@ fail:
 
 void hl_scope_idx_free(struct hl_scope_idx *x)
 {
+	struct kids *k, *tmp;
+
 	if (!x)
 		return;
+	HASH_ITER(hh, x->kids, k, tmp) {
+		HASH_DEL(x->kids, k);
+		free(k->v);
+		free(k->maxhi);
+		free(k);
+	}
 	free(x->v);
 	free(x->maxhi);
 	free(x->origins);
@@ -229,23 +262,25 @@ static bool is_origin(const struct hl_scope_idx *x, void *addr)
 	       bsearch(&addr, x->origins, x->norigins, sizeof(*x->origins), cmp_ptr) != NULL;
 }
 
-/* The top-level DIE libdw's walk would enter for pc: the first in order
- * whose ranges hold it.  1 found, 0 none, -1 undecided. */
-static int top_at(const struct hl_scope_idx *x, Dwarf_Addr pc, Dwarf_Die *out)
+/* Of entries v[0..n) sorted by lo (maxhi[k]: the highest hi in v[0..k]),
+ * the first in order whose range holds pc.  1 found, 0 none, -1 undecided
+ * (more than MAX_STAB ranges around pc). */
+static int stab(const struct top *v, const Dwarf_Addr *maxhi, size_t n, Dwarf_Addr pc,
+		Dwarf_Die *out)
 {
 	const struct top *best = NULL;
-	size_t lo = 0, hi = x->n, steps = 0;
+	size_t lo = 0, hi = n, steps = 0;
 
 	while (lo < hi) { /* lo: first entry starting above pc */
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (x->v[mid].lo <= pc)
+		if (v[mid].lo <= pc)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	for (size_t k = lo; k > 0 && x->maxhi[k - 1] > pc; k--) {
-		const struct top *t = &x->v[k - 1];
+	for (size_t k = lo; k > 0 && maxhi[k - 1] > pc; k--) {
+		const struct top *t = &v[k - 1];
 
 		if (++steps > MAX_STAB)
 			return -1;
@@ -256,6 +291,92 @@ static int top_at(const struct hl_scope_idx *x, Dwarf_Addr pc, Dwarf_Die *out)
 		return 0;
 	*out = best->die;
 	return 1;
+}
+
+/* The top-level DIE libdw's walk would enter for pc: the first in order
+ * whose ranges hold it.  1 found, 0 none, -1 undecided. */
+static int top_at(const struct hl_scope_idx *x, Dwarf_Addr pc, Dwarf_Die *out)
+{
+	return stab(x->v, x->maxhi, x->n, pc, out);
+}
+
+/* Indexes the children of d into k: KIDS_INDEX, or KIDS_SCAN when one of
+ * them is an imported unit or has a range error (only the scan reproduces
+ * where libdw fails), they are few, or memory ran out. */
+static void kids_build(struct kids *k, Dwarf_Die *d)
+{
+	Dwarf_Die c;
+	size_t cap = 0;
+	uint32_t order = 0;
+
+	k->state = KIDS_SCAN;
+	if (dwarf_child(d, &c) != 0)
+		return;
+	do {
+		Dwarf_Addr base, lo, hi;
+		ptrdiff_t off = 0;
+
+		if (dwarf_tag(&c) == DW_TAG_imported_unit)
+			goto scan;
+		while ((off = dwarf_ranges(&c, off, &base, &lo, &hi)) > 0) {
+			if (k->n == cap) {
+				size_t ncap = cap ? 2 * cap : 16;
+				struct top *v = realloc(k->v, ncap * sizeof(*v));
+
+				if (!v)
+					goto scan;
+				k->v = v;
+				cap = ncap;
+			}
+			k->v[k->n++] = (struct top){lo, hi, order, c};
+		}
+		if (off < 0)
+			goto scan;
+		order++;
+	} while (dwarf_siblingof(&c, &c) == 0);
+	if (order < KIDS_MIN)
+		goto scan;
+	if (k->n)
+		qsort(k->v, k->n, sizeof(*k->v), cmp_top);
+	k->maxhi = malloc((k->n ? k->n : 1) * sizeof(*k->maxhi));
+	if (!k->maxhi)
+		goto scan;
+	for (size_t i = 0; i < k->n; i++)
+		k->maxhi[i] = i && k->maxhi[i - 1] > k->v[i].hi ? k->maxhi[i - 1] : k->v[i].hi;
+	k->state = KIDS_INDEX;
+	return;
+scan:
+	free(k->v);
+	k->v = NULL;
+	k->n = 0;
+}
+
+/* The child of d (which has children) that libdw's walk enters for pc,
+ * from d's index: 1 found (in *out), 0 none, -1 undecided, 2 no index
+ * (scan the children). */
+static int kids_at(struct hl_scope_idx *x, Dwarf_Die *d, Dwarf_Addr pc, Dwarf_Die *out)
+{
+	struct kids *k;
+
+	HASH_FIND_PTR(x->kids, &d->addr, k);
+	if (!k) {
+		k = calloc(1, sizeof(*k));
+		if (!k)
+			return 2;
+		k->addr = d->addr;
+		HASH_ADD_PTR(x->kids, addr, k);
+		if (!k->hh.tbl) {
+			free(k);
+			return 2;
+		}
+	}
+	if (k->state == KIDS_NONE && ++k->visits >= 2)
+		kids_build(k, d);
+	if (k->state != KIDS_INDEX)
+		return 2;
+	int r = stab(k->v, k->maxhi, k->n, pc, out);
+
+	return r < 0 ? 2 : r;
 }
 
 int hl_scope_idx_lookup(struct hl_scope_idx *x, Dwarf_Addr pc, Dwarf_Die chain[HL_SCOPE_MAX])
@@ -279,6 +400,15 @@ int hl_scope_idx_lookup(struct hl_scope_idx *x, Dwarf_Addr pc, Dwarf_Die chain[H
 			inlined = n - 1;
 		if (!may_have_scopes(dwarf_tag(d)) || !dwarf_haschildren(d))
 			break;
+		r = kids_at(x, d, pc, &c);
+		if (r == 0)
+			break;
+		if (r == 1) {
+			if (n == HL_SCOPE_MAX)
+				return -1;
+			path[n++] = c;
+			continue;
+		}
 		r = dwarf_child(d, &c);
 		if (r < 0)
 			return -1;
