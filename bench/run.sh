@@ -31,7 +31,9 @@
 # includes analysis (heapline report, heaptrack --analyze).
 # Processes: heapline follows children (every process of gcc, one trace
 # each); heaptrack's preload removes itself from children's environment, so in
-# case f it records only the gcc driver — its column there is not like for like.
+# case f heaptrack records the driver and, through `gcc -wrapper`, cc1 and as,
+# each with a heaptrack (and heaptrack_interpret pipeline) of its own: both
+# tools record the same three processes.
 #
 # Events = allocations + frees from `heapline report --format json`, summed
 # over the processes of the last heapline run; ns/event = (tool - plain) /
@@ -87,6 +89,13 @@ gcc -O2 -fno-optimize-sibling-calls -fno-inline -pthread -o "$work/alloc" "$work
 # ~2000 lines of C with some substance for cc1 to chew on.
 bench_write_gen_c "$work/gen.c" 90
 genlines=$(wc -l <"$work/gen.c")
+
+# heaptrack for gcc's children: `gcc -wrapper` runs cc1 and as through this.
+cat >"$work/htwrap" <<'EOF2'
+#!/bin/bash
+exec heaptrack -o "$HTWRAP_DIR/ht.${1##*/}.$$" "$@"
+EOF2
+chmod +x "$work/htwrap"
 
 # ---- cases --------------------------------------------------------------------
 
@@ -148,7 +157,12 @@ run_once() {
 			# removed below): only then is the program its child.
 			echo "$BASHPID" >"$dir/timer.pid"
 			LD_PRELOAD=$lib HEAPLINE_OUTPUT=$dir/x.%p.hlt exec "${timer[@]}" "${cmd[@]}" ;;
-		heaptrack) exec heaptrack -o "$dir/ht" "${cmd[@]}" ;;
+		heaptrack)
+			if [ "$c" = f ]; then
+				HTWRAP_DIR=$dir exec heaptrack -o "$dir/ht.gcc" \
+					gcc -wrapper "$work/htwrap" "${cmd[@]:1}"
+			fi
+			exec heaptrack -o "$dir/ht" "${cmd[@]}" ;;
 		esac
 	) >"$dir/stdout" 2>"$dir/stderr" || {
 		echo "bench/run.sh: case $c under $tool failed; see $dir/stderr:" >&2
@@ -217,7 +231,6 @@ for c in "${cases[@]}"; do
 	bpe=$(awk -v b="$hb" -v n="$ev" 'BEGIN { printf(n ? "%.2f" : "n/a", b / n) }')
 	nsev[$c]=$(per_event "$h" "$p" "$ev")
 	kns=$(per_event "$k" "$p" "$ev")
-	[ "$c" = f ] && kns="n/a" # heaptrack saw only the driver's events
 	[ "$k" != n/a ] && k=$(printf '%.3f' "$k")
 	printf '| %s | %.3f | %.3f | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
 		"${label[$c]}" "$p" "$h" "$k" "$(ratio_1f "$h" "$p")" "$(ratio_1f "$k" "$p")" \
@@ -229,8 +242,8 @@ done
 		"${nsev[c]} ns of wall time with 4 threads on $(nproc) cores (c)."
 	echo "Timing ends when the trace is complete: heaptrack's command waits for its"
 	echo "heaptrack_interpret | zstd pipeline, heapline's process finishes its trace on exit."
-	echo "Case f: heapline traces gcc, cc1 and as; heaptrack only the gcc driver (its preload"
-	echo "leaves children alone), so its f column measures less work."
+	echo "Case f: both tools record gcc, cc1 and as: heapline follows children, heaptrack"
+	echo "(whose preload leaves children alone) runs cc1 and as through \`gcc -wrapper\`."
 	echo "Events = allocations + frees from \`heapline report --format json\`, summed over processes."
 } >>"$md"
 
