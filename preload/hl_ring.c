@@ -79,6 +79,7 @@ struct hl_ring {
 	_Atomic uint32_t waiters;			/* producers sleeping on space_seq */
 	_Atomic uint32_t consumer_seq;			/* futex: consumer wanted */
 	_Atomic uint32_t consumer_sleeping;
+	_Atomic uint64_t full; /* times a producer found the ring full */
 };
 
 static long futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *ts)
@@ -123,6 +124,8 @@ size_t hl_ring_size(const struct hl_ring *r)
 
 static void wait_for_space(struct hl_ring *r, unsigned *spins)
 {
+	if (*spins == 0)
+		atomic_fetch_add_explicit(&r->full, 1, memory_order_relaxed);
 	if (++*spins < 64) {
 		cpu_relax();
 		return;
@@ -269,6 +272,11 @@ uint64_t hl_ring_backlog(const struct hl_ring *r)
 uint64_t hl_ring_produced(const struct hl_ring *r)
 {
 	return atomic_load_explicit(&r->prod, memory_order_acquire);
+}
+
+uint64_t hl_ring_full_count(const struct hl_ring *r)
+{
+	return atomic_load_explicit(&r->full, memory_order_relaxed);
 }
 
 uint64_t hl_ring_consumed(const struct hl_ring *r)
