@@ -79,7 +79,7 @@ struct hl_ring {
 	_Atomic uint32_t waiters;			/* producers sleeping on space_seq */
 	_Atomic uint32_t consumer_seq;			/* futex: consumer wanted */
 	_Atomic uint32_t consumer_sleeping;
-	_Atomic uint64_t full; /* times a producer found the ring full */
+	_Atomic uint64_t full; /* times a producer found the ring full (waited or dropped) */
 };
 
 static long futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *ts)
@@ -173,8 +173,10 @@ void *hl_ring_reserve_hint(struct hl_ring *r, size_t payload_len, int nowait, ui
 				pos = p2;
 				continue;
 			}
-			if (nowait)
+			if (nowait) {
+				atomic_fetch_add_explicit(&r->full, 1, memory_order_relaxed);
 				return NULL;
+			}
 			wait_for_space(r, &spins);
 			pos = atomic_load_explicit(&r->prod, memory_order_relaxed);
 			continue;

@@ -43,7 +43,8 @@ void hl_ring_release(struct hl_ring *r);
 uint64_t hl_ring_backlog(const struct hl_ring *r);
 uint64_t hl_ring_produced(const struct hl_ring *r);
 uint64_t hl_ring_consumed(const struct hl_ring *r); /* consumer thread only */
-/* How many times a producer has found the ring full and had to wait. */
+/* How many times a producer has found the ring full (and waited, or
+ * dropped its event in lossy mode). */
 uint64_t hl_ring_full_count(const struct hl_ring *r);
 
 /* Sleeping.  The consumer sleeps at most `ms` unless a producer wakes it

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "stacks.h"
@@ -153,8 +154,13 @@ struct hl_symprefetch *hl_symprefetch_start(const char *path)
 {
 	struct hl_symprefetch *p;
 
+	struct stat st;
+
 	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
 		return NULL; /* it would only take turns with the replay */
+	/* A pipe (report <(...)) can be read once: only the replay reads it. */
+	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+		return NULL;
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;

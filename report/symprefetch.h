@@ -11,8 +11,9 @@
 struct hl_symbolizer;
 struct hl_symprefetch;
 
-/* Starts it for the trace at path.  NULL when it would not help (one CPU)
- * or could not start: then symbols are resolved on demand, as without it. */
+/* Starts it for the trace at path.  NULL when it would not help (one CPU),
+ * cannot work (path is not a regular file: a pipe is read once) or could not
+ * start: then symbols are resolved on demand, as without it. */
 struct hl_symprefetch *hl_symprefetch_start(const char *path);
 /* Waits for it to finish and hands over its symbolizer (the caller destroys
  * it), or NULL if it failed.  p is freed. */

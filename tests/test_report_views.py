@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURE_SRC = os.path.join(HERE, "report_views_fixture.c")
@@ -191,6 +192,31 @@ def test_mp(env, prog):
     check_eq(table_in(out, "main"), want, "mp: main line table, exactly")
     check(out.find("Function: make_lists") < out.find("Function: main"),
           "mp: tables ordered by bytes, the allocating function before its caller")
+
+    # A trace read through a pipe (report <(...)): one read only, so nothing
+    # may read it beside the replay (the symbol prefetch reads files twice).
+    # The trace arrives in two parts, the second after a pause, so that a
+    # second reader would be there to take some of it.
+    with open(os.path.join(env.tmp, trace), "rb") as f:
+        data = f.read()
+    p = subprocess.Popen([env.heapline, "report", "/dev/stdin"], cwd=env.tmp,
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    half = max(1, len(data) // 2)
+    try:
+        p.stdin.write(data[:half])
+        p.stdin.flush()
+        time.sleep(0.3)
+        p.stdin.write(data[half:])
+        p.stdin.close()
+    except BrokenPipeError:
+        pass
+    piped = p.stdout.read().decode()
+    err = p.stderr.read()
+    p.wait(timeout=120)
+    check(p.returncode == 0 and table_in(piped, "make_lists") == table_in(out, "make_lists")
+          and table_in(piped, "main") == table_in(out, "main"),
+          "mp: the default report of a trace on a pipe has the same tables (status %d, %s)"
+          % (p.returncode, err.decode().strip()[:200]))
 
     out, _ = env.report("--view", "lines", "--function", "make_lists", "--unit", "GiB",
                         "--precision", "2", trace)
