@@ -29,6 +29,7 @@
 struct hl_symprefetch {
 	pthread_t thread;
 	char *path;
+	uint64_t dev, ino; /* the replay's file */
 	struct hl_symbolizer *sym;
 	char *exe;	       /* from INFO, or NULL */
 	uint64_t *own_mods;    /* ids of loaded modules that are the program's own */
@@ -130,8 +131,15 @@ static void *run(void *arg)
 	struct hl_trace *t;
 	char err[512];
 
+	uint64_t dev, ino;
+
 	if (hl_trace_open(p->path, &t, err, sizeof(err))) {
 		p->failed = true;
+		return NULL;
+	}
+	if (hl_trace_identity(t, &dev, &ino) || dev != p->dev || ino != p->ino) {
+		p->failed = true; /* the path names another file now */
+		hl_trace_close(t);
 		return NULL;
 	}
 	if (hl_trace_read(t, &v, err, sizeof(err)) == STOP &&
@@ -150,10 +158,10 @@ static void destroy(struct hl_symprefetch *p)
 	free(p);
 }
 
-struct hl_symprefetch *hl_symprefetch_start(const char *path)
+struct hl_symprefetch *hl_symprefetch_start(const struct hl_trace *t)
 {
+	const char *path = hl_trace_path(t);
 	struct hl_symprefetch *p;
-
 	struct stat st;
 
 	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
@@ -164,6 +172,10 @@ struct hl_symprefetch *hl_symprefetch_start(const char *path)
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
+	if (hl_trace_identity(t, &p->dev, &p->ino)) {
+		free(p);
+		return NULL;
+	}
 	p->path = strdup(path);
 	p->sym = hl_symbolizer_new();
 	if (!p->path || !p->sym || pthread_create(&p->thread, NULL, run, p)) {

@@ -8,13 +8,17 @@
 #ifndef HL_SYMPREFETCH_H
 #define HL_SYMPREFETCH_H
 
+#include "trace_read.h"
+
 struct hl_symbolizer;
 struct hl_symprefetch;
 
-/* Starts it for the trace at path.  NULL when it would not help (one CPU),
- * cannot work (path is not a regular file: a pipe is read once) or could not
- * start: then symbols are resolved on demand, as without it. */
-struct hl_symprefetch *hl_symprefetch_start(const char *path);
+/* Starts it for the trace t, open for the replay: the thread opens t's path
+ * again and goes on only if that is the same file (not one that replaced it
+ * since).  NULL when it would not help (one CPU), cannot work (not a regular
+ * file: a pipe is read once) or could not start: then symbols are resolved
+ * on demand, as without it. */
+struct hl_symprefetch *hl_symprefetch_start(const struct hl_trace *t);
 /* Waits for it to finish and hands over its symbolizer (the caller destroys
  * it), or NULL if it failed.  p is freed. */
 struct hl_symbolizer *hl_symprefetch_finish(struct hl_symprefetch *p);
