@@ -45,7 +45,7 @@ int hl_load(struct hl_loaded *l, const char *path, const struct hl_load_opts *o,
 	}
 	/* Symbols on the other core while this one replays. */
 	if (needs & (HL_LOAD_SITES | HL_LOAD_LINES | HL_LOAD_STACKS))
-		prefetch = hl_symprefetch_start(l->trace);
+		prefetch = hl_symprefetch_start(l->replay);
 	hl_progress_begin(&progress, "reading", path);
 	ph = hl_progress_hooks(&progress);
 	hl_replay_add_hooks(l->replay, &ph);

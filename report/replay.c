@@ -797,7 +797,15 @@ static int on_node(void *ctx, uint64_t id, uint64_t parent, uint64_t ip)
 		r->node_cap *= 2;
 	}
 	r->nodes[r->nnodes++] = (struct node){ parent, ip };
-	(void)id;
+	for (unsigned i = 0; i < r->nhooks; i++) {
+		if (!r->hooks[i].node)
+			continue;
+		int ret = r->hooks[i].node(r->hooks[i].ctx, r, id, ip);
+		if (ret) {
+			r->hook_ret = ret;
+			return STOP_HOOK;
+		}
+	}
 	return 0;
 }
 
@@ -854,6 +862,15 @@ static int on_module_load(void *ctx, const struct hl_module *m)
 	rm->first_node = r->nnodes;
 	rm->end_node = UINT64_MAX;
 	r->nmods++;
+	for (unsigned i = 0; i < r->nhooks; i++) {
+		if (!r->hooks[i].module_load)
+			continue;
+		int ret = r->hooks[i].module_load(r->hooks[i].ctx, r, m);
+		if (ret) {
+			r->hook_ret = ret;
+			return STOP_HOOK;
+		}
+	}
 	return 0;
 }
 
@@ -865,6 +882,15 @@ static int on_module_unload(void *ctx, uint64_t id)
 		if (r->mods[i].mod.id == id && r->mods[i].end_node == UINT64_MAX) {
 			r->mods[i].end_node = r->nnodes;
 			break;
+		}
+	}
+	for (unsigned i = 0; i < r->nhooks; i++) {
+		if (!r->hooks[i].module_unload)
+			continue;
+		int ret = r->hooks[i].module_unload(r->hooks[i].ctx, r, id);
+		if (ret) {
+			r->hook_ret = ret;
+			return STOP_HOOK;
 		}
 	}
 	return 0;

@@ -85,6 +85,12 @@ struct hl_replay_hooks {
 	 * later heap), and a stopped replay may not hand over its last batch.
 	 * One call per batch instead of per event: the aggregator's way in. */
 	int (*events)(void *ctx, const struct hl_replay *r, const struct hl_event *ev, size_t n);
+	/* A NODE, MODULE_LOAD or MODULE_UNLOAD record, in trace order, once the
+	 * replay has taken it in (hl_replay_info() is the trace's INFO by then,
+	 * if it has one).  For a stage that follows the stacks as they come. */
+	int (*node)(void *ctx, const struct hl_replay *r, uint64_t id, uint64_t ip);
+	int (*module_load)(void *ctx, const struct hl_replay *r, const struct hl_module *m);
+	int (*module_unload)(void *ctx, const struct hl_replay *r, uint64_t id);
 };
 
 /* A module as the trace saw it.  Nodes with first_node <= id < end_node were

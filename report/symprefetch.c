@@ -1,42 +1,175 @@
 /* symprefetch.c — resolves the program's own return addresses on a second
  * thread while the replay runs (symprefetch.h).
  *
- * The thread opens the trace a second time and reads it with a visitor of
- * its own: INFO (the executable's path), MODULE_LOAD / MODULE_UNLOAD in
- * trace order into its symbolizer, and for each NODE the module that holds
- * the ip at that point (as the stacks stage will find it); an ip in one of
- * the program's own modules is resolved there and then.  It shares nothing
- * with the main thread until hl_symprefetch_finish() joins it, so neither
- * the replay nor the symbolizer needs a lock.  It never reports an error:
- * a trace it cannot read is the replay's to report, and what it could not
- * resolve is resolved on demand later. */
+ * The replay's hooks (main thread) put each MODULE_LOAD, MODULE_UNLOAD and
+ * NODE record, in trace order, on a queue: a local batch first, handed over
+ * under the lock QBATCH at a time.  The thread takes them in the same order:
+ * modules into its symbolizer, and for each node the module that holds the
+ * ip at that point (as the stacks stage will find it); an ip in one of the
+ * program's own modules is resolved there and then.  The symbolizer is the
+ * thread's alone until hl_symprefetch_finish() joins it.  It never reports
+ * an error: a trace the replay cannot read is the replay's to report, and
+ * what the thread could not resolve is resolved on demand later. */
 #include <errno.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "stacks.h"
 #include "symbolize.h"
 #include "symprefetch.h"
-#include "trace_read.h"
 
-#define STOP 1 /* a visitor's return that stops the read */
+#define QBATCH 256
+
+enum { E_NODE, E_LOAD, E_UNLOAD, E_EXE };
+
+struct entry {
+	int kind;
+	uint64_t v;		/* E_NODE: the ip; E_UNLOAD: the module id */
+	struct hl_module *mod;	/* E_LOAD: a copy, owned by the entry */
+	char *exe;		/* E_EXE: a copy */
+};
 
 struct hl_symprefetch {
 	pthread_t thread;
-	char *path;
-	uint64_t dev, ino; /* the replay's file */
+	pthread_mutex_t lock;
+	pthread_cond_t more;
+	/* shared, under lock */
+	struct entry *q;
+	size_t qn, qcap;
+	bool done, cancel;
+	/* the main thread's batch */
+	struct entry batch[QBATCH];
+	size_t nbatch;
+	bool exe_sent, nomem;
+	/* the thread's */
 	struct hl_symbolizer *sym;
-	char *exe;	       /* from INFO, or NULL */
-	uint64_t *own_mods;    /* ids of loaded modules that are the program's own */
+	char *exe;
+	uint64_t *own_mods; /* ids of loaded modules that are the program's own */
 	size_t nown, own_cap;
-	_Atomic bool cancel;
 	bool failed;
 };
+
+static void entry_free(struct entry *e)
+{
+	if (e->mod) {
+		free(e->mod->path);
+		free(e->mod->build_id);
+		free(e->mod);
+	}
+	free(e->exe);
+}
+
+/* ---- the main thread's side: the replay's hooks ------------------------- */
+
+/* The batch to the queue.  A failed copy only loses prefetching. */
+static void hand_over(struct hl_symprefetch *p)
+{
+	pthread_mutex_lock(&p->lock);
+	if (p->qn + p->nbatch > p->qcap) {
+		size_t cap = p->qcap ? 2 * p->qcap : 4 * QBATCH;
+		struct entry *q;
+
+		while (cap < p->qn + p->nbatch)
+			cap *= 2;
+		q = realloc(p->q, cap * sizeof(*q));
+		if (!q) {
+			p->nomem = true;
+			p->cancel = true;
+			pthread_mutex_unlock(&p->lock);
+			for (size_t i = 0; i < p->nbatch; i++)
+				entry_free(&p->batch[i]);
+			p->nbatch = 0;
+			return;
+		}
+		p->q = q;
+		p->qcap = cap;
+	}
+	memcpy(p->q + p->qn, p->batch, p->nbatch * sizeof(*p->batch));
+	p->qn += p->nbatch;
+	p->nbatch = 0;
+	pthread_cond_signal(&p->more);
+	pthread_mutex_unlock(&p->lock);
+}
+
+static void put(struct hl_symprefetch *p, struct entry e)
+{
+	if (p->nomem) {
+		entry_free(&e);
+		return;
+	}
+	p->batch[p->nbatch++] = e;
+	if (p->nbatch == QBATCH)
+		hand_over(p);
+}
+
+/* The executable's path, once, before the first module or node: from then
+ * on INFO is known if the trace has one (it comes first). */
+static void send_exe(struct hl_symprefetch *p, const struct hl_replay *r)
+{
+	const struct hl_info *info = hl_replay_info(r);
+
+	p->exe_sent = true;
+	if (info && info->exe) {
+		char *exe = strdup(info->exe);
+
+		if (!exe)
+			p->nomem = true;
+		else
+			put(p, (struct entry){.kind = E_EXE, .exe = exe});
+	}
+}
+
+static int h_node(void *ctx, const struct hl_replay *r, uint64_t id, uint64_t ip)
+{
+	struct hl_symprefetch *p = ctx;
+
+	(void)id;
+	if (!p->exe_sent)
+		send_exe(p, r);
+	put(p, (struct entry){.kind = E_NODE, .v = ip});
+	return 0;
+}
+
+static int h_module_load(void *ctx, const struct hl_replay *r, const struct hl_module *m)
+{
+	struct hl_symprefetch *p = ctx;
+	struct hl_module *c = malloc(sizeof(*c));
+
+	if (!p->exe_sent)
+		send_exe(p, r);
+	if (c) {
+		*c = *m;
+		c->path = strdup(m->path ? m->path : "");
+		c->build_id = malloc(m->build_id_len ? m->build_id_len : 1);
+		if (c->build_id && m->build_id_len)
+			memcpy(c->build_id, m->build_id, m->build_id_len);
+	}
+	if (!c || !c->path || !c->build_id) {
+		if (c) {
+			free(c->path);
+			free(c->build_id);
+			free(c);
+		}
+		p->nomem = true; /* the symbolizer would miss a module: stop here */
+		return 0;
+	}
+	put(p, (struct entry){.kind = E_LOAD, .mod = c});
+	return 0;
+}
+
+static int h_module_unload(void *ctx, const struct hl_replay *r, uint64_t id)
+{
+	struct hl_symprefetch *p = ctx;
+
+	(void)r;
+	put(p, (struct entry){.kind = E_UNLOAD, .v = id});
+	return 0;
+}
+
+/* ---- the thread's side -------------------------------------------------- */
 
 static bool is_own(const struct hl_symprefetch *p, const char *path)
 {
@@ -51,138 +184,144 @@ static bool own_module(const struct hl_symprefetch *p, uint64_t id)
 	return false;
 }
 
-static int on_info(void *ctx, const struct hl_info *info)
+/* One entry; false when out of memory (the symbolizer is then incomplete). */
+static bool take(struct hl_symprefetch *p, struct entry *e)
 {
-	struct hl_symprefetch *p = ctx;
-
-	if (!p->exe && info->exe && !(p->exe = strdup(info->exe)))
-		return STOP;
-	return atomic_load_explicit(&p->cancel, memory_order_relaxed) ? STOP : 0;
-}
-
-static int on_module_load(void *ctx, const struct hl_module *m)
-{
-	struct hl_symprefetch *p = ctx;
-	int ret = hl_symbolizer_add_module(p->sym, m);
-
-	if (ret && ret != -EEXIST)
-		return STOP;
-	if (!ret && is_own(p, m->path)) {
-		if (p->nown == p->own_cap) {
-			size_t cap = p->own_cap ? 2 * p->own_cap : 16;
-			uint64_t *v = realloc(p->own_mods, cap * sizeof(*v));
-
-			if (!v)
-				return STOP;
-			p->own_mods = v;
-			p->own_cap = cap;
-		}
-		p->own_mods[p->nown++] = m->id;
-	}
-	return atomic_load_explicit(&p->cancel, memory_order_relaxed) ? STOP : 0;
-}
-
-static int on_module_unload(void *ctx, uint64_t id)
-{
-	struct hl_symprefetch *p = ctx;
-
-	hl_symbolizer_unload_module(p->sym, id); /* an unknown id: a broken trace's */
-	return 0;
-}
-
-static int on_node(void *ctx, uint64_t id, uint64_t parent, uint64_t ip)
-{
-	struct hl_symprefetch *p = ctx;
 	const struct hl_frame *frames;
 	uint64_t mod;
+	int ret;
 
-	(void)id;
-	(void)parent;
-	if (atomic_load_explicit(&p->cancel, memory_order_relaxed))
-		return STOP;
-	mod = hl_symbolizer_module_at(p->sym, ip);
-	if (mod != HL_SYM_NO_MODULE && own_module(p, mod) &&
-	    hl_symbolizer_resolve(p->sym, mod, ip, &frames) == -ENOMEM)
-		return STOP;
-	return 0;
-}
+	switch (e->kind) {
+	case E_EXE:
+		free(p->exe);
+		p->exe = e->exe;
+		e->exe = NULL;
+		return true;
+	case E_LOAD:
+		ret = hl_symbolizer_add_module(p->sym, e->mod);
+		if (ret && ret != -EEXIST)
+			return false;
+		if (!ret && is_own(p, e->mod->path)) {
+			if (p->nown == p->own_cap) {
+				size_t cap = p->own_cap ? 2 * p->own_cap : 16;
+				uint64_t *v = realloc(p->own_mods, cap * sizeof(*v));
 
-/* Events are skipped a batch at a time. */
-static int on_events(void *ctx, const struct hl_rec_event *ev, size_t n)
-{
-	struct hl_symprefetch *p = ctx;
-
-	(void)ev;
-	(void)n;
-	return atomic_load_explicit(&p->cancel, memory_order_relaxed) ? STOP : 0;
+				if (!v)
+					return false;
+				p->own_mods = v;
+				p->own_cap = cap;
+			}
+			p->own_mods[p->nown++] = e->mod->id;
+		}
+		return true;
+	case E_UNLOAD:
+		hl_symbolizer_unload_module(p->sym, e->v); /* unknown: a broken trace's */
+		return true;
+	default:
+		mod = hl_symbolizer_module_at(p->sym, e->v);
+		return mod == HL_SYM_NO_MODULE || !own_module(p, mod) ||
+		       hl_symbolizer_resolve(p->sym, mod, e->v, &frames) != -ENOMEM;
+	}
 }
 
 static void *run(void *arg)
 {
 	struct hl_symprefetch *p = arg;
-	struct hl_visitor v = {
-	    .ctx = p,
-	    .info = on_info,
-	    .node = on_node,
-	    .module_load = on_module_load,
-	    .module_unload = on_module_unload,
-	    .events = on_events,
-	};
-	struct hl_trace *t;
-	char err[512];
+	struct entry *mine = NULL;
+	size_t n = 0, cap = 0;
 
-	uint64_t dev, ino;
+	for (;;) {
+		bool last;
 
-	if (hl_trace_open(p->path, &t, err, sizeof(err))) {
-		p->failed = true;
-		return NULL;
+		pthread_mutex_lock(&p->lock);
+		while (!p->qn && !p->done && !p->cancel)
+			pthread_cond_wait(&p->more, &p->lock);
+		if (p->cancel) {
+			pthread_mutex_unlock(&p->lock);
+			break;
+		}
+		/* Swap: the main thread fills the other array meanwhile. */
+		struct entry *q = p->q;
+		size_t qcap = p->qcap;
+
+		n = p->qn;
+		p->q = mine;
+		p->qcap = cap;
+		p->qn = 0;
+		mine = q;
+		cap = qcap;
+		last = p->done;
+		pthread_mutex_unlock(&p->lock);
+		for (size_t i = 0; i < n; i++) {
+			if (!p->failed && !take(p, &mine[i]))
+				p->failed = true;
+			entry_free(&mine[i]);
+		}
+		if (last)
+			break;
 	}
-	if (hl_trace_identity(t, &dev, &ino) || dev != p->dev || ino != p->ino) {
-		p->failed = true; /* the path names another file now */
-		hl_trace_close(t);
-		return NULL;
-	}
-	if (hl_trace_read(t, &v, err, sizeof(err)) == STOP &&
-	    !atomic_load_explicit(&p->cancel, memory_order_relaxed))
-		p->failed = true; /* out of memory; a corrupt trace is the replay's to report */
-	hl_trace_close(t);
+	free(mine);
 	return NULL;
 }
 
 static void destroy(struct hl_symprefetch *p)
 {
+	for (size_t i = 0; i < p->qn; i++)
+		entry_free(&p->q[i]);
+	for (size_t i = 0; i < p->nbatch; i++)
+		entry_free(&p->batch[i]);
+	free(p->q);
 	hl_symbolizer_destroy(p->sym);
 	free(p->own_mods);
 	free(p->exe);
-	free(p->path);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->more);
 	free(p);
 }
 
-struct hl_symprefetch *hl_symprefetch_start(const struct hl_trace *t)
+struct hl_symprefetch *hl_symprefetch_start(struct hl_replay *r)
 {
-	const char *path = hl_trace_path(t);
 	struct hl_symprefetch *p;
-	struct stat st;
 
 	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
 		return NULL; /* it would only take turns with the replay */
-	/* A pipe (report <(...)) can be read once: only the replay reads it. */
-	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
-		return NULL;
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
-	if (hl_trace_identity(t, &p->dev, &p->ino)) {
-		free(p);
-		return NULL;
-	}
-	p->path = strdup(path);
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->more, NULL);
 	p->sym = hl_symbolizer_new();
-	if (!p->path || !p->sym || pthread_create(&p->thread, NULL, run, p)) {
+	struct hl_replay_hooks h = {
+	    .ctx = p,
+	    .node = h_node,
+	    .module_load = h_module_load,
+	    .module_unload = h_module_unload,
+	};
+	if (!p->sym || hl_replay_add_hooks(r, &h)) {
 		destroy(p);
 		return NULL;
 	}
+	if (pthread_create(&p->thread, NULL, run, p)) {
+		/* the hooks stay in r: they only queue, and finish frees */
+		p->nomem = true;
+		p->failed = true;
+		p->thread = pthread_self();
+		return p;
+	}
 	return p;
+}
+
+static void stop(struct hl_symprefetch *p, bool cancel)
+{
+	if (!cancel && p->nbatch)
+		hand_over(p);
+	pthread_mutex_lock(&p->lock);
+	p->done = true;
+	p->cancel = p->cancel || cancel;
+	pthread_cond_signal(&p->more);
+	pthread_mutex_unlock(&p->lock);
+	if (!pthread_equal(p->thread, pthread_self()))
+		pthread_join(p->thread, NULL);
 }
 
 struct hl_symbolizer *hl_symprefetch_finish(struct hl_symprefetch *p)
@@ -191,8 +330,8 @@ struct hl_symbolizer *hl_symprefetch_finish(struct hl_symprefetch *p)
 
 	if (!p)
 		return NULL;
-	pthread_join(p->thread, NULL);
-	if (!p->failed) {
+	stop(p, false);
+	if (!p->failed && !p->nomem) {
 		sym = p->sym;
 		p->sym = NULL;
 	}
@@ -204,7 +343,6 @@ void hl_symprefetch_cancel(struct hl_symprefetch *p)
 {
 	if (!p)
 		return;
-	atomic_store(&p->cancel, true);
-	pthread_join(p->thread, NULL);
+	stop(p, true);
 	destroy(p);
 }

@@ -210,17 +210,6 @@ const char *hl_trace_path(const struct hl_trace *t)
 	return t->path;
 }
 
-int hl_trace_identity(const struct hl_trace *t, uint64_t *dev, uint64_t *ino)
-{
-	struct stat st;
-
-	if (fstat(t->fd, &st) != 0)
-		return -1;
-	*dev = (uint64_t)st.st_dev;
-	*ino = (uint64_t)st.st_ino;
-	return 0;
-}
-
 uint64_t hl_trace_truncated_bytes(const struct hl_trace *t)
 {
 	return t->truncated;

@@ -89,9 +89,6 @@ uint64_t hl_trace_truncated_bytes(const struct hl_trace *t);
 /* Whether the trace ended with an END record, and its reason. */
 int hl_trace_has_end(const struct hl_trace *t, unsigned *reason);
 const char *hl_trace_path(const struct hl_trace *t);
-/* The open file's device and inode (fstat), to tell whether another open of
- * the same path reached the same file.  0, or -1. */
-int hl_trace_identity(const struct hl_trace *t, uint64_t *dev, uint64_t *ino);
 void hl_trace_close(struct hl_trace *t);
 
 #endif
