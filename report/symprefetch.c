@@ -7,7 +7,10 @@
  * modules into its symbolizer, and for each node the module that holds the
  * ip at that point (as the stacks stage will find it); an ip in one of the
  * program's own modules is resolved there and then.  The symbolizer is the
- * thread's alone until hl_symprefetch_finish() joins it.  It never reports
+ * thread's alone until hl_symprefetch_finish() joins it.  An ip already
+ * handed over since the last module record is not handed over again: a
+ * trace has ~20 nodes per distinct return address (python: 102k nodes, 5k
+ * addresses), and the thread's time is the report's critical path.  It never reports
  * an error: a trace the replay cannot read is the replay's to report, and
  * what the thread could not resolve is resolved on demand later. */
 #include <errno.h>
@@ -44,6 +47,10 @@ struct hl_symprefetch {
 	struct entry batch[QBATCH];
 	size_t nbatch;
 	bool exe_sent, nomem;
+	/* ips handed over since the last module record: open addressing,
+	 * ip + 1 as the key (0: empty) */
+	uint64_t *seen;
+	size_t seen_n, seen_mask;
 	/* the thread's */
 	struct hl_symbolizer *sym;
 	char *exe;
@@ -122,6 +129,51 @@ static void send_exe(struct hl_symprefetch *p, const struct hl_replay *r)
 	}
 }
 
+/* Whether ip was handed over already since the last module record; notes
+ * it if not.  Out of memory: false (it is handed over again, no harm). */
+static bool seen_before(struct hl_symprefetch *p, uint64_t ip)
+{
+	uint64_t key = ip + 1;
+	size_t i;
+
+	if (!key)
+		return false; /* ip UINT64_MAX: not worth a slot of its own */
+	if (p->seen_n * 2 >= p->seen_mask) {
+		size_t cap = p->seen ? 2 * (p->seen_mask + 1) : 4096;
+		uint64_t *t = calloc(cap, sizeof(*t));
+
+		if (!t)
+			return false;
+		for (size_t j = 0; p->seen && j <= p->seen_mask; j++) {
+			if (!p->seen[j])
+				continue;
+			for (i = (p->seen[j] * 0x9e3779b97f4a7c15ull) >> 20 & (cap - 1); t[i];
+			     i = (i + 1) & (cap - 1))
+				;
+			t[i] = p->seen[j];
+		}
+		free(p->seen);
+		p->seen = t;
+		p->seen_mask = cap - 1;
+	}
+	for (i = (key * 0x9e3779b97f4a7c15ull) >> 20 & p->seen_mask; p->seen[i];
+	     i = (i + 1) & p->seen_mask)
+		if (p->seen[i] == key)
+			return true;
+	p->seen[i] = key;
+	p->seen_n++;
+	return false;
+}
+
+/* A module record can change which module an ip is in: every ip counts as
+ * new again. */
+static void seen_forget(struct hl_symprefetch *p)
+{
+	if (p->seen && p->seen_n)
+		memset(p->seen, 0, (p->seen_mask + 1) * sizeof(*p->seen));
+	p->seen_n = 0;
+}
+
 static int h_node(void *ctx, const struct hl_replay *r, uint64_t id, uint64_t ip)
 {
 	struct hl_symprefetch *p = ctx;
@@ -129,7 +181,8 @@ static int h_node(void *ctx, const struct hl_replay *r, uint64_t id, uint64_t ip
 	(void)id;
 	if (!p->exe_sent)
 		send_exe(p, r);
-	put(p, (struct entry){.kind = E_NODE, .v = ip});
+	if (!seen_before(p, ip))
+		put(p, (struct entry){.kind = E_NODE, .v = ip});
 	return 0;
 }
 
@@ -140,6 +193,7 @@ static int h_module_load(void *ctx, const struct hl_replay *r, const struct hl_m
 
 	if (!p->exe_sent)
 		send_exe(p, r);
+	seen_forget(p);
 	if (c) {
 		*c = *m;
 		c->path = strdup(m->path ? m->path : "");
@@ -165,6 +219,7 @@ static int h_module_unload(void *ctx, const struct hl_replay *r, uint64_t id)
 	struct hl_symprefetch *p = ctx;
 
 	(void)r;
+	seen_forget(p);
 	put(p, (struct entry){.kind = E_UNLOAD, .v = id});
 	return 0;
 }
@@ -271,6 +326,7 @@ static void destroy(struct hl_symprefetch *p)
 	for (size_t i = 0; i < p->nbatch; i++)
 		entry_free(&p->batch[i]);
 	free(p->q);
+	free(p->seen);
 	hl_symbolizer_destroy(p->sym);
 	free(p->own_mods);
 	free(p->exe);
