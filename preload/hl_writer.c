@@ -652,7 +652,11 @@ int hl_writer_start(void)
 	w.zbuf = hl_arena_alloc(w.zcap);
 	if (!w.zc || !w.zbuf || hl_enc_init(&w.enc))
 		goto fail;
-	w.cpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	/* The CPUs this process may run on (taskset, a container's cpuset),
+	 * not the machine's. */
+	cpu_set_t set;
+	w.cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set)
+							       : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	w.level = 0;
 	if (set_level(ZSTD_LEVEL) ||
 	    ZSTD_isError(ZSTD_CCtx_setParameter(w.zc, ZSTD_c_checksumFlag, 1)) ||

@@ -13,8 +13,10 @@
  * addresses), and the thread's time is the report's critical path.  It never reports
  * an error: a trace the replay cannot read is the replay's to report, and
  * what the thread could not resolve is resolved on demand later. */
+#define _GNU_SOURCE 1 /* sched_getaffinity */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -339,8 +341,13 @@ struct hl_symprefetch *hl_symprefetch_start(struct hl_replay *r)
 {
 	struct hl_symprefetch *p;
 
-	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
-		return NULL; /* it would only take turns with the replay */
+	cpu_set_t set;
+
+	/* One CPU to run on (taskset, a cpuset): it would only take turns
+	 * with the replay. */
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) < 2
+							 : sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		return NULL;
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
