@@ -746,6 +746,21 @@ static int on_events(void *ctx, const struct hl_rec_event *ev, size_t n)
 
 /* ---- everything else in the trace ------------------------------------------ */
 
+/* Calls hook `fn` of every hook set that has one, with (ctx, r, args...);
+ * the first nonzero return stops the replay (from the calling function). */
+#define CALL_HOOKS(r, fn, ...)                                                     \
+	do {                                                                       \
+		for (unsigned hi_ = 0; hi_ < (r)->nhooks; hi_++) {                 \
+			if (!(r)->hooks[hi_].fn)                                   \
+				continue;                                          \
+			int hret_ = (r)->hooks[hi_].fn((r)->hooks[hi_].ctx, (r), __VA_ARGS__); \
+			if (hret_) {                                               \
+				(r)->hook_ret = hret_;                             \
+				return STOP_HOOK;                                  \
+			}                                                          \
+		}                                                                  \
+	} while (0)
+
 static char *dup_bytes(const void *p, size_t n)
 {
 	char *d = malloc(n + 1);
@@ -797,15 +812,7 @@ static int on_node(void *ctx, uint64_t id, uint64_t parent, uint64_t ip)
 		r->node_cap *= 2;
 	}
 	r->nodes[r->nnodes++] = (struct node){ parent, ip };
-	for (unsigned i = 0; i < r->nhooks; i++) {
-		if (!r->hooks[i].node)
-			continue;
-		int ret = r->hooks[i].node(r->hooks[i].ctx, r, id, ip);
-		if (ret) {
-			r->hook_ret = ret;
-			return STOP_HOOK;
-		}
-	}
+	CALL_HOOKS(r, node, id, ip);
 	return 0;
 }
 
@@ -826,15 +833,7 @@ static int on_time(void *ctx, uint64_t ms, uint64_t rss_kib)
 	r->time_ms = ms;
 	if (rss_kib > r->s.peak_rss_kib)
 		r->s.peak_rss_kib = rss_kib;
-	for (unsigned i = 0; i < r->nhooks; i++) {
-		if (!r->hooks[i].tick)
-			continue;
-		int ret = r->hooks[i].tick(r->hooks[i].ctx, r, ms, rss_kib, r->live_bytes);
-		if (ret) {
-			r->hook_ret = ret;
-			return STOP_HOOK;
-		}
-	}
+	CALL_HOOKS(r, tick, ms, rss_kib, r->live_bytes);
 	return 0;
 }
 
@@ -862,15 +861,7 @@ static int on_module_load(void *ctx, const struct hl_module *m)
 	rm->first_node = r->nnodes;
 	rm->end_node = UINT64_MAX;
 	r->nmods++;
-	for (unsigned i = 0; i < r->nhooks; i++) {
-		if (!r->hooks[i].module_load)
-			continue;
-		int ret = r->hooks[i].module_load(r->hooks[i].ctx, r, m);
-		if (ret) {
-			r->hook_ret = ret;
-			return STOP_HOOK;
-		}
-	}
+	CALL_HOOKS(r, module_load, m);
 	return 0;
 }
 
@@ -884,15 +875,7 @@ static int on_module_unload(void *ctx, uint64_t id)
 			break;
 		}
 	}
-	for (unsigned i = 0; i < r->nhooks; i++) {
-		if (!r->hooks[i].module_unload)
-			continue;
-		int ret = r->hooks[i].module_unload(r->hooks[i].ctx, r, id);
-		if (ret) {
-			r->hook_ret = ret;
-			return STOP_HOOK;
-		}
-	}
+	CALL_HOOKS(r, module_unload, id);
 	return 0;
 }
 

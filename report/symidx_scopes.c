@@ -98,21 +98,28 @@ static bool may_have_scopes(int tag)
 	}
 }
 
+/* Appends t to the array *v of *n entries and room for *cap.  0, or -1
+ * when out of memory (the array is kept). */
+static int push_top(struct top **v, size_t *n, size_t *cap, struct top t)
+{
+	if (*n == *cap) {
+		size_t ncap = *cap ? 2 * *cap : 64;
+		struct top *nv = realloc(*v, ncap * sizeof(*nv));
+
+		if (!nv)
+			return -1;
+		*v = nv;
+		*cap = ncap;
+	}
+	(*v)[(*n)++] = t;
+	return 0;
+}
+
 static void add_top(struct hl_scope_idx *x, Dwarf_Addr lo, Dwarf_Addr hi, uint32_t order,
 		    Dwarf_Die *die)
 {
-	if (x->n == x->cap) {
-		size_t cap = x->cap ? 2 * x->cap : 64;
-		struct top *v = realloc(x->v, cap * sizeof(*v));
-
-		if (!v) {
-			x->nomem = true;
-			return;
-		}
-		x->v = v;
-		x->cap = cap;
-	}
-	x->v[x->n++] = (struct top){lo, hi, order, *die};
+	if (push_top(&x->v, &x->n, &x->cap, (struct top){lo, hi, order, *die}))
+		x->nomem = true;
 }
 
 static void add_origin(struct hl_scope_idx *x, void *addr)
@@ -205,6 +212,20 @@ static int cmp_top(const void *a, const void *b)
 	return (x->order > y->order) - (x->order < y->order);
 }
 
+/* Sorts v[0..n) for stab() and returns its maxhi array (maxhi[k]: the
+ * highest hi in v[0..k]), or NULL when out of memory. */
+static Dwarf_Addr *stab_prepare(struct top *v, size_t n)
+{
+	Dwarf_Addr *maxhi;
+
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_top);
+	maxhi = malloc((n ? n : 1) * sizeof(*maxhi));
+	for (size_t k = 0; maxhi && k < n; k++)
+		maxhi[k] = k && maxhi[k - 1] > v[k].hi ? maxhi[k - 1] : v[k].hi;
+	return maxhi;
+}
+
 static int cmp_ptr(const void *a, const void *b)
 {
 	uintptr_t p = (uintptr_t) * (void *const *)a, q = (uintptr_t) * (void *const *)b;
@@ -223,15 +244,11 @@ struct hl_scope_idx *hl_scope_idx_new(Dwarf_Die *cudie)
 		walk(x, child, true, NULL, 0);
 	if (x->nomem)
 		goto fail;
-	if (x->n)
-		qsort(x->v, x->n, sizeof(*x->v), cmp_top);
 	if (x->norigins)
 		qsort(x->origins, x->norigins, sizeof(*x->origins), cmp_ptr);
-	x->maxhi = malloc((x->n ? x->n : 1) * sizeof(*x->maxhi));
+	x->maxhi = stab_prepare(x->v, x->n);
 	if (!x->maxhi)
 		goto fail;
-	for (size_t k = 0; k < x->n; k++)
-		x->maxhi[k] = k && x->maxhi[k - 1] > x->v[k].hi ? x->maxhi[k - 1] : x->v[k].hi;
 	return x;
 fail:
 	hl_scope_idx_free(x);
@@ -318,31 +335,18 @@ static void kids_build(struct kids *k, Dwarf_Die *d)
 
 		if (dwarf_tag(&c) == DW_TAG_imported_unit)
 			goto scan;
-		while ((off = dwarf_ranges(&c, off, &base, &lo, &hi)) > 0) {
-			if (k->n == cap) {
-				size_t ncap = cap ? 2 * cap : 16;
-				struct top *v = realloc(k->v, ncap * sizeof(*v));
-
-				if (!v)
-					goto scan;
-				k->v = v;
-				cap = ncap;
-			}
-			k->v[k->n++] = (struct top){lo, hi, order, c};
-		}
+		while ((off = dwarf_ranges(&c, off, &base, &lo, &hi)) > 0)
+			if (push_top(&k->v, &k->n, &cap, (struct top){lo, hi, order, c}))
+				goto scan;
 		if (off < 0)
 			goto scan;
 		order++;
 	} while (dwarf_siblingof(&c, &c) == 0);
 	if (order < KIDS_MIN)
 		goto scan;
-	if (k->n)
-		qsort(k->v, k->n, sizeof(*k->v), cmp_top);
-	k->maxhi = malloc((k->n ? k->n : 1) * sizeof(*k->maxhi));
+	k->maxhi = stab_prepare(k->v, k->n);
 	if (!k->maxhi)
 		goto scan;
-	for (size_t i = 0; i < k->n; i++)
-		k->maxhi[i] = i && k->maxhi[i - 1] > k->v[i].hi ? k->maxhi[i - 1] : k->v[i].hi;
 	k->state = KIDS_INDEX;
 	return;
 scan:
