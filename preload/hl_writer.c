@@ -19,9 +19,8 @@
  * block that follows a calm one: fewer than CALM_RATE raw bytes a second, no
  * producer waiting on a full ring, and a second CPU.  Level 6 compresses
  * ~3x slower and made traces 9% smaller for perl, 1% for python (whose
- * fastest phase runs at level 3);
- * a tight loop produces records too fast for it and stays at level 3, where
- * its random sizes also compress better.
+ * fastest phase runs at level 3); a tight loop produces records too fast
+ * for it and stays at level 3, where its random sizes also compress better.
  *
  * Flush protocol (exit, exec, _exit, abort): the requester bumps flush_req
  * and wakes the ring's consumer; the writer notes the ring's produced
@@ -67,9 +66,7 @@
 #define ZSTD_LEVEL_CALM 6
 #define CALM_RATE      (32u << 20) /* raw bytes a second */
 #define COMPRESS_STEP  (128u << 10) /* zstd's block size */
-#ifndef BLOCK_TARGET
-#define BLOCK_TARGET (1u << 20) /* raw bytes: a block is written once it holds this */
-#endif
+#define BLOCK_TARGET   (1u << 20) /* raw bytes: a block is written once it holds this */
 
 /* A thread's last stack, as node ids from the outermost frame down. */
 struct thread_stack {
@@ -90,7 +87,7 @@ static struct {
 	uint64_t frame_ns;   /* when this block's frame began */
 	uint64_t ring_full;  /* hl_ring_full_count() then */
 	int level;	     /* this frame's */
-	int cpus;	     /* online at start */
+	int cpus;	     /* this process may run on (affinity), at start */
 	int fd;	    /* -1 until the first block is written */
 	int failed; /* writing failed: drain and discard */
 	dev_t dev;  /* identity of the trace file: a program that closes */

@@ -111,12 +111,9 @@ bool hl_stacks_own_module(const char *path)
 	       !has_prefix(base, "libheapline");
 }
 
-/* The main executable is the program's own code wherever it is installed
- * (gcc's cc1 and git's subcommands live under /usr/lib); other modules
- * are unless they are in a system directory. */
-static bool own_path(const struct hl_stacks *st, const char *path)
+bool hl_stacks_own_path(const char *exe, const char *path)
 {
-	return (st->exe && path && !strcmp(path, st->exe)) || hl_stacks_own_module(path);
+	return (exe && path && !strcmp(path, exe)) || hl_stacks_own_module(path);
 }
 
 /* Code from the system's headers (a C++ std:: template instantiated in the
@@ -144,7 +141,7 @@ static bool node_module_own(struct hl_stacks *st, uint64_t node)
 		} else {
 			size_t i = (size_t)(m - hl_replay_module(st->r, 0));
 			if (!st->mod_own[i])
-				st->mod_own[i] = own_path(st, m->mod.path) ? 1 : 2;
+				st->mod_own[i] = hl_stacks_own_path(st->exe, m->mod.path) ? 1 : 2;
 			nf->module_own = st->mod_own[i];
 		}
 	}
@@ -169,7 +166,7 @@ int hl_stacks_node_frames(struct hl_stacks *st, uint64_t node, const struct hl_f
 			return n;
 		}
 		nf->n = n;
-		nf->own = own_path(st, nf->f[0].module);
+		nf->own = hl_stacks_own_path(st->exe, nf->f[0].module);
 		nf->sys_header = 0;
 		for (int i = 0; i < n && i < 64; i++)
 			if (system_header(nf->f[i].file))

@@ -73,9 +73,12 @@ bool hl_stacks_below_main_name(const char *name);
 bool hl_frame_below_main(const struct hl_frame *f);
 
 /* Whether a module path is the program's own code by where it is installed
- * (not in /lib, /usr/lib ...).  The stacks also count the traced
- * executable as own wherever it is. */
+ * (not in /lib, /usr/lib ...). */
 bool hl_stacks_own_module(const char *path);
+/* The same, counting the traced executable exe (INFO; NULL if unknown) as
+ * own wherever it is installed (gcc's cc1 and git's subcommands live under
+ * /usr/lib): the rule of the stacks and of the symbol thread. */
+bool hl_stacks_own_path(const char *exe, const char *path);
 
 /* "function file:line" (path via hl_fmt_path), "function (module+0x1a)"
  * without a line, "module+0x1a" without a name. */

@@ -10,9 +10,10 @@
  * thread's alone until hl_symprefetch_finish() joins it.  An ip already
  * handed over since the last module record is not handed over again: a
  * trace has ~20 nodes per distinct return address (python: 102k nodes, 5k
- * addresses), and the thread's time is the report's critical path.  It never reports
- * an error: a trace the replay cannot read is the replay's to report, and
- * what the thread could not resolve is resolved on demand later. */
+ * addresses), and the thread's time is the report's critical path.  It
+ * never reports an error: a trace the replay cannot read is the replay's to
+ * report, and what the thread could not resolve is resolved on demand
+ * later. */
 #define _GNU_SOURCE 1 /* sched_getaffinity */
 #include <errno.h>
 #include <pthread.h>
@@ -228,11 +229,6 @@ static int h_module_unload(void *ctx, const struct hl_replay *r, uint64_t id)
 
 /* ---- the thread's side -------------------------------------------------- */
 
-static bool is_own(const struct hl_symprefetch *p, const char *path)
-{
-	return (p->exe && path && !strcmp(path, p->exe)) || hl_stacks_own_module(path);
-}
-
 static bool own_module(const struct hl_symprefetch *p, uint64_t id)
 {
 	for (size_t i = 0; i < p->nown; i++)
@@ -258,7 +254,7 @@ static bool take(struct hl_symprefetch *p, struct entry *e)
 		ret = hl_symbolizer_add_module(p->sym, e->mod);
 		if (ret && ret != -EEXIST)
 			return false;
-		if (!ret && is_own(p, e->mod->path)) {
+		if (!ret && hl_stacks_own_path(p->exe, e->mod->path)) {
 			if (p->nown == p->own_cap) {
 				size_t cap = p->own_cap ? 2 * p->own_cap : 16;
 				uint64_t *v = realloc(p->own_mods, cap * sizeof(*v));
@@ -360,16 +356,13 @@ struct hl_symprefetch *hl_symprefetch_start(struct hl_replay *r)
 	    .module_load = h_module_load,
 	    .module_unload = h_module_unload,
 	};
-	if (!p->sym || hl_replay_add_hooks(r, &h)) {
+	if (!p->sym || pthread_create(&p->thread, NULL, run, p)) {
 		destroy(p);
 		return NULL;
 	}
-	if (pthread_create(&p->thread, NULL, run, p)) {
-		/* the hooks stay in r: they only queue, and finish frees */
-		p->nomem = true;
-		p->failed = true;
-		p->thread = pthread_self();
-		return p;
+	if (hl_replay_add_hooks(r, &h)) {
+		hl_symprefetch_cancel(p);
+		return NULL;
 	}
 	return p;
 }
@@ -383,8 +376,7 @@ static void stop(struct hl_symprefetch *p, bool cancel)
 	p->cancel = p->cancel || cancel;
 	pthread_cond_signal(&p->more);
 	pthread_mutex_unlock(&p->lock);
-	if (!pthread_equal(p->thread, pthread_self()))
-		pthread_join(p->thread, NULL);
+	pthread_join(p->thread, NULL);
 }
 
 struct hl_symbolizer *hl_symprefetch_finish(struct hl_symprefetch *p)
