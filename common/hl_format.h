@@ -1,4 +1,4 @@
-/* hl_format.h — the heapline trace format (version 2), shared by the writer in
+/* hl_format.h — the heapline trace format (version 3), shared by the writer in
  * preload/ and the reader in report/.  docs/trace-format.md describes it in
  * prose; this header is its single definition in code.
  *
@@ -21,10 +21,17 @@
 
 #define HL_MAGIC	 "HEAPLINE"
 #define HL_MAGIC_LEN	 8
-#define HL_VERSION	 2 /* what the writer writes; readers take 1 and 2 */
+#define HL_VERSION	 3 /* what the writer writes; readers take 1 to 3 */
 /* Version 2: a NODE names its parent by (id - parent id), and event
- * pointers chain per thread (HL_PTR_CHAINS chains, chosen by thread id). */
+ * pointers chain per thread (HL_PTR_CHAINS chains, chosen by thread id).
+ * Version 3 adds ALLOC_SEQ, FREE_SEQ and BIND: a block may be named by its
+ * allocation's ordinal instead of its address (docs/trace-format.md,
+ * "Blocks by ordinal"). */
 #define HL_PTR_CHAINS	 64
+/* The writer frees by ordinal (FREE_SEQ) only blocks among the last
+ * HL_SEQ_WINDOW allocations; a reader may count on it for speed, never for
+ * correctness (a larger d is still valid). */
+#define HL_SEQ_WINDOW	 (1u << 15)
 #define HL_HEADER_LEN	 16
 #define HL_BLOCK_MAGIC	 0x4b4c4248u /* "HBLK" little-endian */
 #define HL_BLOCK_HDR_LEN 12
@@ -38,10 +45,17 @@ enum hl_rec_type {
 				       id = previous + 1 */
 	HL_REC_THREAD = 0x02,	    /* uv thread id: following events come from it */
 	HL_REC_TIME = 0x03,	    /* uv ms since previous TIME (first: since start), uv rss KiB */
+	HL_REC_BIND = 0x04,	    /* v3: uv d, sv delta on the bind chain: the block of
+				       ordinal (allocations so far + 1 - d) is at this
+				       address from now on */
 	HL_REC_ALLOC = 0x10,	    /* + hl_fn: uv node, sv ptr delta, uv size */
 	HL_REC_FREE = 0x20,	    /* + hl_fn: uv node, sv ptr delta */
+	HL_REC_FREE_SEQ = 0x28,	    /* v3, + hl_fn (< 8): uv node, uv d: frees the block of
+				       ordinal (allocations so far + 1 - d) */
 	HL_REC_REALLOC_FAIL = 0x30, /* sv ptr delta: the preceding realloc-free of
 				       this thread did not happen */
+	HL_REC_ALLOC_SEQ = 0x31,    /* v3, + hl_fn: uv node, uv size: no address, the
+				       block is named by its ordinal */
 	HL_REC_SIZED = 0x40,
 	HL_REC_INFO = 0x40,	     /* see docs: process identity */
 	HL_REC_MODULE_LOAD = 0x41,   /* uv id, uv bias, uv lo, uv hi, str path, str build-id */

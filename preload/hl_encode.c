@@ -9,6 +9,7 @@
 #include "hl_encode.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "hl_arena.h"
@@ -66,7 +67,10 @@ int hl_enc_init(struct hl_enc *e)
 	e->node_cap = 4096;
 	e->node_ip = hl_arena_alloc(e->node_cap * sizeof(uint64_t));
 	e->node_parent = hl_arena_alloc(e->node_cap * sizeof(uint32_t));
-	if (!e->buf || !e->node_ip || !e->node_parent || trie_grow(e))
+	e->win = hl_arena_alloc(HL_ENC_WINDOW * sizeof(*e->win));
+	e->win_index = hl_arena_alloc(2 * HL_ENC_WINDOW * sizeof(*e->win_index));
+	if (!e->buf || !e->node_ip || !e->node_parent || !e->win || !e->win_index ||
+	    trie_grow(e))
 		return -ENOMEM;
 	return 0;
 }
@@ -78,6 +82,10 @@ void hl_enc_fini(struct hl_enc *e)
 	hl_arena_free(e->buf, e->cap);
 	hl_arena_free(e->node_ip, e->node_cap * sizeof(uint64_t));
 	hl_arena_free(e->node_parent, e->node_cap * sizeof(uint32_t));
+	if (e->win)
+		hl_arena_free(e->win, HL_ENC_WINDOW * sizeof(*e->win));
+	if (e->win_index)
+		hl_arena_free(e->win_index, 2 * HL_ENC_WINDOW * sizeof(*e->win_index));
 	memset(e, 0, sizeof(*e));
 }
 
@@ -172,17 +180,150 @@ void hl_enc_time(struct hl_enc *e, uint64_t ms, uint64_t rss_kib)
 	e->last_time_ms = ms;
 }
 
+/* ---- blocks by ordinal ------------------------------------------------------
+ *
+ * Most blocks of a C program live briefly, and the addresses that name them
+ * are most of a trace's bytes after compression: glibc hands out addresses
+ * that deltas do not make regular (cc1: 94% of the compressed trace).  So
+ * the encoder keeps its last HL_ENC_WINDOW allocations, and a FREE of one
+ * of them names it by how many allocations ago it was made (FREE_SEQ): an
+ * allocation that is freed while in the window needs no address at all
+ * (ALLOC_SEQ).  One that leaves the window alive gets a BIND with its
+ * address, and is freed by address later.  Memory is fixed (512 KiB), and
+ * the reader keeps addresses only for BOUND blocks.
+ *
+ * Whether a new allocation is named by ordinal is decided from how the
+ * window's blocks left it lately: freed inside (cheap by ordinal) or pushed
+ * out alive (a BIND then costs more than the address in the ALLOC would
+ * have: perl's long-lived hash entries).  Blocks named by address stay in
+ * the window too, so that the statistics follow the program. */
+
+/* Addresses the window can hold: malloc's are even (the low bit marks
+ * "by ordinal"), never 0 (a free slot) and below 2^63 (user space). */
+static inline bool windowable(uint64_t ptr)
+{
+	return ptr && !(ptr & 1) && !(ptr >> 63);
+}
+
+static inline uint32_t *win_slot(const struct hl_enc *e, uint64_t ptr)
+{
+	uint64_t mask = 2 * HL_ENC_WINDOW - 1, i = (ptr * 0x9e3779b97f4a7c15ull) >> 40 & mask;
+
+	for (;; i = (i + 1) & mask) {
+		uint32_t s = e->win_index[i];
+		if (!s || (e->win[s - 1] & ~1ull) == ptr)
+			return &e->win_index[i];
+	}
+}
+
+/* Removes an index entry, shifting later ones of its probe run back (no
+ * tombstones: the table sees every malloc and free). */
+static void win_unindex(struct hl_enc *e, uint32_t *at)
+{
+	uint64_t mask = 2 * HL_ENC_WINDOW - 1, hole = (uint64_t)(at - e->win_index), i = hole;
+
+	for (;;) {
+		i = (i + 1) & mask;
+		uint32_t s = e->win_index[i];
+		if (!s)
+			break;
+		uint64_t home = ((e->win[s - 1] & ~1ull) * 0x9e3779b97f4a7c15ull) >> 40 & mask;
+		/* Moves back unless its home lies cyclically in (hole, i]. */
+		if (((i - home) & mask) >= ((i - hole) & mask)) {
+			e->win_index[hole] = s;
+			hole = i;
+		}
+	}
+	e->win_index[hole] = 0;
+}
+
+static inline void note_exit(struct hl_enc *e, uint32_t *counter)
+{
+	if (++*counter >= 4096) { /* forget the past by halves */
+		e->seq_hits >>= 1;
+		e->seq_evictions >>= 1;
+	}
+}
+
+static void put_bind(struct hl_enc *e, uint64_t d, uint64_t ptr)
+{
+	put_byte(e, HL_REC_BIND);
+	put_uv(e, d);
+	put_sv(e, (int64_t)(ptr - e->bind_prev));
+	e->bind_prev = ptr;
+}
+
 void hl_enc_alloc(struct hl_enc *e, unsigned fn, uint32_t node, uint64_t ptr, uint64_t size)
 {
-	put_byte(e, (uint8_t)(HL_REC_ALLOC + fn));
-	put_uv(e, node);
-	put_ptr(e, ptr);
-	put_uv(e, size);
+	uint64_t n = ++e->allocs, s = n & (HL_ENC_WINDOW - 1), old = e->win[s];
+	uint32_t *at;
+	bool seq;
+
+	if (old) { /* ordinal n - HL_ENC_WINDOW leaves the window alive */
+		win_unindex(e, win_slot(e, old & ~1ull));
+		if (old & 1)
+			put_bind(e, HL_ENC_WINDOW, old & ~1ull); /* written before n */
+		note_exit(e, &e->seq_evictions);
+		e->win[s] = 0;
+	}
+	if (!windowable(ptr)) {
+		put_byte(e, (uint8_t)(HL_REC_ALLOC + fn));
+		put_uv(e, node);
+		put_ptr(e, ptr);
+		put_uv(e, size);
+		e->records++;
+		return;
+	}
+	at = win_slot(e, ptr);
+	if (*at) {
+		/* Still live here: its FREE was lost (lossy mode).  Named by
+		 * address, the reader replaces the old block, as version 2. */
+		uint32_t os = *at - 1;
+		uint64_t prev = e->win[os];
+		if (prev & 1)
+			put_bind(e, ((n - 1 - os) & (HL_ENC_WINDOW - 1)) + 1, ptr);
+		e->win[os] = 0;
+		win_unindex(e, at);
+		at = win_slot(e, ptr);
+		seq = false;
+	} else {
+		seq = e->seq_hits >= e->seq_evictions;
+	}
+	e->win[s] = ptr | seq;
+	*at = (uint32_t)s + 1;
+	if (seq) {
+		put_byte(e, (uint8_t)(HL_REC_ALLOC_SEQ + fn));
+		put_uv(e, node);
+		put_uv(e, size);
+	} else {
+		put_byte(e, (uint8_t)(HL_REC_ALLOC + fn));
+		put_uv(e, node);
+		put_ptr(e, ptr);
+		put_uv(e, size);
+	}
 	e->records++;
 }
 
 void hl_enc_free(struct hl_enc *e, unsigned fn, uint32_t node, uint64_t ptr)
 {
+	uint32_t *at = windowable(ptr) ? win_slot(e, ptr) : NULL;
+
+	if (at && *at) {
+		uint32_t s = *at - 1;
+		uint64_t entry = e->win[s];
+
+		e->win[s] = 0;
+		win_unindex(e, at);
+		note_exit(e, &e->seq_hits);
+		if (entry & 1) {
+			/* d = allocations since, + 1: 1 for the latest */
+			put_byte(e, (uint8_t)(HL_REC_FREE_SEQ + fn));
+			put_uv(e, node);
+			put_uv(e, ((e->allocs - s) & (HL_ENC_WINDOW - 1)) + 1);
+			e->records++;
+			return;
+		}
+	}
 	put_byte(e, (uint8_t)(HL_REC_FREE + fn));
 	put_uv(e, node);
 	put_ptr(e, ptr);
@@ -191,9 +332,27 @@ void hl_enc_free(struct hl_enc *e, unsigned fn, uint32_t node, uint64_t ptr)
 
 void hl_enc_realloc_fail(struct hl_enc *e, uint64_t ptr)
 {
+	/* The block lives on, by address: the reader knows which it is (the
+	 * thread's preceding realloc-free) and binds it there. */
 	put_byte(e, HL_REC_REALLOC_FAIL);
 	put_ptr(e, ptr);
 	e->records++;
+}
+
+int hl_enc_bind_all(struct hl_enc *e)
+{
+	for (uint64_t k = 0; k < HL_ENC_WINDOW; k++) {
+		/* oldest first: ordinal allocs - WINDOW + 1 + k */
+		uint64_t o = e->allocs - HL_ENC_WINDOW + 1 + k, s = o & (HL_ENC_WINDOW - 1);
+
+		if (!(e->win[s] & 1))
+			continue;
+		if (hl_enc_room(e) < HL_ENC_MAX_EVENT)
+			return -ENOSPC;
+		put_bind(e, e->allocs + 1 - o, e->win[s] & ~1ull);
+		e->win[s] &= ~1ull; /* by address from now on */
+	}
+	return 0;
 }
 
 /* Sized records: type, uvarint payload length, payload.  The payload is

@@ -24,7 +24,18 @@ struct hl_enc {
 	uint32_t *node_parent;	   /* parent of node id i */
 	size_t nodes, node_cap;	   /* ids in use: 1..nodes */
 	uint64_t records;	   /* ALLOC + FREE + REALLOC_FAIL written */
+	/* Blocks by ordinal (format v3): the last HL_ENC_WINDOW allocations */
+	uint64_t allocs;     /* allocations written: the latest ordinal */
+	uint64_t *win;	     /* by ordinal % HL_ENC_WINDOW: ptr | 1 if named by
+				ordinal, ptr if by address; 0 if freed */
+	uint32_t *win_index; /* 2 * HL_ENC_WINDOW slots: window slot + 1, by ptr */
+	uint32_t seq_hits, seq_evictions; /* how the window's blocks left it, lately */
+	uint64_t bind_prev;		  /* the BIND records' address chain */
 };
+
+/* Allocations a FREE can name by ordinal: the window's size (a power of
+ * two; 512 KiB of tables). */
+#define HL_ENC_WINDOW HL_SEQ_WINDOW
 
 /* Returns 0, or -ENOMEM. */
 int hl_enc_init(struct hl_enc *e);
@@ -62,6 +73,11 @@ void hl_enc_time(struct hl_enc *e, uint64_t ms, uint64_t rss_kib);
 void hl_enc_alloc(struct hl_enc *e, unsigned fn, uint32_t node, uint64_t ptr, uint64_t size);
 void hl_enc_free(struct hl_enc *e, unsigned fn, uint32_t node, uint64_t ptr);
 void hl_enc_realloc_fail(struct hl_enc *e, uint64_t ptr);
+/* BINDs every block of the window still named by ordinal, so that records
+ * naming blocks by address (LEAKS) reach them all.  Needs room for
+ * HL_ENC_WINDOW BINDs: returns -ENOSPC (having written some) when the
+ * block runs low; call again after a flush. */
+int hl_enc_bind_all(struct hl_enc *e);
 void hl_enc_lost(struct hl_enc *e, uint64_t n);
 void hl_enc_end(struct hl_enc *e, unsigned reason, uint64_t ms);
 void hl_enc_module_unload(struct hl_enc *e, uint64_t id);

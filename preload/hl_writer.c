@@ -497,6 +497,10 @@ static void handle(const struct hl_ev *ev, size_t len)
 		break;
 	case HL_EV_LEAK_SCAN:
 		/* Everything before this event is applied to the live set. */
+		/* LEAKS names blocks by address: those the trace still
+		 * names by ordinal get their address first. */
+		while (hl_enc_bind_all(&w.enc) == -ENOSPC)
+			write_block();
 		/* write_block: the scan's LEAKS records may fill more than
 		 * what is left of this block (hl_leak.h). */
 		hl_leakscan_run(&w.enc, ev->ptr, write_block);

@@ -63,9 +63,8 @@ struct live_table {
 	uint64_t count;
 	uint64_t grow_at; /* count that makes it grow: three quarters full */
 	uint32_t *seq;	/* NULL: unordered */
-	uint32_t next_seq;
 	int ordered;	/* seq is kept */
-	int scrambled;	/* home() hashes the whole pointer: see there */
+	int scrambled;	/* home() hashes the whole key: see there */
 	uint64_t steps; /* occupied slots lookups have walked past, in all */
 	uint64_t win_steps, win_events; /* steps and events at the last look */
 };
@@ -107,7 +106,13 @@ struct hl_replay {
 	int hook_ret; /* what a hook returned when it stopped the replay */
 	int ran;
 
-	struct live_table live;
+	/* Blocks by address; those a version 3 trace names by ordinal
+	 * (HL_SEQ_KEY) are in the ring, or in seqlive once RING_LEN later
+	 * allocations have come (see ring_slot) */
+	struct live_table live, seqlive;
+	struct slot *ring;  /* RING_LEN slots, NULL until the first ordinal */
+	uint32_t *ring_seq; /* the ring's insertion order, if ordered */
+	uint32_t next_seq;  /* insertion order, across all three */
 	struct big_size *big; /* sizes of 4 GiB and more, by pointer (uthash) */
 
 	struct thread_state *threads; /* uthash head */
@@ -147,7 +152,8 @@ struct hl_replay *hl_replay_new(void)
 	}
 	r->nodes[0] = (struct node){ 0, 0 }; /* the empty stack */
 	r->nnodes = 1;
-	r->live.ordered = 1;
+	r->live.ordered = r->seqlive.ordered = 1;
+	r->seqlive.scrambled = 1; /* ordinals: see ring_slot */
 	r->cur_tid = 1; /* the first thread, should the trace not say */
 	return r;
 }
@@ -177,8 +183,8 @@ static void free_info(struct hl_info *info)
 
 void hl_replay_unordered(struct hl_replay *r)
 {
-	if (!r->ran && !r->live.s)
-		r->live.ordered = 0;
+	if (!r->ran)
+		r->live.ordered = r->seqlive.ordered = 0;
 }
 
 void hl_replay_free(struct hl_replay *r)
@@ -198,6 +204,10 @@ void hl_replay_free(struct hl_replay *r)
 	}
 	slots_free(r->live.s, r->live.s ? r->live.mask + 1 : 0);
 	free(r->live.seq);
+	slots_free(r->seqlive.s, r->seqlive.s ? r->seqlive.mask + 1 : 0);
+	free(r->seqlive.seq);
+	free(r->ring);
+	free(r->ring_seq);
 	for (size_t i = 0; i < r->nmods; i++) {
 		free(r->mods[i].mod.path);
 		free(r->mods[i].mod.build_id);
@@ -228,6 +238,34 @@ static inline uint64_t home(const struct live_table *t, uint64_t ptr)
 	return (ptr >> 4) & t->mask;
 }
 
+/* Blocks named by ordinal go first to the ring, at their ordinal's slot:
+ * allocations in a row fill slots in a row, and the trace frees a block by
+ * ordinal only within the writer's window (HL_SEQ_WINDOW allocations), so
+ * such a free finds it there at once, in a ring that stays in the cache.
+ * A block still live when its slot comes round again moves to seqlive, a
+ * table hashed like the scrambled one: as the home of a live table,
+ * ordinals would make the later ones walk through runs of the long-lived
+ * earlier ones (gcc's cc1: 35 slots an event). */
+#define RING_LEN 32768u
+
+_Static_assert(RING_LEN >= HL_SEQ_WINDOW, "the blocks FREE_SEQ names are in the ring");
+
+static inline struct slot *ring_slot(const struct hl_replay *r, uint64_t key)
+{
+	return &r->ring[key & (RING_LEN - 1)];
+}
+
+static inline int in_ring(const struct hl_replay *r, const struct slot *b)
+{
+	return r->ring && b >= r->ring && b < r->ring + RING_LEN;
+}
+
+/* The table of a block's key that is not in the ring. */
+static inline struct live_table *table_of(struct hl_replay *r, uint64_t key)
+{
+	return key >> 63 ? &r->seqlive : &r->live;
+}
+
 /* The slot holding ptr, or the empty slot where it would go.  The table
  * must exist. */
 static inline struct slot *probe(struct live_table *t, uint64_t ptr)
@@ -242,9 +280,10 @@ static inline struct slot *probe(struct live_table *t, uint64_t ptr)
 	return &t->s[i];
 }
 
+/* Addresses only: the ring is small, seqlive rarely looked at. */
 static inline void prefetch_slot(const struct live_table *t, uint64_t ptr)
 {
-	if (t->s)
+	if (t->s && !(ptr >> 63))
 		__builtin_prefetch(&t->s[home(t, ptr)], 1);
 }
 
@@ -286,7 +325,6 @@ static int table_resize(struct live_table *t, uint64_t cap)
 	    .shift = 64 - (unsigned)__builtin_ctzll(cap),
 	    .count = t->count,
 	    .grow_at = cap / 4 * 3,
-	    .next_seq = t->next_seq,
 	    .win_steps = t->win_steps,
 	    .win_events = t->win_events,
 	    .ordered = t->ordered,
@@ -332,10 +370,8 @@ static __attribute__((noinline)) int live_rescramble(struct live_table *t)
 
 static int table_grow(struct live_table *t);
 
-static __attribute__((noinline)) int live_crowded(struct hl_replay *r)
+static __attribute__((noinline)) int live_crowded(struct live_table *t, uint64_t events)
 {
-	struct live_table *t = &r->live;
-	uint64_t events = r->s.allocations + r->s.frees;
 	uint64_t steps = t->steps - t->win_steps;
 
 	t->win_steps = t->steps;
@@ -351,19 +387,24 @@ static __attribute__((noinline)) int live_crowded(struct hl_replay *r)
 	return 0;
 }
 
-static inline int live_check(struct hl_replay *r)
+static inline int table_check(struct live_table *t, uint64_t events)
 {
-	const struct live_table *t = &r->live;
-	uint64_t events = r->s.allocations + r->s.frees;
-
 	if (__builtin_expect(events - t->win_events >= CROWD_WINDOW, 0)) {
-		int ret = live_crowded(r);
+		int ret = live_crowded(t, events);
 		if (ret)
 			return ret;
 	}
 	if (__builtin_expect(t->steps <= events * 32 + (1u << 24), 1) || t->scrambled)
 		return 0;
-	return live_rescramble(&r->live);
+	return live_rescramble(t);
+}
+
+static inline int live_check(struct hl_replay *r)
+{
+	uint64_t events = r->s.allocations + r->s.frees;
+	int ret = table_check(&r->live, events);
+
+	return ret ? ret : table_check(&r->seqlive, events);
 }
 
 /* Doubles a mapped table where it is (mremap keeps its pages; only the new
@@ -437,10 +478,27 @@ static void table_fit(struct live_table *t)
 		table_resize(t, cap); /* out of memory: keep the big one */
 }
 
-static struct slot *block_find(struct hl_replay *r, uint64_t ptr)
+static __attribute__((noinline)) struct slot *seq_find(struct hl_replay *r, uint64_t key)
 {
 	struct slot *b;
 
+	if (r->ring) {
+		b = ring_slot(r, key);
+		if (b->node1 && b->ptr == key)
+			return b;
+	}
+	if (!r->seqlive.s)
+		return NULL;
+	b = probe(&r->seqlive, key);
+	return b->node1 ? b : NULL;
+}
+
+static inline struct slot *block_find(struct hl_replay *r, uint64_t ptr)
+{
+	struct slot *b;
+
+	if (__builtin_expect(ptr >> 63, 0))
+		return seq_find(r, ptr);
 	if (!r->live.s)
 		return NULL;
 	b = probe(&r->live, ptr);
@@ -486,27 +544,90 @@ static inline uint64_t slot_size(const struct hl_replay *r, const struct slot *b
 	return b->size != SIZE_BIG ? b->size : big_take((struct hl_replay *)r, b->ptr, 0);
 }
 
-/* Makes a block live at ptr, which is not live; at is the empty slot
- * probe() found for ptr, or NULL to look here.  Returns 0 or STOP_NOMEM. */
-static inline int block_add(struct hl_replay *r, struct slot *at, uint64_t ptr, uint64_t size,
-			    uint64_t node)
+/* Puts slot e, whose key is not in t, into table t; its insertion order is
+ * seq (if kept); at is the empty slot probe() found for it, or NULL to look
+ * here.  0 or STOP_NOMEM. */
+static inline int table_put(struct live_table *t, struct slot *at, struct slot e, uint32_t seq)
 {
-	struct live_table *t = &r->live;
-
 	/* at most three quarters full, so probe runs stay short */
 	if (t->count + 1 > t->grow_at) {
 		if (table_grow(t))
 			return STOP_NOMEM;
 		at = NULL;
 	}
+	if (!at)
+		at = probe(t, e.ptr);
+	*at = e;
+	if (t->seq)
+		t->seq[at - t->s] = seq;
+	t->count++;
+	return 0;
+}
+
+/* Puts block e, named by an ordinal that is not live, into the ring; the
+ * block in its slot moves to seqlive.  0 or STOP_NOMEM. */
+static __attribute__((noinline)) int ring_put(struct hl_replay *r, struct slot e, uint32_t seq)
+{
+	struct slot *at;
+
+	if (!r->ring) {
+		r->ring = calloc(RING_LEN, sizeof(*r->ring));
+		if (!r->ring)
+			return STOP_NOMEM;
+		if (r->live.ordered && !(r->ring_seq = malloc(RING_LEN * sizeof(*r->ring_seq)))) {
+			free(r->ring);
+			r->ring = NULL;
+			return STOP_NOMEM;
+		}
+	}
+	at = ring_slot(r, e.ptr);
+	if (at->node1 &&
+	    table_put(&r->seqlive, NULL, *at, r->ring_seq ? r->ring_seq[at - r->ring] : 0))
+		return STOP_NOMEM;
+	*at = e;
+	if (r->ring_seq)
+		r->ring_seq[at - r->ring] = seq;
+	return 0;
+}
+
+/* After the replay: the ring's blocks move to seqlive, and the ring's
+ * memory goes back.  0, or STOP_NOMEM with the blocks not moved yet left
+ * in the ring. */
+static int ring_fold(struct hl_replay *r)
+{
+	for (uint64_t i = 0; r->ring && i < RING_LEN; i++) {
+		if (!r->ring[i].node1)
+			continue;
+		if (table_put(&r->seqlive, NULL, r->ring[i], r->ring_seq ? r->ring_seq[i] : 0))
+			return STOP_NOMEM;
+		r->ring[i].node1 = 0;
+	}
+	free(r->ring);
+	free(r->ring_seq);
+	r->ring = NULL;
+	r->ring_seq = NULL;
+	return 0;
+}
+
+/* Makes a block live at ptr, which is not live; at is the empty slot
+ * probe() found for an address, or NULL to look here.  0 or STOP_NOMEM. */
+static inline int block_add(struct hl_replay *r, struct slot *at, uint64_t ptr, uint64_t size,
+			    uint64_t node)
+{
+	struct slot e = {ptr, size < SIZE_BIG ? (uint32_t)size : SIZE_BIG, (uint32_t)node + 1};
+	int ret;
+
 	if (__builtin_expect(size >= SIZE_BIG, 0) && big_add(r, ptr, size))
 		return STOP_NOMEM;
-	if (!at)
-		at = probe(t, ptr);
-	*at = (struct slot){ptr, size < SIZE_BIG ? (uint32_t)size : SIZE_BIG, (uint32_t)node + 1};
-	if (t->seq)
-		t->seq[at - t->s] = ++t->next_seq;
-	t->count++;
+	if (__builtin_expect(ptr >> 63, 0))
+		ret = ring_put(r, e, ++r->next_seq);
+	else
+		ret = table_put(&r->live, at, e, ++r->next_seq);
+	if (ret) {
+		if (size >= SIZE_BIG)
+			big_take(r, ptr, 1);
+		return ret;
+	}
 	r->live_bytes += size;
 	r->live_blocks++;
 	if (r->live_bytes > r->s.peak_bytes) {
@@ -519,13 +640,18 @@ static inline int block_add(struct hl_replay *r, struct slot *at, uint64_t ptr, 
 /* Removes block b, whose size is `size` (slot_size()). */
 static void block_remove(struct hl_replay *r, struct slot *b, uint64_t size)
 {
-	struct live_table *t = &r->live;
-	uint64_t hole = (uint64_t)(b - t->s), j = hole;
+	struct live_table *t = table_of(r, b->ptr);
+	uint64_t hole, j;
 
 	if (__builtin_expect(b->size == SIZE_BIG, 0))
 		big_take(r, b->ptr, 1);
 	r->live_bytes -= size;
 	r->live_blocks--;
+	if (__builtin_expect(in_ring(r, b), 0)) {
+		b->node1 = 0;
+		return;
+	}
+	hole = j = (uint64_t)(b - t->s);
 	/* Backward shift: pull each later entry of the run into the hole
 	 * unless its home lies after the hole (cyclically), where moving it
 	 * back would put it before its home. */
@@ -619,8 +745,10 @@ static struct thread_state *cur_thread(struct hl_replay *r)
 static int on_alloc(void *ctx, unsigned fn, uint64_t node, uint64_t ptr, uint64_t size)
 {
 	struct hl_replay *r = ctx;
-	/* One probe finds the address's slot, live or where it will go. */
-	struct slot *at = r->live.s ? probe(&r->live, ptr) : NULL;
+	/* One probe finds an address's slot, live or where it will go. */
+	struct slot *at = __builtin_expect(ptr >> 63, 0) ? seq_find(r, ptr)
+			  : r->live.s				 ? probe(&r->live, ptr)
+								 : NULL;
 	int ret;
 
 	if (at && at->node1) {
@@ -930,6 +1058,8 @@ int hl_replay_run(struct hl_replay *r, struct hl_trace *t, char *err, size_t err
 		return ret; /* -1: err holds the reader's message */
 	r->s.truncated_bytes = hl_trace_truncated_bytes(t);
 	table_fit(&r->live);
+	if (ring_fold(r) == 0)
+		table_fit(&r->seqlive);
 	return 0;
 }
 
@@ -1063,7 +1193,7 @@ const struct hl_replay_module *hl_replay_module_of(const struct hl_replay *r, ui
 }
 
 struct ordered {
-	uint64_t at; /* slot index */
+	const struct slot *at;
 	uint32_t seq;
 };
 
@@ -1073,33 +1203,37 @@ static int by_seq(const void *a, const void *b)
 
 	if (x->seq != y->seq)
 		return (x->seq > y->seq) - (x->seq < y->seq);
-	return (x->at > y->at) - (x->at < y->at);
+	return (x->at->ptr > y->at->ptr) - (x->at->ptr < y->at->ptr);
 }
 
 int hl_replay_foreach_live(const struct hl_replay *r,
 			   int (*fn)(void *ctx, uint64_t ptr, uint64_t size, uint64_t node),
 			   void *ctx)
 {
-	const struct live_table *t = &r->live;
+	const struct live_table *tabs[2] = {&r->live, &r->seqlive};
 	struct ordered *order;
 	uint64_t n = 0;
 	int ret = 0;
 
-	if (!t->count)
+	if (!r->live_blocks)
 		return 0;
-	if (!t->seq) /* hl_replay_unordered: slot order */
+	if (!r->live.ordered) /* hl_replay_unordered: slot order */
 		return hl_replay_foreach_live_unordered(r, fn, ctx);
-	/* The table's order is the hash's: sort by insertion to give the
+	/* The tables' order is the hash's: sort by insertion to give the
 	 * allocation order replay.h promises. */
-	order = malloc(t->count * sizeof(*order));
+	order = malloc(r->live_blocks * sizeof(*order));
 	if (!order)
 		return -ENOMEM;
-	for (uint64_t i = 0; i <= t->mask; i++)
-		if (t->s[i].node1)
-			order[n++] = (struct ordered){i, t->seq[i]};
+	for (int k = 0; k < 2; k++)
+		for (uint64_t i = 0; tabs[k]->s && i <= tabs[k]->mask; i++)
+			if (tabs[k]->s[i].node1)
+				order[n++] = (struct ordered){&tabs[k]->s[i], tabs[k]->seq[i]};
+	for (uint64_t i = 0; r->ring && i < RING_LEN; i++)
+		if (r->ring[i].node1)
+			order[n++] = (struct ordered){&r->ring[i], r->ring_seq[i]};
 	qsort(order, n, sizeof(*order), by_seq);
 	for (uint64_t i = 0; i < n && !ret; i++) {
-		const struct slot *b = &t->s[order[i].at];
+		const struct slot *b = order[i].at;
 		ret = fn(ctx, b->ptr, slot_size(r, b), b->node1 - 1u);
 	}
 	free(order);
@@ -1111,12 +1245,23 @@ int hl_replay_foreach_live_unordered(const struct hl_replay *r,
 					       uint64_t node),
 				     void *ctx)
 {
-	const struct live_table *t = &r->live;
+	const struct live_table *tabs[2] = {&r->live, &r->seqlive};
 
-	for (uint64_t i = 0; t->s && i <= t->mask; i++) {
-		if (!t->s[i].node1)
+	for (int k = 0; k < 2; k++) {
+		const struct live_table *t = tabs[k];
+		for (uint64_t i = 0; t->s && i <= t->mask; i++) {
+			if (!t->s[i].node1)
+				continue;
+			int ret = fn(ctx, t->s[i].ptr, slot_size(r, &t->s[i]),
+				     t->s[i].node1 - 1u);
+			if (ret)
+				return ret;
+		}
+	}
+	for (uint64_t i = 0; r->ring && i < RING_LEN; i++) {
+		if (!r->ring[i].node1)
 			continue;
-		int ret = fn(ctx, t->s[i].ptr, slot_size(r, &t->s[i]), t->s[i].node1 - 1u);
+		int ret = fn(ctx, r->ring[i].ptr, slot_size(r, &r->ring[i]), r->ring[i].node1 - 1u);
 		if (ret)
 			return ret;
 	}

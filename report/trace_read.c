@@ -7,8 +7,16 @@
  * unusable bytes are counted, and the call still succeeds.  Anything else that
  * does not fit the format is corruption: -1 and one line naming the file, the
  * problem and where.  Memory is two block buffers (at most HL_BLOCK_MAX_RAW
- * bytes and its compressed bound) plus one ip per stack node, never anything
- * that grows with the number of events.
+ * bytes and its compressed bound) plus one ip per stack node, and for
+ * version 3 the address of each block BOUND while live (below), never
+ * anything that grows with the number of events.
+ *
+ * Version 3 names a block by its allocation's ordinal where it can
+ * (ALLOC_SEQ, FREE_SEQ; docs/trace-format.md, "Blocks by ordinal").  Such a
+ * block is handed to the visitor under the key HL_SEQ_KEY(ordinal) for its
+ * whole life: a BIND says at which address the trace will free it, and this
+ * reader turns that address back into the key (the bound map), so the
+ * visitor sees one name per block as in version 2.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,8 +29,28 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#define HASH_NONFATAL_OOM 1
+#include <uthash.h>
+
 #include "hl_format.h"
 #include "trace_read.h"
+
+/* Internal result of a record decoder: 0, DECODE_BAD (c->why says why),
+ * DECODE_NOMEM, or a callback's nonzero return (passed through). */
+#define DECODE_BAD   (-0x7fff0001)
+#define DECODE_NOMEM (-0x7fff0002)
+
+struct bound {
+	uint64_t ptr, key; /* ptr 0: empty */
+};
+
+/* A thread's latest realloc-free: a REALLOC_FAIL of the thread revives
+ * that block, under the key the FREE gave it. */
+struct pending {
+	uint64_t tid, key;
+	int valid, seq; /* seq: key is an HL_SEQ_KEY, not an address */
+	UT_hash_handle hh;
+};
 
 /* No writer produces a frame larger than this: ZSTD's worst case for the
  * largest raw block.  Anything larger is a corrupt length, and refusing it
@@ -44,11 +72,19 @@ struct hl_trace {
 	uint64_t *node_ip; /* node_ip[id]; [0] is the root, ip 0 */
 	uint64_t nodes;    /* ids 0 .. nodes-1 are defined */
 	size_t node_cap;
-	uint32_t version;  /* the file's format version, 1 or 2 */
+	uint32_t version;  /* the file's format version, 1 to 3 */
 	uint64_t prev_ptr; /* ptr deltas chain through ALLOC, FREE, REALLOC_FAIL */
 	uint64_t chain[HL_PTR_CHAINS]; /* v2: each thread id's chain, by id % HL_PTR_CHAINS */
 	uint64_t cur_tid;  /* of the last THREAD record, 0 before one */
 	uint64_t time_ms;
+	/* Version 3: blocks by ordinal. */
+	uint64_t allocs;	/* allocations so far: the latest ordinal */
+	uint64_t bind_prev;	/* the BIND records' address chain */
+	struct bound *bound;	/* address -> key of blocks named by ordinal, */
+	size_t nbound, bound_slots; /* open addressing, at most 3/4 full */
+	uint64_t *bound_bits;	/* BOUND_BITS(bound_slots) bits: see bound_key */
+	size_t bound_set;	/* bits set, stale ones included */
+	struct pending *pend;	/* per thread: its realloc-free's key (uthash) */
 	uint64_t truncated;
 	int has_end;
 	unsigned end_reason;
@@ -192,6 +228,194 @@ err_close:
 	return -1;
 }
 
+/* ---- version 3: blocks by ordinal -------------------------------------------- */
+
+static void pend_clear(struct hl_trace *t)
+{
+	struct pending *p, *tmp;
+
+	HASH_ITER(hh, t->pend, p, tmp)
+	{
+		HASH_DEL(t->pend, p);
+		free(p);
+	}
+}
+
+/* Bound blocks are few next to the frees by address, and nearly every
+ * free is of a block that was never bound: a bitmap, one bit per 16-byte
+ * granule (modulo its size, 16 bits a slot), answers those without a
+ * lookup in the table; a free's neighbours in time are mostly its
+ * neighbours in memory, so its bits are in the cache.  (python3, 42k
+ * blocks bound, 1.8M frees: the lookups were a quarter of the replay.)
+ * A taken binding leaves its bit set: the bits are counted again from the
+ * table when the stale ones make up an eighth of the slots. */
+#define BOUND_BITS(slots) ((slots) * 16)
+
+static inline uint64_t bound_bit(const struct hl_trace *t, uint64_t ptr)
+{
+	return (ptr >> 4) & (BOUND_BITS(t->bound_slots) - 1);
+}
+
+static inline int bound_maybe(const struct hl_trace *t, uint64_t ptr)
+{
+	uint64_t i = bound_bit(t, ptr);
+
+	return (int)(t->bound_bits[i / 64] >> (i % 64)) & 1;
+}
+
+static inline void bound_mark(struct hl_trace *t, uint64_t ptr)
+{
+	uint64_t i = bound_bit(t, ptr), m = 1ull << (i % 64);
+
+	t->bound_set += !(t->bound_bits[i / 64] & m);
+	t->bound_bits[i / 64] |= m;
+}
+
+static void bound_remark(struct hl_trace *t)
+{
+	memset(t->bound_bits, 0, BOUND_BITS(t->bound_slots) / 8);
+	t->bound_set = 0;
+	for (size_t i = 0; i < t->bound_slots; i++)
+		if (t->bound[i].ptr)
+			bound_mark(t, t->bound[i].ptr);
+}
+
+static void bound_drop(struct hl_trace *t)
+{
+	free(t->bound);
+	free(t->bound_bits);
+	t->bound = NULL;
+	t->bound_bits = NULL;
+	t->nbound = t->bound_slots = t->bound_set = 0;
+}
+
+static inline uint64_t bound_home(const struct hl_trace *t, uint64_t ptr)
+{
+	return (ptr * 0x9e3779b97f4a7c15ull) >> 32 & (t->bound_slots - 1);
+}
+
+/* The slot of ptr, or the empty one where it goes (bound_slots > 0). */
+static struct bound *bound_slot(const struct hl_trace *t, uint64_t ptr)
+{
+	for (uint64_t i = bound_home(t, ptr);; i = (i + 1) & (t->bound_slots - 1))
+		if (!t->bound[i].ptr || t->bound[i].ptr == ptr)
+			return &t->bound[i];
+}
+
+static int bound_put(struct hl_trace *t, uint64_t ptr, uint64_t key)
+{
+	struct bound *b;
+
+	if (!ptr)
+		return 0; /* no block lives at 0 */
+	if ((t->nbound + 1) * 4 > t->bound_slots * 3) {
+		size_t slots = t->bound_slots ? t->bound_slots * 2 : 1024;
+		struct bound *old = t->bound, *nb = calloc(slots, sizeof(*nb));
+		uint64_t *bits = malloc(BOUND_BITS(slots) / 8);
+		size_t old_slots = t->bound_slots;
+
+		if (!nb || !bits) {
+			free(nb);
+			free(bits);
+			return DECODE_NOMEM;
+		}
+		t->bound = nb;
+		t->bound_slots = slots;
+		for (size_t i = 0; i < old_slots; i++)
+			if (old[i].ptr)
+				*bound_slot(t, old[i].ptr) = old[i];
+		free(old);
+		free(t->bound_bits);
+		t->bound_bits = bits;
+		bound_remark(t);
+	} else if (t->bound_set > 2 * t->nbound + t->bound_slots / 8) {
+		bound_remark(t);
+	}
+	b = bound_slot(t, ptr);
+	if (!b->ptr)
+		t->nbound++;
+	*b = (struct bound){ptr, key};
+	bound_mark(t, ptr);
+	return 0;
+}
+
+/* The key of the block at ptr: its ordinal's if it was bound there (and
+ * the binding dropped when `take`: the block is freed), else ptr. */
+static inline uint64_t bound_key(struct hl_trace *t, uint64_t ptr, int take)
+{
+	struct bound *b;
+	uint64_t key, mask, hole, i;
+
+	if (!t->nbound || !bound_maybe(t, ptr))
+		return ptr;
+	b = bound_slot(t, ptr);
+	if (!b->ptr)
+		return ptr;
+	key = b->key;
+	if (!take)
+		return key;
+	/* Backward-shift deletion: no tombstones. */
+	mask = t->bound_slots - 1;
+	hole = (uint64_t)(b - t->bound);
+	for (i = (hole + 1) & mask; t->bound[i].ptr; i = (i + 1) & mask) {
+		uint64_t home = bound_home(t, t->bound[i].ptr);
+		if (((i - home) & mask) >= ((i - hole) & mask)) {
+			t->bound[hole] = t->bound[i];
+			hole = i;
+		}
+	}
+	t->bound[hole].ptr = 0;
+	t->nbound--;
+	return key;
+}
+
+/* The ordinal a FREE_SEQ or BIND names by d, or 0 if none (corrupt). */
+static inline uint64_t seq_ordinal(const struct hl_trace *t, uint64_t d)
+{
+	return d >= 1 && d <= t->allocs ? t->allocs + 1 - d : 0;
+}
+
+/* A realloc's FREE: remembers its key for a REALLOC_FAIL of the thread. */
+static int pend_set(struct hl_trace *t, uint64_t key, int seq)
+{
+	struct pending *p;
+
+	HASH_FIND(hh, t->pend, &t->cur_tid, sizeof(t->cur_tid), p);
+	if (!p) {
+		if (!(p = calloc(1, sizeof(*p))))
+			return DECODE_NOMEM;
+		p->tid = t->cur_tid;
+		HASH_ADD(hh, t->pend, tid, sizeof(p->tid), p);
+		if (!p->hh.tbl) {
+			free(p);
+			return DECODE_NOMEM;
+		}
+	}
+	p->key = key;
+	p->valid = 1;
+	p->seq = seq;
+	return 0;
+}
+
+/* REALLOC_FAIL at ptr: the key of the block the thread's realloc-free
+ * named, now live at ptr (bound there if it is an ordinal's). */
+static int pend_take(struct hl_trace *t, uint64_t ptr, uint64_t *key)
+{
+	struct pending *p;
+
+	HASH_FIND(hh, t->pend, &t->cur_tid, sizeof(t->cur_tid), p);
+	if (!p || !p->valid || !p->seq) {
+		/* named by address: it is back there */
+		if (p)
+			p->valid = 0;
+		*key = bound_key(t, ptr, 0);
+		return 0;
+	}
+	p->valid = 0;
+	*key = p->key;
+	return p->key != ptr ? bound_put(t, ptr, p->key) : 0;
+}
+
 void hl_trace_close(struct hl_trace *t)
 {
 	if (!t)
@@ -202,6 +426,8 @@ void hl_trace_close(struct hl_trace *t)
 	free(t->rbuf);
 	free(t->node_ip);
 	free(t->path);
+	bound_drop(t);
+	pend_clear(t);
 	free(t);
 }
 
@@ -280,10 +506,6 @@ static char *put_str(char **scratch, const uint8_t *s, size_t len)
 
 /* ---- records ------------------------------------------------------------- */
 
-/* Internal result of a record decoder: 0, DECODE_BAD (c->why says why),
- * DECODE_NOMEM, or a callback's nonzero return (passed through). */
-#define DECODE_BAD   (-0x7fff0001)
-#define DECODE_NOMEM (-0x7fff0002)
 
 static int node_rec(struct hl_trace *t, const struct hl_visitor *v, struct cursor *c)
 {
@@ -330,26 +552,70 @@ static int flush_events(struct hl_trace *t, const struct hl_visitor *v)
 	return n ? v->events(v->ctx, t->ev, n) : 0;
 }
 
-/* With v->events: queues one decoded event, handing over a full batch. */
-static int queue_event(struct hl_trace *t, const struct hl_visitor *v, unsigned type, uint64_t node,
-		       uint64_t size)
+/* One decoded event to the visitor: queued for v->events (a full batch
+ * handed over), or to its own callback.  type: HL_REC_ALLOC, HL_REC_FREE or
+ * HL_REC_REALLOC_FAIL; ptr: the block's address, or its key. */
+static int deliver(struct hl_trace *t, const struct hl_visitor *v, unsigned type, unsigned fn,
+		   uint64_t node, uint64_t ptr, uint64_t size)
 {
-	t->ev[t->nev++] = (struct hl_rec_event){
-	    .node = node,
-	    .ptr = t->prev_ptr,
-	    .size = size,
-	    .type = (uint8_t)(type & 0xf0),
-	    .fn = (uint8_t)(type & 0x0f),
-	};
-	return t->nev == HL_EVENT_BATCH ? flush_events(t, v) : 0;
+	if (v->events) {
+		t->ev[t->nev++] = (struct hl_rec_event){
+		    .node = node,
+		    .ptr = ptr,
+		    .size = size,
+		    .type = (uint8_t)type,
+		    .fn = (uint8_t)fn,
+		};
+		return t->nev == HL_EVENT_BATCH ? flush_events(t, v) : 0;
+	}
+	switch (type) {
+	case HL_REC_ALLOC:
+		return v->alloc ? v->alloc(v->ctx, fn, node, ptr, size) : 0;
+	case HL_REC_FREE:
+		return v->free ? v->free(v->ctx, fn, node, ptr) : 0;
+	default:
+		return v->realloc_fail ? v->realloc_fail(v->ctx, ptr) : 0;
+	}
+}
+
+static inline int is_realloc_fn(unsigned fn)
+{
+	return fn == HL_FN_REALLOC || fn == HL_FN_REALLOCARRAY;
+}
+
+/* A FREE's block, named by key (seq: an HL_SEQ_KEY): for a realloc,
+ * remembered (version 3). */
+static int free_key(struct hl_trace *t, unsigned fn, uint64_t key, int seq)
+{
+	return t->version >= 3 && is_realloc_fn(fn) ? pend_set(t, key, seq) : 0;
 }
 
 static int event_rec(struct hl_trace *t, const struct hl_visitor *v, struct cursor *c)
 {
 	unsigned type = c->type, fn = type & 0x0f;
-	uint64_t node = 0, size = 0;
+	uint64_t node = 0, size = 0, d, key, o;
 	int64_t delta;
+	int ret;
 
+	if (type >= HL_REC_ALLOC_SEQ) { /* v3: by ordinal, no address */
+		fn = type - HL_REC_ALLOC_SEQ;
+		if (get_uv(c, &node) || get_uv(c, &size) || check_node(t, c, node))
+			return DECODE_BAD;
+		t->allocs++;
+		return deliver(t, v, HL_REC_ALLOC, fn, node, HL_SEQ_KEY(t->allocs), size);
+	}
+	if (type >= HL_REC_FREE_SEQ && type < HL_REC_REALLOC_FAIL) {
+		fn = type - HL_REC_FREE_SEQ;
+		if (get_uv(c, &node) || get_uv(c, &d) || check_node(t, c, node))
+			return DECODE_BAD;
+		if (!(o = seq_ordinal(t, d))) {
+			c->why = "FREE_SEQ names an allocation not made yet";
+			return DECODE_BAD;
+		}
+		if ((ret = free_key(t, fn, HL_SEQ_KEY(o), 1)))
+			return ret;
+		return deliver(t, v, HL_REC_FREE, fn, node, HL_SEQ_KEY(o), 0);
+	}
 	switch (type & 0xf0) {
 	case HL_REC_ALLOC:
 		if (get_uv(c, &node) || get_sv(c, &delta) || get_uv(c, &size))
@@ -357,26 +623,45 @@ static int event_rec(struct hl_trace *t, const struct hl_visitor *v, struct curs
 		if (check_node(t, c, node))
 			return DECODE_BAD;
 		t->prev_ptr += (uint64_t)delta;
-		if (v->events)
-			return queue_event(t, v, type, node, size);
-		return v->alloc ? v->alloc(v->ctx, fn, node, t->prev_ptr, size) : 0;
+		t->allocs++;
+		/* Bound here still: its FREE was lost, this replaces it. */
+		key = bound_key(t, t->prev_ptr, 0);
+		return deliver(t, v, HL_REC_ALLOC, fn, node, key, size);
 	case HL_REC_FREE:
 		if (get_uv(c, &node) || get_sv(c, &delta))
 			return DECODE_BAD;
 		if (check_node(t, c, node))
 			return DECODE_BAD;
 		t->prev_ptr += (uint64_t)delta;
-		if (v->events)
-			return queue_event(t, v, type, node, 0);
-		return v->free ? v->free(v->ctx, fn, node, t->prev_ptr) : 0;
+		key = bound_key(t, t->prev_ptr, 1);
+		if ((ret = free_key(t, fn, key, key != t->prev_ptr)))
+			return ret;
+		return deliver(t, v, HL_REC_FREE, fn, node, key, 0);
 	default: /* HL_REC_REALLOC_FAIL */
 		if (get_sv(c, &delta))
 			return DECODE_BAD;
 		t->prev_ptr += (uint64_t)delta;
-		if (v->events)
-			return queue_event(t, v, type, 0, 0);
-		return v->realloc_fail ? v->realloc_fail(v->ctx, t->prev_ptr) : 0;
+		key = t->prev_ptr;
+		if (t->version >= 3 && (ret = pend_take(t, t->prev_ptr, &key)))
+			return ret;
+		return deliver(t, v, HL_REC_REALLOC_FAIL, 0, 0, key, 0);
 	}
+}
+
+/* BIND (v3): the block of an ordinal is at an address from now on. */
+static int bind_rec(struct hl_trace *t, struct cursor *c)
+{
+	uint64_t d, o;
+	int64_t delta;
+
+	if (get_uv(c, &d) || get_sv(c, &delta))
+		return DECODE_BAD;
+	if (!(o = seq_ordinal(t, d))) {
+		c->why = "BIND names an allocation not made yet";
+		return DECODE_BAD;
+	}
+	t->bind_prev += (uint64_t)delta;
+	return bound_put(t, t->bind_prev, HL_SEQ_KEY(o));
 }
 
 /* ---- the fast path for events ------------------------------------------------
@@ -421,45 +706,71 @@ static inline int fast_uv(const uint8_t **pp, uint64_t *out)
 	return 0;
 }
 
-/* Decodes events at c->p into t->ev while they are plain; returns how many. */
+/* Decodes events at c->p into t->ev while they are plain; returns how many.
+ * Version 3's realloc frees, REALLOC_FAILs and BINDs take the slow path. */
 static size_t fast_events(struct hl_trace *t, struct cursor *c)
 {
 	const uint8_t *p = c->p, *end = c->end;
-	uint64_t prev = t->prev_ptr, nodes = t->nodes;
+	uint64_t prev = t->prev_ptr, nodes = t->nodes, allocs = t->allocs;
 	size_t n = t->nev, first = n;
+	int v3 = t->version >= 3;
 
 	while (n < HL_EVENT_BATCH && (size_t)(end - p) >= EVENT_MAX_LEN) {
 		const uint8_t *q = p + 1;
-		unsigned type = p[0];
-		uint64_t node = 0, delta, size = 0;
+		unsigned type = p[0], kind, fn = type & 0x0f;
+		uint64_t node = 0, delta, size = 0, key;
 
 		if (type >= HL_REC_ALLOC && type <= HL_REC_ALLOC + HL_FN_PVALLOC) {
 			if (fast_uv(&q, &node) || fast_uv(&q, &delta) || fast_uv(&q, &size) ||
 			    node >= nodes)
 				break;
+			prev += (uint64_t)hl_unzigzag(delta);
+			allocs++;
+			key = bound_key(t, prev, 0);
+			kind = HL_REC_ALLOC;
 		} else if (type == HL_REC_FREE + HL_FN_FREE ||
-			   type == HL_REC_FREE + HL_FN_REALLOC ||
-			   type == HL_REC_FREE + HL_FN_REALLOCARRAY) {
+			   (!v3 && (type == HL_REC_FREE + HL_FN_REALLOC ||
+				    type == HL_REC_FREE + HL_FN_REALLOCARRAY))) {
 			if (fast_uv(&q, &node) || fast_uv(&q, &delta) || node >= nodes)
 				break;
-		} else if (type == HL_REC_REALLOC_FAIL) {
+			prev += (uint64_t)hl_unzigzag(delta);
+			key = bound_key(t, prev, 1);
+			kind = HL_REC_FREE;
+		} else if (v3 && type >= HL_REC_ALLOC_SEQ &&
+			   type <= HL_REC_ALLOC_SEQ + HL_FN_PVALLOC) {
+			if (fast_uv(&q, &node) || fast_uv(&q, &size) || node >= nodes)
+				break;
+			key = HL_SEQ_KEY(++allocs);
+			kind = HL_REC_ALLOC;
+			fn = type - HL_REC_ALLOC_SEQ;
+		} else if (v3 && type == HL_REC_FREE_SEQ + HL_FN_FREE) {
+			if (fast_uv(&q, &node) || fast_uv(&q, &delta) || node >= nodes ||
+			    delta < 1 || delta > allocs)
+				break;
+			key = HL_SEQ_KEY(allocs + 1 - delta);
+			kind = HL_REC_FREE;
+			fn = HL_FN_FREE;
+		} else if (!v3 && type == HL_REC_REALLOC_FAIL) {
 			if (fast_uv(&q, &delta))
 				break;
+			prev += (uint64_t)hl_unzigzag(delta);
+			key = prev;
+			kind = HL_REC_REALLOC_FAIL;
 		} else {
 			break;
 		}
-		prev += (uint64_t)hl_unzigzag(delta);
 		t->ev[n++] = (struct hl_rec_event){
 		    .node = node,
-		    .ptr = prev,
+		    .ptr = key,
 		    .size = size,
-		    .type = (uint8_t)(type & 0xf0),
-		    .fn = (uint8_t)(type & 0x0f),
+		    .type = (uint8_t)kind,
+		    .fn = (uint8_t)fn,
 		};
 		p = q;
 	}
 	c->p = p;
 	t->prev_ptr = prev;
+	t->allocs = allocs;
 	t->nev = n;
 	return n - first;
 }
@@ -539,7 +850,7 @@ out:
 
 /* LEAKS: uv count, count x (uv address delta, uv class), then the scan's
  * statistics (uv us, uv root bytes, uv block bytes, uv flags). */
-static int leaks_rec(const struct hl_visitor *v, struct cursor *c)
+static int leaks_rec(struct hl_trace *t, const struct hl_visitor *v, struct cursor *c)
 {
 	struct hl_leak_scan scan = { 0 };
 	uint64_t ptr = 0;
@@ -567,7 +878,7 @@ static int leaks_rec(const struct hl_visitor *v, struct cursor *c)
 			c->why = "unknown leak class";
 			return DECODE_BAD;
 		}
-		if (v->leak && (ret = v->leak(v->ctx, ptr, (unsigned)cls)))
+		if (v->leak && (ret = v->leak(v->ctx, bound_key(t, ptr, 0), (unsigned)cls)))
 			return ret;
 	}
 	if (get_uv(c, &scan.scan_us) || get_uv(c, &scan.root_bytes) ||
@@ -600,7 +911,7 @@ static int sized_rec(struct hl_trace *t, const struct hl_visitor *v, struct curs
 		t->end_reason = a > 0xffff ? 0xffff : (unsigned)a;
 		return v->end ? v->end(v->ctx, t->end_reason, b) : 0;
 	case HL_REC_LEAKS:
-		return leaks_rec(v, c);
+		return leaks_rec(t, v, c);
 	default:
 		return 0; /* a later version's record: its length lets us skip it */
 	}
@@ -653,7 +964,19 @@ static int one_record(struct hl_trace *t, const struct hl_visitor *v, struct cur
 	case HL_REC_FREE + HL_FN_REALLOCARRAY:
 	case HL_REC_REALLOC_FAIL:
 		return event_rec(t, v, c);
+	case HL_REC_ALLOC_SEQ ... HL_REC_ALLOC_SEQ + HL_FN_PVALLOC:
+	case HL_REC_FREE_SEQ + HL_FN_FREE:
+	case HL_REC_FREE_SEQ + HL_FN_REALLOC:
+	case HL_REC_FREE_SEQ + HL_FN_REALLOCARRAY:
+		if (t->version < 3)
+			goto unknown;
+		return event_rec(t, v, c);
+	case HL_REC_BIND:
+		if (t->version < 3)
+			goto unknown;
+		return bind_rec(t, c);
 	default:
+	unknown:
 		c->why = "unknown record type";
 		return DECODE_BAD;
 	}
@@ -678,7 +1001,7 @@ static int decode_block(struct hl_trace *t, const struct hl_visitor *v, size_t l
 		c.type = *c.p++;
 		c.why = NULL;
 		/* Events queued so far go before any other record's callback. */
-		if (t->nev && (c.type < HL_REC_ALLOC || c.type > HL_REC_REALLOC_FAIL) &&
+		if (t->nev && (c.type < HL_REC_ALLOC || c.type > HL_REC_ALLOC_SEQ + HL_FN_PVALLOC) &&
 		    (ret = flush_events(t, v)))
 			return ret;
 		ret = one_record(t, v, &c);
@@ -759,6 +1082,10 @@ int hl_trace_read(struct hl_trace *t, const struct hl_visitor *v, char *err, siz
 	t->prev_ptr = 0;
 	t->cur_tid = 0;
 	memset(t->chain, 0, sizeof(t->chain));
+	t->allocs = 0;
+	t->bind_prev = 0;
+	bound_drop(t);
+	pend_clear(t);
 	t->time_ms = 0;
 	t->truncated = 0;
 	t->has_end = 0;
@@ -825,5 +1152,12 @@ int hl_trace_read(struct hl_trace *t, const struct hl_visitor *v, char *err, siz
 			return ret;
 		off += HL_BLOCK_HDR_LEN + (uint64_t)clen;
 	}
+	/* The stages after the reading need the memory more (a second read
+	 * allocates again). */
+	bound_drop(t);
+	free(t->cbuf);
+	free(t->rbuf);
+	t->cbuf = t->rbuf = NULL;
+	t->ccap = t->rcap = 0;
 	return 0;
 }

@@ -34,11 +34,17 @@ struct hl_leak_scan {
 	uint64_t flags;       /* enum hl_leaks_flag */
 };
 
-/* One ALLOC, FREE or REALLOC_FAIL record, decoded: what hl_visitor.events
- * receives in batches. */
+/* Version 3 names some blocks by their allocation's ordinal (1 for the
+ * trace's first allocation) instead of an address: callbacks get this key
+ * for them where they get a pointer, the same for the block's whole life
+ * (no address has bit 63 set in a user-space process). */
+#define HL_SEQ_KEY(ordinal) ((1ull << 63) | (ordinal))
+
+/* One ALLOC, FREE or REALLOC_FAIL record, decoded (ALLOC_SEQ and FREE_SEQ
+ * as ALLOC and FREE): what hl_visitor.events receives in batches. */
 struct hl_rec_event {
 	uint64_t node; /* stack node (0 for REALLOC_FAIL) */
-	uint64_t ptr;  /* absolute */
+	uint64_t ptr;  /* absolute, or HL_SEQ_KEY */
 	uint64_t size; /* ALLOC: requested bytes; 0 otherwise */
 	uint8_t type;  /* HL_REC_ALLOC, HL_REC_FREE or HL_REC_REALLOC_FAIL (hl_format.h) */
 	uint8_t fn;    /* the low nibble of the record type */
@@ -49,7 +55,7 @@ struct hl_rec_event {
 
 /* Callbacks, any of which may be NULL.  A nonzero return stops reading and is
  * returned by hl_trace_read().  Times are absolute ms since the trace began;
- * pointers are absolute (deltas are undone). */
+ * pointers are absolute (deltas are undone), or a block's HL_SEQ_KEY. */
 struct hl_visitor {
 	void *ctx;
 	int (*info)(void *ctx, const struct hl_info *info);

@@ -740,6 +740,203 @@ static void test_big_live_set(void)
 	big_live_set(0);
 }
 
+/* Version 3's blocks by ordinal, written as the library writes them: some
+ * allocations named by ordinal (ALLOC_SEQ), freed by it (FREE_SEQ) while
+ * young, BIND to their address when SEQ_BIND_AT allocations old and freed by
+ * address from then on; the rest by address, some of them (bound ones too)
+ * replaced by an ALLOC at their address, a missed free.  The live set
+ * outgrows the replay's ring, so blocks move on to its table.  The replay
+ * must count as the model does and list the live blocks in allocation
+ * order, under the keys the reader gives: HL_SEQ_KEY(ordinal) for a block
+ * allocated by ordinal, and for a block allocated at a bound address. */
+enum { SEQ_GRANULES = 1 << 21, SEQ_TARGET = 150000, SEQ_OPS = 1000000, SEQ_BIND_AT = 40000 };
+
+struct seq_model {
+	uint64_t n, sum_key, bytes, last_born, out_of_order;
+	const uint64_t *born_addr; /* by granule: the allocation number */
+	const uint64_t *born_ord;  /* by ordinal key: the allocation number */
+	uint64_t base;
+};
+
+static int seq_visit(void *ctx, uint64_t key, uint64_t size, uint64_t node)
+{
+	struct seq_model *m = ctx;
+	uint64_t b;
+
+	(void)node;
+	m->n++;
+	m->sum_key += key;
+	m->bytes += size;
+	if (m->born_addr) {
+		b = key >> 63 ? m->born_ord[key & ~(1ull << 63)] : m->born_addr[(key - m->base) / 16];
+		if (b <= m->last_born)
+			m->out_of_order++;
+		m->last_born = b;
+	}
+	return 0;
+}
+
+static void seq_live_set(int ordered)
+{
+	const uint64_t base = 0x7f1230000000ull;
+	uint8_t *used = calloc(SEQ_GRANULES, 1);
+	uint32_t *live = malloc(SEQ_TARGET * 2 * sizeof(*live));
+	uint64_t *size_of = calloc(SEQ_GRANULES, sizeof(*size_of));
+	uint64_t *born = calloc(SEQ_GRANULES, sizeof(*born));
+	uint64_t *key_of = calloc(SEQ_GRANULES, sizeof(*key_of)); /* ordinal, or 0 */
+	uint8_t *bound = calloc(SEQ_GRANULES, 1);
+	uint32_t *g_of_ord = calloc(SEQ_OPS + 2, sizeof(*g_of_ord));
+	uint64_t *born_ord = calloc(SEQ_OPS + 2, sizeof(*born_ord));
+	uint64_t nlive = 0, allocs = 0, frees = 0, bytes = 0, cur = 0, peak = 0;
+	uint64_t bind_prev = 0, nbind = 0, nseqfree = 0, nreplaced = 0;
+	struct tw w;
+	char err[512];
+
+	if (!used || !live || !size_of || !born || !key_of || !bound || !g_of_ord || !born_ord) {
+		CHECK(0, "out of memory for the model");
+		goto out;
+	}
+	tw_init(&w, 3);
+	r_node(&w, 0, 0x401000);
+	for (uint64_t op = 0; op < SEQ_OPS; op++) {
+		int grow = nlive < SEQ_TARGET ? rng() % 10 < 7 : rng() % 2;
+		/* the block the writer's window lets go of before this ALLOC */
+		uint64_t q = allocs + 1 > SEQ_BIND_AT ? allocs + 1 - SEQ_BIND_AT : 0;
+		if (q && g_of_ord[q]) {
+			uint32_t g = g_of_ord[q] - 1;
+			if (used[g] && key_of[g] == q && !bound[g]) {
+				put_u8(&w.raw, HL_REC_BIND);
+				put_uv(&w.raw, SEQ_BIND_AT);
+				put_sv(&w.raw, (int64_t)(base + (uint64_t)g * 16 - bind_prev));
+				bind_prev = base + (uint64_t)g * 16;
+				bound[g] = 1;
+				nbind++;
+			}
+		}
+		if (grow || !nlive) {
+			uint64_t sz = 1 + rng() % 300;
+			uint32_t g;
+			int replace = nlive && rng() % 64 == 0;
+			if (replace) { /* an address- or bound-named block's */
+				uint64_t k = rng() % nlive;
+				g = live[k];
+				if (key_of[g] && !bound[g]) {
+					replace = 0;
+				} else {
+					live[k] = live[--nlive];
+					cur -= size_of[g];
+					nreplaced++;
+				}
+			}
+			if (!replace) {
+				do
+					g = (uint32_t)(rng() % SEQ_GRANULES);
+				while (used[g]);
+				key_of[g] = 0;
+				bound[g] = 0;
+			}
+			allocs++;
+			if (!replace && rng() % 2) {
+				put_u8(&w.raw, HL_REC_ALLOC_SEQ + HL_FN_MALLOC);
+				put_uv(&w.raw, 1);
+				put_uv(&w.raw, sz);
+				key_of[g] = allocs;
+				g_of_ord[allocs] = g + 1;
+			} else {
+				r_alloc(&w, HL_FN_MALLOC, 1, base + (uint64_t)g * 16, sz);
+			}
+			used[g] = 1;
+			size_of[g] = sz;
+			born[g] = allocs;
+			if (key_of[g])
+				born_ord[key_of[g]] = allocs;
+			live[nlive++] = g;
+			bytes += sz;
+			cur += sz;
+			if (cur > peak)
+				peak = cur;
+		} else {
+			uint64_t k = rng() % nlive;
+			uint32_t g = live[k];
+			live[k] = live[--nlive];
+			used[g] = 0;
+			cur -= size_of[g];
+			if (key_of[g] && !bound[g]) {
+				put_u8(&w.raw, HL_REC_FREE_SEQ + HL_FN_FREE);
+				put_uv(&w.raw, 1);
+				put_uv(&w.raw, allocs + 1 - key_of[g]);
+				nseqfree++;
+			} else {
+				r_free(&w, HL_FN_FREE, 1, base + (uint64_t)g * 16);
+			}
+			frees++;
+		}
+		if (op % 200000 == 199999)
+			tw_block(&w);
+	}
+	tw_block(&w);
+	CHECK(nbind > 1000 && nseqfree > 10000 && nreplaced > 1000,
+	      "the model did not use every kind: %" PRIu64 " binds, %" PRIu64
+	      " frees by ordinal, %" PRIu64 " replaced", nbind, nseqfree, nreplaced);
+	struct seq_model want = {0};
+	for (uint64_t i = 0; i < nlive; i++) {
+		uint32_t g = live[i];
+		seq_visit(&want, key_of[g] ? HL_SEQ_KEY(key_of[g]) : base + (uint64_t)g * 16,
+			  size_of[g], 1);
+	}
+
+	char *path = tmp_path("seq.hlt");
+	write_file(path, w.file.p, w.file.len);
+	struct hl_trace *t = NULL;
+	struct hl_replay *r = hl_replay_new();
+	if (r && !ordered)
+		hl_replay_unordered(r);
+	CHECK(r && hl_trace_open(path, &t, err, sizeof(err)) == 0, "open: %s", err);
+	if (r && t) {
+		CHECK(hl_replay_run(r, t, err, sizeof(err)) == 0, "run: %s", err);
+		struct hl_summary s;
+		CHECK(hl_replay_summary(r, &s) == 0, "summary");
+		CHECK(s.allocations == allocs && s.frees == frees && s.unknown_frees == 0 &&
+			      s.bytes_allocated == bytes && s.peak_bytes == peak &&
+			      s.leaked_blocks == nlive && s.leaked_bytes == cur,
+		      "blocks by ordinal: %" PRIu64 "/%" PRIu64 " allocations, %" PRIu64 "/%" PRIu64
+		      " frees, %" PRIu64 " unknown, peak %" PRIu64 "/%" PRIu64 ", leaked %" PRIu64
+		      "/%" PRIu64 " in %" PRIu64 "/%" PRIu64,
+		      s.allocations, allocs, s.frees, frees, s.unknown_frees, s.peak_bytes, peak,
+		      s.leaked_bytes, cur, s.leaked_blocks, nlive);
+		hl_summary_release(&s);
+		struct seq_model got = {
+		    .born_addr = ordered ? born : NULL, .born_ord = born_ord, .base = base};
+		hl_replay_foreach_live(r, seq_visit, &got);
+		CHECK(got.n == want.n && got.sum_key == want.sum_key && got.bytes == want.bytes,
+		      "blocks by ordinal: %" PRIu64 "/%" PRIu64 " blocks left, keys %s", got.n,
+		      want.n, got.sum_key == want.sum_key ? "right" : "wrong");
+		CHECK(got.out_of_order == 0,
+		      "blocks by ordinal: %" PRIu64 " blocks out of allocation order",
+		      got.out_of_order);
+	}
+	if (t)
+		hl_trace_close(t);
+	hl_replay_free(r);
+	tw_free(&w);
+out:
+	free(used);
+	free(live);
+	free(size_of);
+	free(born);
+	free(key_of);
+	free(bound);
+	free(g_of_ord);
+	free(born_ord);
+}
+
+static void test_seq_live_set(void)
+{
+	seq_live_set(1);
+	rng_state = 0x13198a2e03707344ull;
+	seq_live_set(0);
+}
+
 /* Sizes of 4 GiB and more (kept beside the 16-byte slots): allocated,
  * replaced, freed, undone by a failed realloc, left live; in both orders. */
 struct huge_seen {
@@ -1059,7 +1256,7 @@ static void test_bad_files(void)
 	memcpy(h, HL_MAGIC, 8);
 	hl_put_u32le(h + 8, HL_VERSION + 1);
 	expect_error("newer.hlt", h, 16,
-		     "trace format version 3 is newer than this heapline supports (2)");
+		     "trace format version 4 is newer than this heapline supports (3)");
 	expect_error("short-header.hlt", "HEAPLINE\x01\x00", 10, "trace truncated inside its header");
 
 	/* A header alone is a valid empty trace (killed before any block). */
@@ -1175,6 +1372,7 @@ int main(void)
 	test_reread();
 	test_colliding_addresses();
 	test_big_live_set();
+	test_seq_live_set();
 	test_huge_sizes();
 	test_grow_wrap();
 	test_truncation();

@@ -203,19 +203,50 @@ static int v_time(void *ctx, uint64_t ms, uint64_t rss)
 	log_add(ctx, K_TIME, 0, ms, rss, 0, 0);
 	return 0;
 }
+/* Version 3 hands blocks named by ordinal over as HL_SEQ_KEY(ordinal):
+ * the test knows each ordinal's address (what hl_enc_alloc got). */
+static uint64_t *alloc_ptr;
+static size_t nalloc_ptr, alloc_cap;
+
+static void note_alloc(uint64_t ptr)
+{
+	if (nalloc_ptr == alloc_cap) {
+		alloc_cap = alloc_cap ? 2 * alloc_cap : 4096;
+		alloc_ptr = realloc(alloc_ptr, alloc_cap * sizeof(*alloc_ptr));
+		if (!alloc_ptr) {
+			perror("realloc");
+			exit(T_EXIT_FAIL);
+		}
+	}
+	alloc_ptr[nalloc_ptr++] = ptr;
+}
+
+static uint64_t nkeyed; /* events read with a key: the window was used */
+
+static uint64_t unkey(uint64_t p)
+{
+	uint64_t o = p & ~(1ull << 63);
+
+	if (p >> 63 && o >= 1 && o <= nalloc_ptr) {
+		nkeyed++;
+		return alloc_ptr[o - 1];
+	}
+	return p;
+}
+
 static int v_alloc(void *ctx, unsigned fn, uint64_t node, uint64_t ptr, uint64_t size)
 {
-	log_add(ctx, K_ALLOC, fn, node, ptr, size, 0);
+	log_add(ctx, K_ALLOC, fn, node, unkey(ptr), size, 0);
 	return 0;
 }
 static int v_free(void *ctx, unsigned fn, uint64_t node, uint64_t ptr)
 {
-	log_add(ctx, K_FREE, fn, node, ptr, 0, 0);
+	log_add(ctx, K_FREE, fn, node, unkey(ptr), 0, 0);
 	return 0;
 }
 static int v_rfail(void *ctx, uint64_t ptr)
 {
-	log_add(ctx, K_RFAIL, 0, ptr, 0, 0, 0);
+	log_add(ctx, K_RFAIL, 0, unkey(ptr), 0, 0, 0);
 	return 0;
 }
 static int v_mload(void *ctx, const struct hl_module *m)
@@ -344,6 +375,15 @@ static uint64_t rand_ptr(uint64_t *rng, uint64_t prev)
 	}
 }
 
+/* rand_ptr, but never just above 2^63, where the keys of blocks by
+ * ordinal are (no user-space address is). */
+static uint64_t rand_ptr_nokey(uint64_t *rng, uint64_t prev)
+{
+	uint64_t p = rand_ptr(rng, prev);
+
+	return p >> 32 == 0x80000000ull && p != 1ull << 63 ? p & ~(1ull << 63) : p;
+}
+
 static uint64_t rand_bits(uint64_t *rng) /* uniform in bit length 0..64 */
 {
 	unsigned bits = (unsigned)(t_rand(rng) % 65);
@@ -376,6 +416,44 @@ static void rand_str(uint64_t *rng, char *s, size_t maxlen)
 #define RT_STACKS  8
 #define RT_MAXDEP  40
 #define RT_IPS     3000
+
+/* Each thread's pending realloc-free, as the reader keeps it. */
+#define RT_LIVE 50000
+static uint64_t live[RT_LIVE], freed[RT_LIVE];
+static size_t nlive, nfreed;
+static struct {
+	uint64_t tid, ptr;
+	int valid;
+} pend[4096];
+static size_t npend;
+
+static void pend_set(uint64_t tid, int valid, uint64_t ptr)
+{
+	size_t i = 0;
+
+	while (i < npend && pend[i].tid != tid)
+		i++;
+	if (i == npend) {
+		if (!valid || npend == 4096)
+			return;
+		pend[npend++].tid = tid;
+	}
+	if (valid) { /* the reader's pending changes only at realloc frees */
+		pend[i].ptr = ptr;
+		pend[i].valid = 1;
+	}
+}
+
+static int pend_take(uint64_t tid, uint64_t *ptr)
+{
+	for (size_t i = 0; i < npend; i++)
+		if (pend[i].tid == tid && pend[i].valid) {
+			pend[i].valid = 0;
+			*ptr = pend[i].ptr;
+			return 1;
+		}
+	return 0;
+}
 
 static void test_roundtrip(void)
 {
@@ -503,20 +581,43 @@ static void test_roundtrip(void)
 					t_rand(&rng) % 10 ? ips[t_rand(&rng) % RT_IPS] : t_rand(&rng);
 		}
 		uint32_t node = put_stack(&e, &ref, &want, stacks[si], depth[si]);
-		uint64_t ptr = rand_ptr(&rng, prev_ptr);
-		prev_ptr = ptr;
+		uint64_t ptr = rand_ptr_nokey(&rng, prev_ptr);
 		records++;
 		if (x < 600) {
 			unsigned fn = (unsigned)(t_rand(&rng) % HL_FN_COUNT);
 			uint64_t size = rand_size(&rng);
+			/* now and then an address freed earlier: malloc reuses them */
+			if (t_rand(&rng) % 4 == 0 && nfreed)
+				ptr = freed[t_rand(&rng) % nfreed];
+			prev_ptr = ptr;
 			hl_enc_alloc(&e, fn, node, ptr, size);
+			note_alloc(ptr);
+			if (nlive < RT_LIVE)
+				live[nlive++] = ptr;
+			else
+				live[t_rand(&rng) % RT_LIVE] = ptr;
 			log_add(&want, K_ALLOC, fn, node, ptr, size, 0);
 		} else if (x < 980) {
 			static const unsigned ffn[] = {HL_FN_FREE, HL_FN_REALLOC, HL_FN_REALLOCARRAY};
 			unsigned fn = ffn[t_rand(&rng) % 3];
+			/* mostly a live block, as programs free: recent or old */
+			if (t_rand(&rng) % 4 && nlive) {
+				size_t i = t_rand(&rng) % 2 ? nlive - 1 : t_rand(&rng) % nlive;
+				ptr = live[i];
+				live[i] = live[--nlive];
+			}
+			prev_ptr = ptr;
 			hl_enc_free(&e, fn, node, ptr);
 			log_add(&want, K_FREE, fn, node, ptr, 0, 0);
+			freed[nfreed < RT_LIVE ? nfreed++ : t_rand(&rng) % RT_LIVE] = ptr;
+			pend_set(cur_tid, fn == HL_FN_FREE ? 0 : 1, ptr);
 		} else {
+			/* A failed realloc revives its thread's realloc-free
+			 * (any address when it made none: a broken trace). */
+			uint64_t p;
+			if (pend_take(cur_tid, &p))
+				ptr = p;
+			prev_ptr = ptr;
 			hl_enc_realloc_fail(&e, ptr);
 			log_add(&want, K_RFAIL, 0, ptr, 0, 0, 0);
 		}
@@ -535,9 +636,12 @@ static void test_roundtrip(void)
 
 	read_trace(path, &got);
 	log_compare(&want, &got);
-	printf("round trip: %zu records (%" PRIu64 " events, %u stack nodes) in %" PRIu64
-	       " blocks: %s\n",
-	       want.n, records, ref.nodes, w.blocks,
+	/* Blocks by ordinal were written (FREE_SEQ, BIND): a quarter of the
+	 * frees are of recent blocks. */
+	CHECK(nkeyed > records / 20, "only %" PRIu64 " events named a block by ordinal", nkeyed);
+	printf("round trip: %zu records (%" PRIu64 " events, %u stack nodes, %" PRIu64
+	       " by ordinal) in %" PRIu64 " blocks: %s\n",
+	       want.n, records, ref.nodes, nkeyed, w.blocks,
 	       want.n == got.n ? "all read back" : "count differs");
 	hl_enc_fini(&e);
 	ref_free(&ref);
