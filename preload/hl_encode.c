@@ -64,12 +64,13 @@ int hl_enc_init(struct hl_enc *e)
 	memset(e, 0, sizeof(*e));
 	e->cap = HL_BLOCK_MAX_RAW;
 	e->buf = hl_arena_alloc(e->cap);
+	e->prev = hl_arena_alloc(e->cap);
 	e->node_cap = 4096;
 	e->node_ip = hl_arena_alloc(e->node_cap * sizeof(uint64_t));
 	e->node_parent = hl_arena_alloc(e->node_cap * sizeof(uint32_t));
 	e->win = hl_arena_alloc(HL_ENC_WINDOW * sizeof(*e->win));
 	e->win_index = hl_arena_alloc(2 * HL_ENC_WINDOW * sizeof(*e->win_index));
-	if (!e->buf || !e->node_ip || !e->node_parent || !e->win || !e->win_index ||
+	if (!e->buf || !e->prev || !e->node_ip || !e->node_parent || !e->win || !e->win_index ||
 	    trie_grow(e))
 		return -ENOMEM;
 	return 0;
@@ -79,7 +80,10 @@ void hl_enc_fini(struct hl_enc *e)
 {
 	if (e->trie)
 		hl_arena_free(e->trie, e->trie_slots * sizeof(*e->trie));
-	hl_arena_free(e->buf, e->cap);
+	if (e->buf)
+		hl_arena_free(e->buf, e->cap);
+	if (e->prev)
+		hl_arena_free(e->prev, e->cap);
 	hl_arena_free(e->node_ip, e->node_cap * sizeof(uint64_t));
 	hl_arena_free(e->node_parent, e->node_cap * sizeof(uint32_t));
 	if (e->win)
@@ -91,9 +95,20 @@ void hl_enc_fini(struct hl_enc *e)
 
 const uint8_t *hl_enc_take(struct hl_enc *e, size_t *len)
 {
+	uint8_t *b = e->buf;
+
 	*len = e->len;
+	if (!e->len)
+		return b;
+	if (e->len < HL_ENC_PREFIX_MAX) {
+		e->buf = e->prev;
+		e->prev = b;
+		e->prev_len = e->len;
+	} else {
+		e->prev_len = 0;
+	}
 	e->len = 0;
-	return e->buf;
+	return b;
 }
 
 static inline void put_byte(struct hl_enc *e, uint8_t b)

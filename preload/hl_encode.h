@@ -13,6 +13,8 @@
 struct hl_enc {
 	uint8_t *buf; /* raw block being filled */
 	size_t len, cap;
+	uint8_t *prev;	 /* the last block hl_enc_take kept (cap bytes) */
+	size_t prev_len; /* its length; 0: none kept */
 	uint64_t prev_ptr;     /* for ptr deltas: the current thread's chain */
 	uint64_t chain[HL_PTR_CHAINS]; /* the other chains, by thread id % HL_PTR_CHAINS */
 	uint64_t cur_tid;      /* thread of the last event, 0 = none yet */
@@ -37,6 +39,13 @@ struct hl_enc {
  * two; 512 KiB of tables). */
 #define HL_ENC_WINDOW HL_SEQ_WINDOW
 
+/* A block written because its time was up, not because it was full, holds
+ * the records of a calm moment: too few for zstd to find the program's
+ * patterns in (gcc's cc1: blocks of ~280 KiB).  Compressed with the block
+ * before as its prefix, cc1's trace is 3x smaller; a full block has
+ * history enough, and its prefix would cost zstd time for nothing. */
+#define HL_ENC_PREFIX_MAX (512u << 10)
+
 /* Returns 0, or -ENOMEM. */
 int hl_enc_init(struct hl_enc *e);
 void hl_enc_fini(struct hl_enc *e);
@@ -46,8 +55,12 @@ static inline size_t hl_enc_room(const struct hl_enc *e)
 {
 	return e->cap - e->len;
 }
-/* Hands the filled block to the caller and starts an empty one.  The bytes
- * stay valid until the next call that writes. */
+/* Hands the filled block to the caller and starts an empty one.  A block
+ * shorter than HL_ENC_PREFIX_MAX is kept as e->prev (valid until the next
+ * take of a nonempty block), for the writer to give zstd as the next
+ * frame's prefix; a longer one is not (prev_len 0), and its bytes stay
+ * valid only until the next call that writes.  An empty block is not taken
+ * at all: prev stays as it was. */
 const uint8_t *hl_enc_take(struct hl_enc *e, size_t *len);
 
 /* The node for (parent, ip), writing a NODE record if it is new.

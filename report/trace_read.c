@@ -67,6 +67,8 @@ struct hl_trace {
 	size_t ccap;
 	uint8_t *rbuf; /* one block's records */
 	size_t rcap;
+	uint8_t *pbuf; /* the previous block's records: the prefix of this one's */
+	size_t pcap, plen; /* frame (the writer may refer to it; plen 0: none) */
 
 	/* Decoder state, reset by each hl_trace_read(). */
 	uint64_t *node_ip; /* node_ip[id]; [0] is the root, ip 0 */
@@ -424,6 +426,7 @@ void hl_trace_close(struct hl_trace *t)
 	ZSTD_freeDCtx(t->dctx);
 	free(t->cbuf);
 	free(t->rbuf);
+	free(t->pbuf);
 	free(t->node_ip);
 	free(t->path);
 	bound_drop(t);
@@ -1055,6 +1058,10 @@ static int inflate_block(struct hl_trace *t, size_t clen, size_t rlen, uint64_t 
 			    rlen, csz, off);
 	if (reserve(&t->rbuf, &t->rcap, rlen))
 		return fail(t, err, errlen, "out of memory");
+	/* By reference; used for this frame only.  A frame that does not
+	 * refer to it decodes the same. */
+	if (t->plen && ZSTD_isError(ZSTD_DCtx_refPrefix(t->dctx, t->pbuf, t->plen)))
+		return fail(t, err, errlen, "out of memory");
 	size_t got = ZSTD_decompressDCtx(t->dctx, t->rbuf, rlen, f, clen);
 	if (ZSTD_isError(got))
 		return fail(t, err, errlen, "corrupt trace: zstd: %s (block at byte offset %" PRIu64 ")",
@@ -1086,6 +1093,7 @@ int hl_trace_read(struct hl_trace *t, const struct hl_visitor *v, char *err, siz
 	t->bind_prev = 0;
 	bound_drop(t);
 	pend_clear(t);
+	t->plen = 0;
 	t->time_ms = 0;
 	t->truncated = 0;
 	t->has_end = 0;
@@ -1150,6 +1158,13 @@ int hl_trace_read(struct hl_trace *t, const struct hl_visitor *v, char *err, siz
 		ret = decode_block(t, v, rlen, off, err, errlen);
 		if (ret)
 			return ret;
+		uint8_t *b = t->pbuf;
+		size_t cap = t->pcap;
+		t->pbuf = t->rbuf;
+		t->pcap = t->rcap;
+		t->plen = rlen;
+		t->rbuf = b;
+		t->rcap = cap;
 		off += HL_BLOCK_HDR_LEN + (uint64_t)clen;
 	}
 	/* The stages after the reading need the memory more (a second read
@@ -1157,7 +1172,8 @@ int hl_trace_read(struct hl_trace *t, const struct hl_visitor *v, char *err, siz
 	bound_drop(t);
 	free(t->cbuf);
 	free(t->rbuf);
-	t->cbuf = t->rbuf = NULL;
-	t->ccap = t->rcap = 0;
+	free(t->pbuf);
+	t->cbuf = t->rbuf = t->pbuf = NULL;
+	t->ccap = t->rcap = t->pcap = t->plen = 0;
 	return 0;
 }
