@@ -32,6 +32,9 @@
  * HL_SEQ_WINDOW allocations; a reader may count on it for speed, never for
  * correctness (a larger d is still valid). */
 #define HL_SEQ_WINDOW	 (1u << 15)
+/* Version 3: a block's zstd frame may refer to at most this many bytes of
+ * the records before it (the preceding blocks', joined), as its prefix. */
+#define HL_PREFIX_MAX	 (1u << 20)
 #define HL_HEADER_LEN	 16
 #define HL_BLOCK_MAGIC	 0x4b4c4248u /* "HBLK" little-endian */
 #define HL_BLOCK_HDR_LEN 12

@@ -63,14 +63,16 @@ int hl_enc_init(struct hl_enc *e)
 {
 	memset(e, 0, sizeof(*e));
 	e->cap = HL_BLOCK_MAX_RAW;
-	e->buf = hl_arena_alloc(e->cap);
-	e->prev = hl_arena_alloc(e->cap);
+	/* Pages are touched as used: a program of full blocks keeps writing at
+	 * the start, one of short blocks within HL_PREFIX_MAX + a block. */
+	e->hist = hl_arena_alloc(HL_PREFIX_MAX + e->cap);
+	e->buf = e->prev = e->hist;
 	e->node_cap = 4096;
 	e->node_ip = hl_arena_alloc(e->node_cap * sizeof(uint64_t));
 	e->node_parent = hl_arena_alloc(e->node_cap * sizeof(uint32_t));
 	e->win = hl_arena_alloc(HL_ENC_WINDOW * sizeof(*e->win));
 	e->win_index = hl_arena_alloc(2 * HL_ENC_WINDOW * sizeof(*e->win_index));
-	if (!e->buf || !e->prev || !e->node_ip || !e->node_parent || !e->win || !e->win_index ||
+	if (!e->hist || !e->node_ip || !e->node_parent || !e->win || !e->win_index ||
 	    trie_grow(e))
 		return -ENOMEM;
 	return 0;
@@ -80,10 +82,8 @@ void hl_enc_fini(struct hl_enc *e)
 {
 	if (e->trie)
 		hl_arena_free(e->trie, e->trie_slots * sizeof(*e->trie));
-	if (e->buf)
-		hl_arena_free(e->buf, e->cap);
-	if (e->prev)
-		hl_arena_free(e->prev, e->cap);
+	if (e->hist)
+		hl_arena_free(e->hist, HL_PREFIX_MAX + e->cap);
 	hl_arena_free(e->node_ip, e->node_cap * sizeof(uint64_t));
 	hl_arena_free(e->node_parent, e->node_cap * sizeof(uint32_t));
 	if (e->win)
@@ -96,17 +96,25 @@ void hl_enc_fini(struct hl_enc *e)
 const uint8_t *hl_enc_take(struct hl_enc *e, size_t *len)
 {
 	uint8_t *b = e->buf;
+	size_t end = (size_t)(b - e->hist) + e->len; /* of the records kept */
 
 	*len = e->len;
 	if (!e->len)
 		return b;
-	if (e->len < HL_ENC_PREFIX_MAX) {
-		e->buf = e->prev;
-		e->prev = b;
-		e->prev_len = e->len;
-	} else {
+	if (e->len >= HL_ENC_PREFIX_MAX) {
+		e->buf = e->prev = e->hist;
 		e->prev_len = 0;
+		e->len = 0;
+		return b;
 	}
+	if (end > HL_PREFIX_MAX) { /* keep the last HL_PREFIX_MAX bytes, at the start */
+		memmove(e->hist, e->hist + end - HL_PREFIX_MAX, HL_PREFIX_MAX);
+		b = e->hist + HL_PREFIX_MAX - e->len;
+		end = HL_PREFIX_MAX;
+	}
+	e->buf = e->hist + end;
+	e->prev = e->hist;
+	e->prev_len = end;
 	e->len = 0;
 	return b;
 }

@@ -11,10 +11,11 @@
 #include "hl_format.h"
 
 struct hl_enc {
-	uint8_t *buf; /* raw block being filled */
+	uint8_t *buf; /* raw block being filled: inside hist, after prev */
 	size_t len, cap;
-	uint8_t *prev;	 /* the last block hl_enc_take kept (cap bytes) */
-	size_t prev_len; /* its length; 0: none kept */
+	uint8_t *hist;	 /* HL_PREFIX_MAX + cap bytes: the records kept, then buf */
+	uint8_t *prev;	 /* the records kept before buf (prev + prev_len == buf) */
+	size_t prev_len; /* at most HL_PREFIX_MAX; 0: none */
 	uint64_t prev_ptr;     /* for ptr deltas: the current thread's chain */
 	uint64_t chain[HL_PTR_CHAINS]; /* the other chains, by thread id % HL_PTR_CHAINS */
 	uint64_t cur_tid;      /* thread of the last event, 0 = none yet */
@@ -41,9 +42,9 @@ struct hl_enc {
 
 /* A block written because its time was up, not because it was full, holds
  * the records of a calm moment: too few for zstd to find the program's
- * patterns in (gcc's cc1: blocks of ~280 KiB).  Compressed with the block
+ * patterns in (gcc's cc1: blocks of ~280 KiB).  Compressed with the records
  * before as its prefix, cc1's trace is 3x smaller; a full block has
- * history enough, and its prefix would cost zstd time for nothing. */
+ * history enough, and a prefix would cost zstd time for nothing. */
 #define HL_ENC_PREFIX_MAX (512u << 10)
 
 /* Returns 0, or -ENOMEM. */
@@ -55,10 +56,12 @@ static inline size_t hl_enc_room(const struct hl_enc *e)
 {
 	return e->cap - e->len;
 }
-/* Hands the filled block to the caller and starts an empty one.  A block
- * shorter than HL_ENC_PREFIX_MAX is kept as e->prev (valid until the next
- * take of a nonempty block), for the writer to give zstd as the next
- * frame's prefix; a longer one is not (prev_len 0), and its bytes stay
+/* Hands the filled block to the caller and starts an empty one.  After a
+ * block shorter than HL_ENC_PREFIX_MAX, the records before the new one (the
+ * last HL_PREFIX_MAX bytes of the blocks taken since the last longer one)
+ * are kept as e->prev, for the writer to give zstd as the next frame's
+ * prefix; the block handed out is their end, valid until the next take.
+ * After a longer block nothing is kept (prev_len 0), and its bytes stay
  * valid only until the next call that writes.  An empty block is not taken
  * at all: prev stays as it was. */
 const uint8_t *hl_enc_take(struct hl_enc *e, size_t *len);

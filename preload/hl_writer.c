@@ -224,8 +224,9 @@ static void frame_reset(size_t raw)
 		level = ZSTD_LEVEL_CALM;
 	if (level != w.level && set_level(level))
 		set_level(ZSTD_LEVEL); /* the default's parameters always take */
-	/* The reader gives every block the one before as its prefix: whether
-	 * the frame refers to it is the writer's choice (HL_ENC_PREFIX_MAX). */
+	/* The reader gives every block the records before it as its prefix
+	 * (up to HL_PREFIX_MAX): whether the frame refers to them is the
+	 * writer's choice (HL_ENC_PREFIX_MAX). */
 	if (w.enc.prev_len)
 		ZSTD_CCtx_refPrefix(w.zc, w.enc.prev, w.enc.prev_len); /* an error: none */
 	w.frame_ns = now;

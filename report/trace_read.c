@@ -65,10 +65,11 @@ struct hl_trace {
 	ZSTD_DCtx *dctx;
 	uint8_t *cbuf; /* one block's zstd frame */
 	size_t ccap;
-	uint8_t *rbuf; /* one block's records */
-	size_t rcap;
-	uint8_t *pbuf; /* the previous block's records: the prefix of this one's */
-	size_t pcap, plen; /* frame (the writer may refer to it; plen 0: none) */
+	/* The records: the last HL_PREFIX_MAX bytes of the blocks before (the
+	 * prefix a block's frame may refer to), then the block's own at rbuf. */
+	uint8_t *hist;	/* HL_PREFIX_MAX + HL_BLOCK_MAX_RAW bytes, or NULL */
+	size_t hstart;	/* rbuf - hist: the bytes kept before */
+	uint8_t *rbuf;
 
 	/* Decoder state, reset by each hl_trace_read(). */
 	uint64_t *node_ip; /* node_ip[id]; [0] is the root, ip 0 */
@@ -425,8 +426,7 @@ void hl_trace_close(struct hl_trace *t)
 	close(t->fd);
 	ZSTD_freeDCtx(t->dctx);
 	free(t->cbuf);
-	free(t->rbuf);
-	free(t->pbuf);
+	free(t->hist);
 	free(t->node_ip);
 	free(t->path);
 	bound_drop(t);
@@ -1056,11 +1056,15 @@ static int inflate_block(struct hl_trace *t, size_t clen, size_t rlen, uint64_t 
 		return fail(t, err, errlen,
 			    "corrupt trace: block header says %zu raw bytes, its frame %llu (block at byte offset %" PRIu64 ")",
 			    rlen, csz, off);
-	if (reserve(&t->rbuf, &t->rcap, rlen))
+	/* Untouched pages cost nothing: a trace of short blocks uses about
+	 * HL_PREFIX_MAX and one block of it. */
+	if (!t->hist && !(t->hist = malloc(HL_PREFIX_MAX + HL_BLOCK_MAX_RAW)))
 		return fail(t, err, errlen, "out of memory");
-	/* By reference; used for this frame only.  A frame that does not
-	 * refer to it decodes the same. */
-	if (t->plen && ZSTD_isError(ZSTD_DCtx_refPrefix(t->dctx, t->pbuf, t->plen)))
+	t->rbuf = t->hist + t->hstart;
+	/* The records before, by reference, for this frame only; the writer
+	 * may have referred to fewer of them, or none (docs/trace-format.md):
+	 * the frame decodes the same. */
+	if (t->hstart && ZSTD_isError(ZSTD_DCtx_refPrefix(t->dctx, t->hist, t->hstart)))
 		return fail(t, err, errlen, "out of memory");
 	size_t got = ZSTD_decompressDCtx(t->dctx, t->rbuf, rlen, f, clen);
 	if (ZSTD_isError(got))
@@ -1093,7 +1097,7 @@ int hl_trace_read(struct hl_trace *t, const struct hl_visitor *v, char *err, siz
 	t->bind_prev = 0;
 	bound_drop(t);
 	pend_clear(t);
-	t->plen = 0;
+	t->hstart = 0;
 	t->time_ms = 0;
 	t->truncated = 0;
 	t->has_end = 0;
@@ -1158,22 +1162,19 @@ int hl_trace_read(struct hl_trace *t, const struct hl_visitor *v, char *err, siz
 		ret = decode_block(t, v, rlen, off, err, errlen);
 		if (ret)
 			return ret;
-		uint8_t *b = t->pbuf;
-		size_t cap = t->pcap;
-		t->pbuf = t->rbuf;
-		t->pcap = t->rcap;
-		t->plen = rlen;
-		t->rbuf = b;
-		t->rcap = cap;
+		t->hstart += rlen;
+		if (t->hstart > HL_PREFIX_MAX) { /* the last HL_PREFIX_MAX bytes, at the start */
+			memmove(t->hist, t->hist + t->hstart - HL_PREFIX_MAX, HL_PREFIX_MAX);
+			t->hstart = HL_PREFIX_MAX;
+		}
 		off += HL_BLOCK_HDR_LEN + (uint64_t)clen;
 	}
 	/* The stages after the reading need the memory more (a second read
 	 * allocates again). */
 	bound_drop(t);
 	free(t->cbuf);
-	free(t->rbuf);
-	free(t->pbuf);
-	t->cbuf = t->rbuf = t->pbuf = NULL;
-	t->ccap = t->rcap = t->pcap = t->plen = 0;
+	free(t->hist);
+	t->cbuf = t->hist = t->rbuf = NULL;
+	t->ccap = t->hstart = 0;
 	return 0;
 }

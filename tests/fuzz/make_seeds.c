@@ -81,14 +81,18 @@ static uint8_t *slurp(const char *path, size_t *len)
  * length, or (size_t)-1 if the trace is not one. */
 static size_t records_of(const uint8_t *f, size_t n, uint8_t **out)
 {
-	size_t off = HL_HEADER_LEN, len = 0, prev = 0, prev_len = 0;
-	uint8_t *rec = NULL;
+	size_t off = HL_HEADER_LEN, len = 0, hstart = 0;
+	uint8_t *rec = NULL, *hist;
 	ZSTD_DCtx *dc;
 
 	if (n < HL_HEADER_LEN || memcmp(f, HL_MAGIC, HL_MAGIC_LEN))
 		return (size_t)-1;
-	if (!(dc = ZSTD_createDCtx()))
+	/* a block's frame may refer to the records before it (trace-format.md) */
+	hist = malloc(HL_PREFIX_MAX + HL_BLOCK_MAX_RAW);
+	if (!hist || !(dc = ZSTD_createDCtx())) {
+		free(hist);
 		return (size_t)-1;
+	}
 	while (off + HL_BLOCK_HDR_LEN <= n && hl_get_u32le(f + off) == HL_BLOCK_MAGIC) {
 		uint32_t clen = hl_get_u32le(f + off + 4), rlen = hl_get_u32le(f + off + 8);
 		if (rlen > HL_BLOCK_MAX_RAW || off + HL_BLOCK_HDR_LEN + clen > n)
@@ -101,18 +105,22 @@ static size_t records_of(const uint8_t *f, size_t n, uint8_t **out)
 			memcpy(rec + len, "HBLK", 4);
 			len += 4;
 		}
-		/* a block's frame may refer to the block before (trace-format.md) */
-		if (prev_len && ZSTD_isError(ZSTD_DCtx_refPrefix(dc, rec + prev, prev_len)))
+		if (hstart && ZSTD_isError(ZSTD_DCtx_refPrefix(dc, hist, hstart)))
 			break;
-		size_t got = ZSTD_decompressDCtx(dc, rec + len, rlen, f + off + HL_BLOCK_HDR_LEN, clen);
+		size_t got = ZSTD_decompressDCtx(dc, hist + hstart, rlen, f + off + HL_BLOCK_HDR_LEN, clen);
 		if (ZSTD_isError(got) || got != rlen)
 			break;
-		prev = len;
-		prev_len = rlen;
+		memcpy(rec + len, hist + hstart, rlen);
+		hstart += rlen;
+		if (hstart > HL_PREFIX_MAX) {
+			memmove(hist, hist + hstart - HL_PREFIX_MAX, HL_PREFIX_MAX);
+			hstart = HL_PREFIX_MAX;
+		}
 		len += rlen;
 		off += HL_BLOCK_HDR_LEN + clen;
 	}
 	ZSTD_freeDCtx(dc);
+	free(hist);
 	*out = rec;
 	return len;
 }

@@ -67,15 +67,21 @@ static void tw_flush(struct tw *w, struct hl_enc *e)
 {
 	size_t len;
 	CHECK(e->len <= e->cap, "encoder overran its block: %zu of %zu", e->len, e->cap);
-	/* as the writer does: the block kept before, if any, is the prefix */
-	if (e->len && e->prev_len)
-		ZSTD_CCtx_refPrefix(w->z, e->prev, e->prev_len);
-	w->prefixed += e->len && e->prev_len;
+	/* As the writer does: the records kept before the block, if any, are
+	 * its frame's prefix; compressed before the take, which may move them. */
+	size_t c = 0;
+	if (e->len) {
+		if (e->prev_len)
+			ZSTD_CCtx_refPrefix(w->z, e->prev, e->prev_len);
+		w->prefixed += e->prev_len != 0;
+		c = ZSTD_compress2(w->z, w->cbuf, w->ccap, e->buf, e->len);
+	}
 	const uint8_t *raw = hl_enc_take(e, &len);
 	CHECK(e->len == 0, "hl_enc_take did not start an empty block");
+	CHECK(!len || e->prev_len == 0 || raw + len == e->buf,
+	      "the block taken is not the end of the records kept");
 	if (!len)
 		return;
-	size_t c = ZSTD_compress2(w->z, w->cbuf, w->ccap, raw, len);
 	if (ZSTD_isError(c)) {
 		fprintf(stderr, "zstd: %s\n", ZSTD_getErrorName(c));
 		exit(T_EXIT_FAIL);
