@@ -67,7 +67,8 @@ struct hl_trace {
 	size_t ccap;
 	/* The records: the last HL_PREFIX_MAX bytes of the blocks before (the
 	 * prefix a block's frame may refer to), then the block's own at rbuf. */
-	uint8_t *hist;	/* HL_PREFIX_MAX + HL_BLOCK_MAX_RAW bytes, or NULL */
+	uint8_t *hist;	/* hcap bytes (at most HL_PREFIX_MAX + HL_BLOCK_MAX_RAW) */
+	size_t hcap;
 	size_t hstart;	/* rbuf - hist: the bytes kept before */
 	uint8_t *rbuf;
 
@@ -1056,9 +1057,11 @@ static int inflate_block(struct hl_trace *t, size_t clen, size_t rlen, uint64_t 
 		return fail(t, err, errlen,
 			    "corrupt trace: block header says %zu raw bytes, its frame %llu (block at byte offset %" PRIu64 ")",
 			    rlen, csz, off);
-	/* Untouched pages cost nothing: a trace of short blocks uses about
-	 * HL_PREFIX_MAX and one block of it. */
-	if (!t->hist && !(t->hist = malloc(HL_PREFIX_MAX + HL_BLOCK_MAX_RAW)))
+	/* Grown as blocks need (small traces stay small), by doubling. */
+	size_t need = t->hstart + rlen, want = 2 * t->hcap;
+	if (want > HL_PREFIX_MAX + HL_BLOCK_MAX_RAW)
+		want = HL_PREFIX_MAX + HL_BLOCK_MAX_RAW;
+	if (need > t->hcap && reserve(&t->hist, &t->hcap, need > want ? need : want))
 		return fail(t, err, errlen, "out of memory");
 	t->rbuf = t->hist + t->hstart;
 	/* The records before, by reference, for this frame only; the writer
@@ -1175,6 +1178,6 @@ int hl_trace_read(struct hl_trace *t, const struct hl_visitor *v, char *err, siz
 	free(t->cbuf);
 	free(t->hist);
 	t->cbuf = t->hist = t->rbuf = NULL;
-	t->ccap = t->hstart = 0;
+	t->ccap = t->hcap = t->hstart = 0;
 	return 0;
 }
