@@ -45,9 +45,13 @@
  * whenever it finds nothing to read, or at once if a producer waits).
  *
  * Full: a producer that finds no space spins briefly, then registers in
- * `waiters` and sleeps on the futex word `space_seq`, which the consumer
- * bumps (and wakes) after releasing space when waiters is nonzero.  Sleeps
- * are bounded (2 ms) so a lost wake-up costs time, never a hang.
+ * `waiters`, looks at cons once more, and sleeps on the futex word
+ * `space_seq` unless cons moved; the consumer stores cons, then bumps
+ * space_seq (and wakes) when waiters is nonzero.  Both sides order their
+ * store before their load (seq_cst), so one of them sees the other: space
+ * released between the producer's last look and its registering no longer
+ * costs it a full sleep.  Sleeps stay bounded (2 ms: the consumer may be
+ * off the CPU that long), so anything else costs time, never a hang.
  */
 #include "hl_ring.h"
 
@@ -122,7 +126,8 @@ size_t hl_ring_size(const struct hl_ring *r)
 	return r->size;
 }
 
-static void wait_for_space(struct hl_ring *r, unsigned *spins)
+/* cons_seen: the cons the caller found the ring full with. */
+static void wait_for_space(struct hl_ring *r, unsigned *spins, uint64_t cons_seen)
 {
 	if (*spins == 0)
 		atomic_fetch_add_explicit(&r->full, 1, memory_order_relaxed);
@@ -137,10 +142,13 @@ static void wait_for_space(struct hl_ring *r, unsigned *spins)
 	hl_ring_wake_consumer(r);
 	uint32_t seq = atomic_load_explicit(&r->space_seq, memory_order_acquire);
 	atomic_fetch_add_explicit(&r->waiters, 1, memory_order_seq_cst);
-	/* No re-check after registering: a wake-up lost between our check and
-	 * the futex wait costs at most the bounded sleep below, never a hang. */
-	struct timespec ts = {0, 2 * 1000 * 1000};
-	futex(&r->space_seq, FUTEX_WAIT_PRIVATE, seq, &ts);
+	/* Space released before the consumer could see us registered: no
+	 * sleep.  After it, the consumer bumps space_seq and the wait returns
+	 * at once (the value is no longer seq). */
+	if (atomic_load_explicit(&r->cons, memory_order_seq_cst) == cons_seen) {
+		struct timespec ts = {0, 2 * 1000 * 1000};
+		futex(&r->space_seq, FUTEX_WAIT_PRIVATE, seq, &ts);
+	}
 	atomic_fetch_sub_explicit(&r->waiters, 1, memory_order_relaxed);
 }
 
@@ -177,7 +185,7 @@ void *hl_ring_reserve_hint(struct hl_ring *r, size_t payload_len, int nowait, ui
 				atomic_fetch_add_explicit(&r->full, 1, memory_order_relaxed);
 				return NULL;
 			}
-			wait_for_space(r, &spins);
+			wait_for_space(r, &spins, fresh);
 			pos = atomic_load_explicit(&r->prod, memory_order_relaxed);
 			continue;
 		}
@@ -229,8 +237,9 @@ static void publish(struct hl_ring *r)
 	memset(r->buf + off, 0, first);
 	if (n > first)
 		memset(r->buf, 0, n - first);
-	/* release: pairs with the acquire load of cons in hl_ring_reserve_hint */
-	atomic_store_explicit(&r->cons, r->cpos, memory_order_release);
+	/* release: pairs with the acquire load of cons in hl_ring_reserve_hint;
+	 * seq_cst: ordered before the load of waiters (see the top) */
+	atomic_store_explicit(&r->cons, r->cpos, memory_order_seq_cst);
 	if (atomic_load_explicit(&r->waiters, memory_order_seq_cst)) {
 		atomic_fetch_add_explicit(&r->space_seq, 1, memory_order_release);
 		futex(&r->space_seq, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL);
