@@ -646,6 +646,27 @@ static int model_sum(void *ctx, uint64_t ptr, uint64_t size, uint64_t node)
 	return 0;
 }
 
+/* What a replay of a modelled trace must count (no unknown frees). */
+struct model_counts {
+	uint64_t allocs, frees, bytes, peak, nlive, cur;
+};
+
+static void check_counts(const struct hl_replay *r, const char *what, struct model_counts m)
+{
+	struct hl_summary s;
+
+	CHECK(hl_replay_summary(r, &s) == 0, "summary");
+	CHECK(s.allocations == m.allocs && s.frees == m.frees && s.unknown_frees == 0 &&
+		      s.bytes_allocated == m.bytes && s.peak_bytes == m.peak &&
+		      s.leaked_blocks == m.nlive && s.leaked_bytes == m.cur,
+	      "%s: %" PRIu64 "/%" PRIu64 " allocations, %" PRIu64 "/%" PRIu64 " frees, %" PRIu64
+	      " unknown, peak %" PRIu64 "/%" PRIu64 ", leaked %" PRIu64 "/%" PRIu64 " in %" PRIu64
+	      "/%" PRIu64,
+	      what, s.allocations, m.allocs, s.frees, m.frees, s.unknown_frees, s.peak_bytes, m.peak,
+	      s.leaked_bytes, m.cur, s.leaked_blocks, m.nlive);
+	hl_summary_release(&s);
+}
+
 static void big_live_set(int ordered)
 {
 	enum { WINDOW = 1 << 21, TARGET = 400000, OPS = 1500000 };
@@ -708,15 +729,7 @@ static void big_live_set(int ordered)
 	CHECK(r && hl_trace_open(path, &t, err, sizeof(err)) == 0, "open: %s", err);
 	if (r && t) {
 		CHECK(hl_replay_run(r, t, err, sizeof(err)) == 0, "run: %s", err);
-		struct hl_summary s;
-		CHECK(hl_replay_summary(r, &s) == 0, "summary");
-		CHECK(s.allocations == allocs && s.frees == frees && s.unknown_frees == 0 &&
-			      s.bytes_allocated == bytes && s.peak_bytes == peak &&
-			      s.leaked_blocks == nlive && s.leaked_bytes == cur,
-		      "big live set: %" PRIu64 "/%" PRIu64 " allocations, %" PRIu64 "/%" PRIu64
-		      " frees, peak %" PRIu64 "/%" PRIu64 ", leaked %" PRIu64 "/%" PRIu64,
-		      s.allocations, allocs, s.frees, frees, s.peak_bytes, peak, s.leaked_bytes, cur);
-		hl_summary_release(&s);
+		check_counts(r, "big live set", (struct model_counts){allocs, frees, bytes, peak, nlive, cur});
 		struct live_model got = {.born = ordered ? born : NULL, .base = base};
 		hl_replay_foreach_live(r, model_sum, &got);
 		CHECK(got.n == want.n && got.sum_ptr == want.sum_ptr && got.bytes == want.bytes,
@@ -894,17 +907,8 @@ static void seq_live_set(int ordered)
 	CHECK(r && hl_trace_open(path, &t, err, sizeof(err)) == 0, "open: %s", err);
 	if (r && t) {
 		CHECK(hl_replay_run(r, t, err, sizeof(err)) == 0, "run: %s", err);
-		struct hl_summary s;
-		CHECK(hl_replay_summary(r, &s) == 0, "summary");
-		CHECK(s.allocations == allocs && s.frees == frees && s.unknown_frees == 0 &&
-			      s.bytes_allocated == bytes && s.peak_bytes == peak &&
-			      s.leaked_blocks == nlive && s.leaked_bytes == cur,
-		      "blocks by ordinal: %" PRIu64 "/%" PRIu64 " allocations, %" PRIu64 "/%" PRIu64
-		      " frees, %" PRIu64 " unknown, peak %" PRIu64 "/%" PRIu64 ", leaked %" PRIu64
-		      "/%" PRIu64 " in %" PRIu64 "/%" PRIu64,
-		      s.allocations, allocs, s.frees, frees, s.unknown_frees, s.peak_bytes, peak,
-		      s.leaked_bytes, cur, s.leaked_blocks, nlive);
-		hl_summary_release(&s);
+		check_counts(r, "blocks by ordinal",
+			     (struct model_counts){allocs, frees, bytes, peak, nlive, cur});
 		struct seq_model got = {
 		    .born_addr = ordered ? born : NULL, .born_ord = born_ord, .base = base};
 		hl_replay_foreach_live(r, seq_visit, &got);
