@@ -228,9 +228,16 @@ static inline bool windowable(uint64_t ptr)
 	return ptr && !(ptr & 1) && !(ptr >> 63);
 }
 
+#define WIN_MASK (2 * HL_ENC_WINDOW - 1) /* of win_index */
+
+static inline uint64_t win_home(uint64_t ptr)
+{
+	return (ptr * 0x9e3779b97f4a7c15ull) >> 40 & WIN_MASK;
+}
+
 static inline uint32_t *win_slot(const struct hl_enc *e, uint64_t ptr)
 {
-	uint64_t mask = 2 * HL_ENC_WINDOW - 1, i = (ptr * 0x9e3779b97f4a7c15ull) >> 40 & mask;
+	uint64_t mask = WIN_MASK, i = win_home(ptr);
 
 	for (;; i = (i + 1) & mask) {
 		uint32_t s = e->win_index[i];
@@ -243,14 +250,14 @@ static inline uint32_t *win_slot(const struct hl_enc *e, uint64_t ptr)
  * tombstones: the table sees every malloc and free). */
 static void win_unindex(struct hl_enc *e, uint32_t *at)
 {
-	uint64_t mask = 2 * HL_ENC_WINDOW - 1, hole = (uint64_t)(at - e->win_index), i = hole;
+	uint64_t mask = WIN_MASK, hole = (uint64_t)(at - e->win_index), i = hole;
 
 	for (;;) {
 		i = (i + 1) & mask;
 		uint32_t s = e->win_index[i];
 		if (!s)
 			break;
-		uint64_t home = ((e->win[s - 1] & ~1ull) * 0x9e3779b97f4a7c15ull) >> 40 & mask;
+		uint64_t home = win_home(e->win[s - 1] & ~1ull);
 		/* Moves back unless its home lies cyclically in (hole, i]. */
 		if (((i - home) & mask) >= ((i - hole) & mask)) {
 			e->win_index[hole] = s;
@@ -279,8 +286,7 @@ static void put_bind(struct hl_enc *e, uint64_t d, uint64_t ptr)
 void hl_enc_alloc(struct hl_enc *e, unsigned fn, uint32_t node, uint64_t ptr, uint64_t size)
 {
 	uint64_t n = ++e->allocs, s = n & (HL_ENC_WINDOW - 1), old = e->win[s];
-	uint32_t *at;
-	bool seq;
+	bool seq = false;
 
 	if (old) { /* ordinal n - HL_ENC_WINDOW leaves the window alive */
 		win_unindex(e, win_slot(e, old & ~1ull));
@@ -289,31 +295,24 @@ void hl_enc_alloc(struct hl_enc *e, unsigned fn, uint32_t node, uint64_t ptr, ui
 		note_exit(e, &e->seq_evictions);
 		e->win[s] = 0;
 	}
-	if (!windowable(ptr)) {
-		put_byte(e, (uint8_t)(HL_REC_ALLOC + fn));
-		put_uv(e, node);
-		put_ptr(e, ptr);
-		put_uv(e, size);
-		e->records++;
-		return;
+	if (windowable(ptr)) {
+		uint32_t *at = win_slot(e, ptr);
+		if (*at) {
+			/* Still live here: its FREE was lost (lossy mode).
+			 * Named by address, the reader replaces the old block,
+			 * as version 2. */
+			uint32_t os = *at - 1;
+			if (e->win[os] & 1)
+				put_bind(e, ((n - 1 - os) & (HL_ENC_WINDOW - 1)) + 1, ptr);
+			e->win[os] = 0;
+			win_unindex(e, at);
+			at = win_slot(e, ptr);
+		} else {
+			seq = e->seq_hits >= e->seq_evictions;
+		}
+		e->win[s] = ptr | seq;
+		*at = (uint32_t)s + 1;
 	}
-	at = win_slot(e, ptr);
-	if (*at) {
-		/* Still live here: its FREE was lost (lossy mode).  Named by
-		 * address, the reader replaces the old block, as version 2. */
-		uint32_t os = *at - 1;
-		uint64_t prev = e->win[os];
-		if (prev & 1)
-			put_bind(e, ((n - 1 - os) & (HL_ENC_WINDOW - 1)) + 1, ptr);
-		e->win[os] = 0;
-		win_unindex(e, at);
-		at = win_slot(e, ptr);
-		seq = false;
-	} else {
-		seq = e->seq_hits >= e->seq_evictions;
-	}
-	e->win[s] = ptr | seq;
-	*at = (uint32_t)s + 1;
 	if (seq) {
 		put_byte(e, (uint8_t)(HL_REC_ALLOC_SEQ + fn));
 		put_uv(e, node);

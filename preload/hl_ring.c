@@ -42,7 +42,8 @@
  * reloads the shared one only when the hint says the ring is full, so the
  * consumer's line is not pulled on every event.  The consumer reads ahead
  * privately (`cpos`) and publishes cons in batches (every eighth of the ring,
- * whenever it finds nothing to read, or at once if a producer waits).
+ * and whenever it finds nothing to read), also while producers wait: one
+ * wake-up an eighth, not one a record.
  *
  * Full: a producer that finds no space spins briefly, then registers in
  * `waiters`, looks at cons once more, and sleeps on the futex word

@@ -370,8 +370,10 @@ static __attribute__((noinline)) int live_rescramble(struct live_table *t)
 
 static int table_grow(struct live_table *t);
 
-static __attribute__((noinline)) int live_crowded(struct live_table *t, uint64_t events)
+static __attribute__((noinline)) int live_crowded(struct hl_replay *r)
 {
+	struct live_table *t = &r->live;
+	uint64_t events = r->s.allocations + r->s.frees;
 	uint64_t steps = t->steps - t->win_steps;
 
 	t->win_steps = t->steps;
@@ -387,24 +389,20 @@ static __attribute__((noinline)) int live_crowded(struct live_table *t, uint64_t
 	return 0;
 }
 
-static inline int table_check(struct live_table *t, uint64_t events)
+/* The address table's only: seqlive hashes from the start. */
+static inline int live_check(struct hl_replay *r)
 {
+	const struct live_table *t = &r->live;
+	uint64_t events = r->s.allocations + r->s.frees;
+
 	if (__builtin_expect(events - t->win_events >= CROWD_WINDOW, 0)) {
-		int ret = live_crowded(t, events);
+		int ret = live_crowded(r);
 		if (ret)
 			return ret;
 	}
 	if (__builtin_expect(t->steps <= events * 32 + (1u << 24), 1) || t->scrambled)
 		return 0;
-	return live_rescramble(t);
-}
-
-static inline int live_check(struct hl_replay *r)
-{
-	uint64_t events = r->s.allocations + r->s.frees;
-	int ret = table_check(&r->live, events);
-
-	return ret ? ret : table_check(&r->seqlive, events);
+	return live_rescramble(&r->live);
 }
 
 /* Doubles a mapped table where it is (mremap keeps its pages; only the new

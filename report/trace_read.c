@@ -48,7 +48,7 @@ struct bound {
  * that block, under the key the FREE gave it. */
 struct pending {
 	uint64_t tid, key;
-	int valid, seq; /* seq: key is an HL_SEQ_KEY, not an address */
+	int valid;
 	UT_hash_handle hh;
 };
 
@@ -380,7 +380,7 @@ static inline uint64_t seq_ordinal(const struct hl_trace *t, uint64_t d)
 }
 
 /* A realloc's FREE: remembers its key for a REALLOC_FAIL of the thread. */
-static int pend_set(struct hl_trace *t, uint64_t key, int seq)
+static int pend_set(struct hl_trace *t, uint64_t key)
 {
 	struct pending *p;
 
@@ -397,7 +397,6 @@ static int pend_set(struct hl_trace *t, uint64_t key, int seq)
 	}
 	p->key = key;
 	p->valid = 1;
-	p->seq = seq;
 	return 0;
 }
 
@@ -408,7 +407,7 @@ static int pend_take(struct hl_trace *t, uint64_t ptr, uint64_t *key)
 	struct pending *p;
 
 	HASH_FIND(hh, t->pend, &t->cur_tid, sizeof(t->cur_tid), p);
-	if (!p || !p->valid || !p->seq) {
+	if (!p || !p->valid || !(p->key >> 63)) {
 		/* named by address: it is back there */
 		if (p)
 			p->valid = 0;
@@ -587,11 +586,11 @@ static inline int is_realloc_fn(unsigned fn)
 	return fn == HL_FN_REALLOC || fn == HL_FN_REALLOCARRAY;
 }
 
-/* A FREE's block, named by key (seq: an HL_SEQ_KEY): for a realloc,
+/* A FREE's block, named by key (an address or an HL_SEQ_KEY): for a realloc,
  * remembered (version 3). */
-static int free_key(struct hl_trace *t, unsigned fn, uint64_t key, int seq)
+static int free_key(struct hl_trace *t, unsigned fn, uint64_t key)
 {
-	return t->version >= 3 && is_realloc_fn(fn) ? pend_set(t, key, seq) : 0;
+	return t->version >= 3 && is_realloc_fn(fn) ? pend_set(t, key) : 0;
 }
 
 static int event_rec(struct hl_trace *t, const struct hl_visitor *v, struct cursor *c)
@@ -616,7 +615,7 @@ static int event_rec(struct hl_trace *t, const struct hl_visitor *v, struct curs
 			c->why = "FREE_SEQ names an allocation not made yet";
 			return DECODE_BAD;
 		}
-		if ((ret = free_key(t, fn, HL_SEQ_KEY(o), 1)))
+		if ((ret = free_key(t, fn, HL_SEQ_KEY(o))))
 			return ret;
 		return deliver(t, v, HL_REC_FREE, fn, node, HL_SEQ_KEY(o), 0);
 	}
@@ -638,7 +637,7 @@ static int event_rec(struct hl_trace *t, const struct hl_visitor *v, struct curs
 			return DECODE_BAD;
 		t->prev_ptr += (uint64_t)delta;
 		key = bound_key(t, t->prev_ptr, 1);
-		if ((ret = free_key(t, fn, key, key != t->prev_ptr)))
+		if ((ret = free_key(t, fn, key)))
 			return ret;
 		return deliver(t, v, HL_REC_FREE, fn, node, key, 0);
 	default: /* HL_REC_REALLOC_FAIL */
