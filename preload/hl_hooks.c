@@ -250,7 +250,8 @@ static __attribute__((noinline)) void record(uint8_t type, uint8_t fn, const voi
 		 * those the unwinder knows are unchanged (and did not write),
 		 * then any further ones that happen to match. */
 		unsigned same;
-		n = hl_unwind(buf, hl_state.depth, tls.prev, tls.prev_len, &same);
+		n = hl_unwind(buf, hl_state.depth, tls.prev, tls.prev_len, &same,
+			      __builtin_frame_address(0));
 		uint32_t m = tls.prev_len < n ? tls.prev_len : n;
 		k = same;
 		while (k < m && buf[n - 1 - k] == tls.prev[k])

@@ -14,7 +14,8 @@
  *
  * 2. The part of the stack that has not changed.  Each thread keeps the
  *    frames of its previous walk (outermost first): for each, its IP, its
- *    RSP and RBP on entry, and how it was stepped.  A walk that reaches a
+ *    RSP and RBP on entry, how it was stepped, and the addresses and values
+ *    of the stack words stepping out of it read.  A walk that reaches a
  *    frame with the same IP, RSP and (where it matters) RBP as a frame of the
  *    previous walk re-reads every stack word the previous walk read above
  *    that frame (each return address, each saved RBP).  If all are equal, the
@@ -23,6 +24,8 @@
  *    rule lookups.  This is exact, not a guess: a changed word anywhere
  *    sends the walk on the normal path.  A tight loop deep in a program
  *    walks its own few frames and compares a handful of words for the rest.
+ *    Each thread also keeps a small direct-mapped copy of the rules it uses,
+ *    so a new frame's rule is usually one load from memory of its own.
  *
  * Safety: the walk reads only what libunwind's fast path reads (stack words
  * at CFA-based addresses of live frames).  The re-reads are limited to the
@@ -285,14 +288,25 @@ static void rule_fill(uint64_t ip, uint64_t *val)
 
 #define UW_MAX (HL_DEPTH_MAX + 16)
 
+/* A frame, and the words stepping out of it read (once the walk did): the
+ * return address at ra_at, the caller's RBP at bp_at, and what they held.  A
+ * frame that saves no RBP points bp_at at zero_word and expects 0. */
 struct uw_frame {
 	uint64_t ip, sp, bp; /* on entry to the frame */
+	const uint64_t *ra_at;
+	uint64_t ra;
+	const uint64_t *bp_at;
+	uint64_t caller_bp;
 	int16_t bp_off;
 	uint8_t kind; /* its rule; R_NONE: not looked up (the walk stopped) */
 	uint8_t bp_saved;
 	uint8_t bp_matters; /* its RBP decides frames further out */
 	uint8_t pad[3];
 };
+static const uint64_t zero_word;
+
+/* This thread's copy of the rules it uses, direct-mapped by return address. */
+#define RC_BITS 8
 
 enum { T_LAST, T_READ, T_MAX };
 
@@ -304,8 +318,12 @@ struct uw_thread {
 	int whole;	 /* the last stack returned was f[0..n), not cut short */
 	int tail;	 /* how the walk that built f ended */
 	uint64_t tail_cfa, tail_ra; /* T_READ: the word read at tail_cfa-8 */
+	unsigned rc_gen;	    /* rules_gen of rc's rules */
 	struct uw_frame f[UW_MAX];  /* the previous walk, outermost first */
 	struct uw_frame s[UW_MAX];  /* this walk's new frames, innermost first */
+	struct {
+		uint64_t ip, rule;
+	} rc[1u << RC_BITS];
 };
 
 static __thread struct uw_thread *uwt __attribute__((tls_model("initial-exec")));
@@ -350,63 +368,63 @@ void hl_unwind_thread_end(void)
 static int suffix_same(const struct uw_thread *t, int q)
 {
 	uint64_t diff = 0;
-	for (int i = q; i >= 1; i--) {
-		const struct uw_frame *in = &t->f[i], *up = &t->f[i - 1];
-		diff |= *(const uint64_t *)(uintptr_t)(up->sp - 8) ^ up->ip;
-		if (in->bp_saved)
-			diff |= *(const uint64_t *)(uintptr_t)(up->sp + (int64_t)in->bp_off) ^ up->bp;
+	int i = q;
+	for (; i >= 2; i -= 2) {
+		const struct uw_frame *x = &t->f[i], *y = x - 1;
+		diff |= (*x->ra_at ^ x->ra) | (*x->bp_at ^ x->caller_bp) | (*y->ra_at ^ y->ra) |
+			(*y->bp_at ^ y->caller_bp);
 	}
+	if (i == 1)
+		diff |= (*t->f[1].ra_at ^ t->f[1].ra) | (*t->f[1].bp_at ^ t->f[1].caller_bp);
 	if (t->tail == T_READ)
 		diff |= *(const uint64_t *)(uintptr_t)(t->tail_cfa - 8) ^ t->tail_ra;
 	return diff == 0;
 }
 
-/* Whether frame x's RBP decides anything further out, given the frame out
- * of it (NULL: x is outermost).  The last frame of a walk cut at max is
- * never stepped out of by a walk that reuses it (reuse then needs at least
- * max frames): its RBP decides nothing. */
-static uint8_t bp_matters(const struct uw_frame *x, const struct uw_frame *up)
+/* Whether frame x's RBP decides anything further out, given the same for
+ * the frame out of it (0 for the outermost).  The last frame of a walk cut
+ * at max is never stepped out of by a walk that reuses it (reuse then needs
+ * at least max frames): its RBP decides nothing. */
+static inline uint8_t bp_matters(const struct uw_frame *x, uint8_t up_matters)
 {
-	if (x->kind == R_NONE || x->kind == R_LAST || (x->kind == R_RSP && x->bp_saved))
-		return 0;
-	if (x->kind == R_RBP)
-		return 1;
-	return up ? up->bp_matters : 0;
+	/* By kind and bp_saved: 0 never, 1 always, 2 as the frame out of it. */
+	static const uint8_t how[R_LAST + 1][2] = {
+	    [R_NONE] = {0, 0}, [R_RSP] = {2, 0}, [R_RBP] = {1, 1}, [R_LAST] = {0, 0}};
+	uint8_t h = how[x->kind & 3][x->bp_saved & 1];
+	return h == 2 ? up_matters : h;
 }
 
-/* Addresses the re-reads of frame x (stepping out of it to up) would touch
- * are inside the thread's stack, above x's own RSP. */
-static int reads_ok(const struct uw_thread *t, const struct uw_frame *x, const struct uw_frame *up)
-{
-	if (x->sp < t->lo || x->sp >= t->hi || up->sp <= x->sp || up->sp > t->hi)
-		return 0;
-	if (x->bp_saved) {
-		uint64_t a = up->sp + (int64_t)x->bp_off;
-		if (a < x->sp || a + 8 > t->hi)
-			return 0;
-	}
-	return 1;
-}
 
 /* This walk's m new frames (s, innermost first) become f[at..at+m), outermost
- * first, out of f[at-1] if at > 0.  Returns whether their re-reads stay
- * inside the thread's stack. */
-static int adopt(struct uw_thread *t, unsigned at, unsigned m)
+ * first, out of f[at-1] if at > 0. */
+static void adopt(struct uw_thread *t, unsigned at, unsigned m)
 {
-	int ok = 1;
+	uint8_t up = at ? t->f[at - 1].bp_matters : 0;
 	for (unsigned j = 0; j < m; j++) {
-		struct uw_frame *x = &t->f[at + j], *up = at + j ? x - 1 : NULL;
+		struct uw_frame *x = &t->f[at + j];
 		*x = t->s[m - 1 - j];
-		x->bp_matters = bp_matters(x, up);
-		if (up)
-			ok = ok && reads_ok(t, x, up);
+		x->bp_matters = up = bp_matters(x, up);
 	}
-	return ok;
+}
+
+/* The rule for return address ip: this thread's copy, else the table's. */
+static inline uint64_t rule_of(struct uw_thread *t, uint64_t ip)
+{
+	size_t h = (size_t)((ip * 0x9e3779b97f4a7c15ull) >> (64 - RC_BITS));
+	if (likely(t->rc[h].ip == ip))
+		return t->rc[h].rule;
+	uint64_t v;
+	if (unlikely(!rule_get(ip, &v)))
+		rule_fill(ip, &v);
+	t->rc[h].ip = ip;
+	t->rc[h].rule = v;
+	return v;
 }
 
 /* ---- the walk ------------------------------------------------------------ */
 
-static int walk(uint64_t *out, unsigned max, unsigned limit, unsigned *same, int write_all);
+static int walk(uint64_t *out, unsigned max, unsigned limit, unsigned *same, int write_all,
+		const uint64_t *fp);
 static void check(const uint64_t *ours, int n, unsigned max, const uint64_t *prev, unsigned same);
 
 /* libunwind's stack without our own frames, at most max of them, at buf[0]. */
@@ -422,11 +440,11 @@ static int libunwind_stack(uint64_t *buf, unsigned max)
 }
 
 unsigned hl_unwind(uint64_t *buf, unsigned max, const uint64_t *prev, unsigned prev_len,
-		   unsigned *same)
+		   unsigned *same, const void *frame)
 {
 	int checking = unlikely(mode == HL_UNWIND_CHECK);
 	*same = 0;
-	int n = walk(buf, max, prev_len, same, checking);
+	int n = walk(buf, max, prev_len, same, checking, frame);
 	if (checking) {
 		if (n >= 0)
 			check(buf, n, max, prev, *same);
@@ -446,7 +464,7 @@ unsigned hl_unwind(uint64_t *buf, unsigned max, const uint64_t *prev, unsigned p
 }
 
 __attribute__((noinline)) static int walk(uint64_t *out, unsigned max, unsigned limit,
-					 unsigned *same, int write_all)
+					 unsigned *same, int write_all, const uint64_t *fp)
 {
 	if (mode == HL_UNWIND_LIBUNWIND || max == 0)
 		return -1;
@@ -454,9 +472,8 @@ __attribute__((noinline)) static int walk(uint64_t *out, unsigned max, unsigned 
 	if (unlikely(!t))
 		return -1;
 
-	/* Our own frames all keep RBP as a frame pointer: follow it to the
-	 * first return address outside this library. */
-	const uint64_t *fp = __builtin_frame_address(0);
+	/* Our own frames all keep RBP as a frame pointer: follow it from the
+	 * caller's frame to the first return address outside this library. */
 	uint64_t ip, sp, bp;
 	for (int i = 0;; i++) {
 		uint64_t ra = fp[1];
@@ -475,7 +492,16 @@ __attribute__((noinline)) static int walk(uint64_t *out, unsigned max, unsigned 
 		return 0;
 
 	unsigned gen = atomic_load_explicit(&rules_gen, memory_order_acquire);
-	int q = t->usable && t->gen == gen && sp >= t->lo && sp < t->hi ? (int)t->n - 1 : -1;
+	if (unlikely(t->rc_gen != gen)) { /* the rules were dropped */
+		memset(t->rc, 0, sizeof(t->rc));
+		t->rc_gen = gen;
+	}
+	/* Re-reads stay inside the thread's stack [lo, hi): every frame's RSP
+	 * is in it (the first's, then each caller's above the last), and so is
+	 * the saved RBP word a step reads, above the frame's RSP. */
+	const uint64_t lo = t->lo, hi = t->hi;
+	uint64_t bad = sp - lo >= hi - lo; /* nonzero: some re-read would not */
+	int q = t->usable && t->gen == gen && !bad ? (int)t->n - 1 : -1;
 	unsigned m = 0;
 	int tail;
 	uint64_t tail_cfa = 0, tail_ra = 0;
@@ -504,7 +530,11 @@ __attribute__((noinline)) static int walk(uint64_t *out, unsigned max, unsigned 
 					skip = 0;
 				for (int i = q, at = (int)m; at < (int)total && i >= (int)skip; i--)
 					out[at++] = t->f[i].ip;
-				t->usable = adopt(t, (unsigned)q + 1, m) && t->usable;
+				/* The junction's RBP decides nothing further
+				 * out, or it is unchanged: now it is current. */
+				t->f[q].bp = bp;
+				adopt(t, (unsigned)q + 1, m);
+				t->usable = t->usable && !bad;
 				t->n = (unsigned)q + 1 + m;
 				return (int)total;
 			}
@@ -513,31 +543,39 @@ __attribute__((noinline)) static int walk(uint64_t *out, unsigned max, unsigned 
 		x->ip = ip;
 		x->sp = sp;
 		x->bp = bp;
-		x->kind = R_NONE;
-		x->bp_saved = 0;
-		x->bp_off = 0;
 		out[m++] = ip;
 		if (m == max) {
+			x->kind = R_NONE;
+			x->bp_saved = 0;
+			x->bp_off = 0;
 			tail = T_MAX;
 			break;
 		}
-		uint64_t v;
-		if (unlikely(!rule_get(ip, &v)))
-			rule_fill(ip, &v);
-		struct rule r = rule_unpack(v);
-		if (r.kind == R_NONE)
-			return -1;
+		struct rule r = rule_unpack(rule_of(t, ip));
 		x->kind = r.kind;
 		x->bp_saved = r.bp_saved;
 		x->bp_off = r.bp_off;
+		if (r.kind == R_NONE)
+			return -1;
 		if (r.kind == R_LAST) {
 			tail = T_LAST;
 			break;
 		}
 		uint64_t cfa = (r.kind == R_RSP ? sp : bp) + (int64_t)r.cfa_off;
-		uint64_t ra = *(const uint64_t *)(uintptr_t)(cfa - 8);
-		if (r.bp_saved)
-			bp = *(const uint64_t *)(uintptr_t)(cfa + (int64_t)r.bp_off);
+		x->ra_at = (const uint64_t *)(uintptr_t)(cfa - 8);
+		uint64_t ra = *x->ra_at;
+		x->ra = ra;
+		x->bp_at = &zero_word;
+		x->caller_bp = 0;
+		if (r.bp_saved) {
+			x->bp_at = (const uint64_t *)(uintptr_t)(cfa + (int64_t)r.bp_off);
+			bp = x->caller_bp = *x->bp_at;
+		}
+		bad |= (cfa <= sp) | (cfa >= hi);
+		if (r.bp_saved) {
+			uint64_t a = (uint64_t)(uintptr_t)x->bp_at;
+			bad |= (a < sp) | (a + 8 > hi);
+		}
 		sp = cfa;
 		if (ra < 0x4000) {
 			tail = T_READ;
@@ -551,13 +589,8 @@ __attribute__((noinline)) static int walk(uint64_t *out, unsigned max, unsigned 
 	}
 
 	/* A full walk: its frames become the thread's. */
-	int usable = adopt(t, 0, m) && t->hi != 0;
-	if (m && tail == T_READ) {
-		struct uw_frame top = {.sp = tail_cfa};
-		usable = usable && reads_ok(t, &t->f[0], &top);
-	} else if (m) {
-		usable = usable && t->f[0].sp >= t->lo && t->f[0].sp < t->hi;
-	}
+	adopt(t, 0, m);
+	int usable = !bad;
 	t->n = m;
 	t->whole = 1;
 	t->gen = gen;

@@ -24,10 +24,14 @@ void hl_unwind_init(const char *mode, uint64_t self_lo, uint64_t self_hi);
  * at most prev_len; those are not written: buf[n - *same .. n) is left as it
  * was.  (Check mode writes them and checks the claim against prev.)
  *
+ * frame: __builtin_frame_address(0) of a function of this library on the
+ * way here (the hook's or record's); the walk starts there, following frame
+ * pointers out of the library.
+ *
  * Called with the hook's re-entry guard held: a new return address may call
  * libdw, whose allocations pass through unrecorded. */
 unsigned hl_unwind(uint64_t *buf, unsigned max, const uint64_t *prev, unsigned prev_len,
-		   unsigned *same);
+		   unsigned *same, const void *frame);
 
 /* Every module's code may have changed (after dlclose). */
 void hl_unwind_forget(void);
