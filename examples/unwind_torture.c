@@ -5,7 +5,8 @@
  *
  * What it does, in order:
  *   recursion to depth 40..99, allocating on the way down and freeing on the
- *     way up: stacks deeper than HEAPLINE_DEPTH (64), growing and shrinking;
+ *     way up: stacks deeper than --depth 64 (the test runs it with that
+ *     and with the default), growing and shrinking;
  *   chains of alloca frames (CFA on RBP) of changing sizes;
  *   longjmp out of call chains of changing depth, then allocating again;
  *   a coroutine (makecontext/swapcontext) on its own malloc'd stack that

@@ -4,7 +4,7 @@
  * | variable             | default              | meaning                               |
  * |----------------------|----------------------|---------------------------------------|
  * | HEAPLINE_OUTPUT      | heapline.%e.%p.hlt   | trace path pattern                    |
- * | HEAPLINE_DEPTH       | 64 (1..256)          | frames recorded per event             |
+ * | HEAPLINE_DEPTH       | 256 (1..256)         | frames recorded per event             |
  * | HEAPLINE_NO_CHILDREN | 0                    | 1: profile only HEAPLINE_ROOT_PID     |
  * | HEAPLINE_LOSSY       | 0                    | 1: drop events when the ring is full  |
  * | HEAPLINE_DISABLE     | 0                    | 1: load but record nothing            |

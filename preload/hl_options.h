@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#define HL_DEPTH_DEFAULT 64
+#define HL_DEPTH_DEFAULT 256
 #define HL_DEPTH_MAX	 256
 
 struct hl_options {

@@ -62,7 +62,7 @@ static const char usage[] =
     "  -o, --output PATH         keep the traces (as heapline run -o); by default\n"
     "                            they are written to a temporary directory and\n"
     "                            removed\n"
-    "      --depth N             frames per stack (1-256, default 64)\n"
+    "      --depth N             frames per stack (1-256, default 256)\n"
     "      --no-children         check PROG only, not the processes it starts\n"
     "  -h, --help                print this help\n"
     "\n"

@@ -650,17 +650,22 @@ def test_unwind_check(tmp, c):
     stacks that change shape every way (examples/unwind_torture.c) and on
     python3, perl and gcc with its children."""
     chk = {"HEAPLINE_UNWIND": "check"}
-    r = hl_run(tmp, [example("unwind_torture")], extra_env=chk)
-    c.eq("torture exit status", r.rc, 0)
-    c.eq("torture stdout", r.out, b"torture done\n")
-    compared, left = unwind_counts(c, "torture", r)
-    s = only_trace(c, r, "torture")
-    events = s["allocations"] + s["frees"]
-    # Every event's stack is compared, except the ones libunwind walks
-    # alone: the signal handlers' (200 signals, a malloc and a free each)
-    # and the coroutine's (1000 of each: its outermost frame has no CFI).
-    c.eq("torture: stacks compared + libunwind's = events", compared + left, events)
-    c.eq("torture: stacks left to libunwind", left, 2400)
+    # At --depth 64 its recursion is cut short at changing depths; at the
+    # default (256) it is not.
+    for opts in (("--depth", "64"), ()):
+        what = "torture " + (" ".join(opts) or "(default depth)")
+        r = hl_run(tmp, [example("unwind_torture")], extra_env=chk, opts=opts)
+        c.eq(what + ": exit status", r.rc, 0)
+        c.eq(what + ": stdout", r.out, b"torture done\n")
+        compared, left = unwind_counts(c, what, r)
+        s = only_trace(c, r, what)
+        events = s["allocations"] + s["frees"]
+        # Every event's stack is compared, except the ones libunwind walks
+        # alone: the signal handlers' (200 signals, a malloc and a free
+        # each) and the coroutine's (1000 of each: its outermost frame has
+        # no CFI).
+        c.eq(what + ": stacks compared + libunwind's = events", compared + left, events)
+        c.eq(what + ": stacks left to libunwind", left, 2400)
     py = python_exe()
     r = hl_run(tmp, [py, "-c", "import json; d = {str(i): [i] * (i % 7) for i in range(20000)};"
                      " print(len(json.dumps(d)))"], extra_env={**chk, "PYTHONMALLOC": "malloc"})
