@@ -7,6 +7,9 @@
  *   recursion to depth 40..99, allocating on the way down and freeing on the
  *     way up: stacks deeper than --depth 64 (the test runs it with that
  *     and with the default), growing and shrinking;
+ *   recursion to depth 280..370: deeper than the default depth and than the
+ *     frames a thread's saved walk holds (272), so walks are cut short and
+ *     later ones go on from where a cut one stopped;
  *   chains of alloca frames (CFA on RBP) of changing sizes;
  *   longjmp out of call chains of changing depth, then allocating again;
  *   a coroutine (makecontext/swapcontext) on its own malloc'd stack that
@@ -106,6 +109,8 @@ int main(void)
 {
 	for (int i = 0; i < 200; i++)
 		deep(0, 40 + i % 60);
+	for (int i = 0; i < 10; i++)
+		deep(0, 280 + i * 10);
 	for (int i = 0; i < 2000; i++)
 		alloca_chain(i % 9, i);
 	for (int i = 0; i < 200; i++)

@@ -319,6 +319,9 @@ struct uw_thread {
 	int tail;	 /* how the walk that built f ended */
 	uint64_t tail_cfa, tail_ra; /* T_READ: the word read at tail_cfa-8 */
 	unsigned rc_gen;	    /* rules_gen of rc's rules */
+	int cut_q;		    /* a walk that returned CUT: its junction in f */
+	unsigned cut_m;		    /* ... and its new frames so far, in s */
+	uint64_t cut_bad;
 	struct uw_frame f[UW_MAX];  /* the previous walk, outermost first */
 	struct uw_frame s[UW_MAX];  /* this walk's new frames, innermost first */
 	struct {
@@ -383,13 +386,13 @@ static int suffix_same(const struct uw_thread *t, int q)
 
 /* Whether frame x's RBP decides anything further out, given the same for
  * the frame out of it (0 for the outermost).  The last frame of a walk cut
- * at max is never stepped out of by a walk that reuses it (reuse then needs
- * at least max frames): its RBP decides nothing. */
+ * at max (kind R_NONE) may be stepped out of by a later walk that goes on
+ * from it: its RBP may decide. */
 static inline uint8_t bp_matters(const struct uw_frame *x, uint8_t up_matters)
 {
 	/* By kind and bp_saved: 0 never, 1 always, 2 as the frame out of it. */
 	static const uint8_t how[R_LAST + 1][2] = {
-	    [R_NONE] = {0, 0}, [R_RSP] = {2, 0}, [R_RBP] = {1, 1}, [R_LAST] = {0, 0}};
+	    [R_NONE] = {1, 1}, [R_RSP] = {2, 0}, [R_RBP] = {1, 1}, [R_LAST] = {0, 0}};
 	uint8_t h = how[x->kind & 3][x->bp_saved & 1];
 	return h == 2 ? up_matters : h;
 }
@@ -423,8 +426,22 @@ static inline uint64_t rule_of(struct uw_thread *t, uint64_t ip)
 
 /* ---- the walk ------------------------------------------------------------ */
 
+/* Frames q..1 of the previous walk become this walk's s[m..m+q) and
+ * out[m..m+q).  Returns the new m.  Out of line: the hot path stays small. */
+static __attribute__((noinline)) unsigned take_cut(struct uw_thread *t, int q, unsigned m,
+						    uint64_t *out)
+{
+	for (int i = q; i >= 1; i--) {
+		t->s[m] = t->f[i];
+		out[m++] = t->f[i].ip;
+	}
+	return m;
+}
+
 static int walk(uint64_t *out, unsigned max, unsigned limit, unsigned *same, int write_all,
 		const uint64_t *fp);
+static int walk_on(uint64_t *out, unsigned max, unsigned limit, unsigned *same, int write_all);
+#define CUT (-2) /* walk: walk_on goes on */
 static void check(const uint64_t *ours, int n, unsigned max, const uint64_t *prev, unsigned same);
 
 /* libunwind's stack without our own frames, at most max of them, at buf[0]. */
@@ -445,6 +462,8 @@ unsigned hl_unwind(uint64_t *buf, unsigned max, const uint64_t *prev, unsigned p
 	int checking = unlikely(mode == HL_UNWIND_CHECK);
 	*same = 0;
 	int n = walk(buf, max, prev_len, same, checking, frame);
+	if (unlikely(n == CUT))
+		n = walk_on(buf, max, prev_len, same, checking);
 	if (checking) {
 		if (n >= 0)
 			check(buf, n, max, prev, *same);
@@ -463,8 +482,13 @@ unsigned hl_unwind(uint64_t *buf, unsigned max, const uint64_t *prev, unsigned p
 	return (unsigned)n;
 }
 
-__attribute__((noinline)) static int walk(uint64_t *out, unsigned max, unsigned limit,
-					 unsigned *same, int write_all, const uint64_t *fp)
+/* The walk, from our caller's frame (resume 0), or on from where a walk
+ * that returned CUT stopped (resume 1).  Two copies, each with resume
+ * known, so the first's code is the same as with no resume at all. */
+static inline __attribute__((always_inline)) int walk_from(uint64_t *out, unsigned max,
+							    unsigned limit, unsigned *same,
+							    int write_all, const uint64_t *fp,
+							    int resume)
 {
 	if (mode == HL_UNWIND_LIBUNWIND || max == 0)
 		return -1;
@@ -472,37 +496,54 @@ __attribute__((noinline)) static int walk(uint64_t *out, unsigned max, unsigned 
 	if (unlikely(!t))
 		return -1;
 
-	/* Our own frames all keep RBP as a frame pointer: follow it from the
-	 * caller's frame to the first return address outside this library. */
-	uint64_t ip, sp, bp;
-	for (int i = 0;; i++) {
-		uint64_t ra = fp[1];
-		if (ra < self_lo || ra >= self_hi) {
-			ip = ra;
-			sp = (uint64_t)(uintptr_t)(fp + 2);
-			bp = fp[0];
-			break;
-		}
-		const uint64_t *next = (const uint64_t *)(uintptr_t)fp[0];
-		if (i == 16 || next <= fp || (uintptr_t)next - (uintptr_t)fp > (1u << 20))
-			return -1;
-		fp = next;
-	}
-	if (ip < 0x4000)
-		return 0;
-
 	unsigned gen = atomic_load_explicit(&rules_gen, memory_order_acquire);
-	if (unlikely(t->rc_gen != gen)) { /* the rules were dropped */
-		memset(t->rc, 0, sizeof(t->rc));
-		t->rc_gen = gen;
-	}
 	/* Re-reads stay inside the thread's stack [lo, hi): every frame's RSP
 	 * is in it (the first's, then each caller's above the last), and so is
 	 * the saved RBP word a step reads, above the frame's RSP. */
 	const uint64_t lo = t->lo, hi = t->hi;
-	uint64_t bad = sp - lo >= hi - lo; /* nonzero: some re-read would not */
-	int q = t->usable && t->gen == gen && !bad ? (int)t->n - 1 : -1;
+	uint64_t ip, sp, bp, bad; /* bad nonzero: some re-read would not */
 	unsigned m = 0;
+	int q;
+	if (likely(!resume)) {
+		/* Our own frames all keep RBP as a frame pointer: follow it
+		 * from the caller's frame to the first return address outside
+		 * this library. */
+		for (int i = 0;; i++) {
+			uint64_t ra = fp[1];
+			if (ra < self_lo || ra >= self_hi) {
+				ip = ra;
+				sp = (uint64_t)(uintptr_t)(fp + 2);
+				bp = fp[0];
+				break;
+			}
+			const uint64_t *next = (const uint64_t *)(uintptr_t)fp[0];
+			if (i == 16 || next <= fp ||
+			    (uintptr_t)next - (uintptr_t)fp > (1u << 20))
+				return -1;
+			fp = next;
+		}
+		if (ip < 0x4000)
+			return 0;
+		if (unlikely(t->rc_gen != gen)) { /* the rules were dropped */
+			memset(t->rc, 0, sizeof(t->rc));
+			t->rc_gen = gen;
+		}
+		bad = sp - lo >= hi - lo;
+		q = t->usable && t->gen == gen && !bad ? (int)t->n - 1 : -1;
+	} else {
+		/* The walk that returned CUT found the previous walk's frames
+		 * q..1 to be this stack's, and so is its f[0], which it never
+		 * stepped out of (an RBP it got from there in was matched):
+		 * go on from f[0]. */
+		if (t->gen != gen || t->rc_gen != gen)
+			return -1;
+		m = take_cut(t, t->cut_q, t->cut_m, out);
+		ip = t->f[0].ip;
+		sp = t->f[0].sp;
+		bp = t->f[0].bp;
+		bad = t->cut_bad;
+		q = -1;
+	}
 	int tail;
 	uint64_t tail_cfa = 0, tail_ra = 0;
 	for (;;) {
@@ -511,8 +552,15 @@ __attribute__((noinline)) static int walk(uint64_t *out, unsigned max, unsigned 
 				q--;
 			if (q >= 0 && t->f[q].sp == sp && t->f[q].ip == ip &&
 			    (!t->f[q].bp_matters || t->f[q].bp == bp) &&
-			    m + (unsigned)q + 1 <= UW_MAX &&
-			    (t->tail != T_MAX || m + (unsigned)q + 1 >= max) && suffix_same(t, q)) {
+			    m + (unsigned)q + 1 <= UW_MAX && suffix_same(t, q)) {
+				if (t->tail == T_MAX && m + (unsigned)q + 1 < max) {
+					/* The previous walk stopped at max
+					 * before the frames this one needs. */
+					t->cut_q = q;
+					t->cut_m = m;
+					t->cut_bad = bad;
+					return CUT;
+				}
 				/* Frames q..0 of the previous walk are this
 				 * stack's from here out.  When they all fit,
 				 * they are the previous stack's outermost
@@ -599,6 +647,18 @@ __attribute__((noinline)) static int walk(uint64_t *out, unsigned max, unsigned 
 	t->tail_ra = tail_ra;
 	t->usable = usable;
 	return (int)m;
+}
+
+__attribute__((noinline)) static int walk(uint64_t *out, unsigned max, unsigned limit,
+					 unsigned *same, int write_all, const uint64_t *fp)
+{
+	return walk_from(out, max, limit, same, write_all, fp, 0);
+}
+
+__attribute__((noinline)) static int walk_on(uint64_t *out, unsigned max, unsigned limit,
+					    unsigned *same, int write_all)
+{
+	return walk_from(out, max, limit, same, write_all, NULL, 1);
 }
 
 /* ---- set-up, dlclose, fork, check mode ----------------------------------- */
