@@ -79,6 +79,7 @@ struct thread_stack {
 static struct {
 	struct hl_enc enc;
 	struct thread_stack *threads;
+	struct thread_stack *last_thread; /* the last thread_of found: runs are common */
 	ZSTD_CCtx *zc;
 	uint8_t *zbuf;
 	size_t zcap;
@@ -359,15 +360,18 @@ static void refresh_modules(void)
 
 static struct thread_stack *thread_of(uint32_t tid)
 {
-	struct thread_stack *t;
-	HASH_FIND(hh, w.threads, &tid, sizeof(tid), t);
-	if (t)
+	struct thread_stack *t = w.last_thread;
+	if (t && t->tid == tid)
 		return t;
-	t = hl_arena_alloc(sizeof(*t));
-	if (!t)
-		return NULL;
-	t->tid = tid;
-	HASH_ADD(hh, w.threads, tid, sizeof(tid), t);
+	HASH_FIND(hh, w.threads, &tid, sizeof(tid), t);
+	if (!t) {
+		t = hl_arena_alloc(sizeof(*t));
+		if (!t)
+			return NULL;
+		t->tid = tid;
+		HASH_ADD(hh, w.threads, tid, sizeof(tid), t);
+	}
+	w.last_thread = t;
 	return t;
 }
 
@@ -376,6 +380,8 @@ static void thread_end(uint32_t tid)
 	struct thread_stack *t;
 	HASH_FIND(hh, w.threads, &tid, sizeof(tid), t);
 	if (t) {
+		if (w.last_thread == t)
+			w.last_thread = NULL;
 		HASH_DEL(w.threads, t);
 		hl_arena_free(t, sizeof(*t));
 	}
@@ -651,6 +657,7 @@ int hl_writer_start(void)
 	w.lost_written = 0;
 	w.ended_by_exec = 0;
 	w.threads = NULL;
+	w.last_thread = NULL;
 	leaf_cache = NULL;
 	ZSTD_customMem mem = {z_alloc, z_free, NULL};
 	w.zc = ZSTD_createCCtx_advanced(mem);
