@@ -578,9 +578,6 @@ static inline __attribute__((always_inline)) int walk_from(uint64_t *out, unsign
 					skip = 0;
 				for (int i = q, at = (int)m; at < (int)total && i >= (int)skip; i--)
 					out[at++] = t->f[i].ip;
-				/* The junction's RBP decides nothing further
-				 * out, or it is unchanged: now it is current. */
-				t->f[q].bp = bp;
 				adopt(t, (unsigned)q + 1, m);
 				t->usable = t->usable && !bad;
 				t->n = (unsigned)q + 1 + m;
