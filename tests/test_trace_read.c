@@ -667,58 +667,109 @@ static void check_counts(const struct hl_replay *r, const char *what, struct mod
 	hl_summary_release(&s);
 }
 
+/* The heap both live-set tests model: which 16-byte granules from a base
+ * hold a block, of what size, allocated when, and the live ones in a list
+ * to free at random. */
+struct heap_model {
+	uint64_t granules;
+	uint8_t *used;
+	uint32_t *live;
+	uint64_t *size_of, *born; /* by granule */
+	struct model_counts c;
+};
+
+static int model_init(struct heap_model *m, uint64_t granules, uint64_t max_live)
+{
+	memset(m, 0, sizeof(*m));
+	m->granules = granules;
+	m->used = calloc(granules, 1);
+	m->live = malloc(max_live * sizeof(*m->live));
+	m->size_of = calloc(granules, sizeof(*m->size_of));
+	m->born = calloc(granules, sizeof(*m->born));
+	return m->used && m->live && m->size_of && m->born ? 0 : -1;
+}
+
+static void model_fini(struct heap_model *m)
+{
+	free(m->used);
+	free(m->live);
+	free(m->size_of);
+	free(m->born);
+}
+
+/* A granule no block holds. */
+static uint32_t model_fresh(const struct heap_model *m)
+{
+	uint32_t g;
+	do
+		g = (uint32_t)(rng() % m->granules);
+	while (m->used[g]);
+	return g;
+}
+
+/* Allocation number allocs + 1 puts a block of sz at granule g. */
+static void model_alloc(struct heap_model *m, uint32_t g, uint64_t sz)
+{
+	m->used[g] = 1;
+	m->size_of[g] = sz;
+	m->born[g] = ++m->c.allocs;
+	m->live[m->c.nlive++] = g;
+	m->c.bytes += sz;
+	m->c.cur += sz;
+	if (m->c.cur > m->c.peak)
+		m->c.peak = m->c.cur;
+}
+
+/* Takes live block number k off the list (its granule stays used). */
+static uint32_t model_take(struct heap_model *m, uint64_t k)
+{
+	uint32_t g = m->live[k];
+	m->live[k] = m->live[--m->c.nlive];
+	m->c.cur -= m->size_of[g];
+	return g;
+}
+
+/* Frees a live block at random; returns its granule. */
+static uint32_t model_free(struct heap_model *m)
+{
+	uint32_t g = model_take(m, rng() % m->c.nlive);
+	m->used[g] = 0;
+	m->c.frees++;
+	return g;
+}
+
 static void big_live_set(int ordered)
 {
 	enum { WINDOW = 1 << 21, TARGET = 400000, OPS = 1500000 };
 	const uint64_t base = 0x55550000000ull;
-	uint8_t *used = calloc(WINDOW, 1);
-	uint32_t *live = malloc(TARGET * 2 * sizeof(*live));
-	uint64_t *size_of = calloc(WINDOW, sizeof(*size_of));
-	uint64_t *born = calloc(WINDOW, sizeof(*born));
-	uint64_t nlive = 0, allocs = 0, frees = 0, bytes = 0, cur = 0, peak = 0;
+	struct heap_model m;
 	struct tw w;
 	char err[512];
 
-	if (!used || !live || !size_of || !born) {
+	if (model_init(&m, WINDOW, TARGET * 2)) {
 		CHECK(0, "out of memory for the model");
+		model_fini(&m);
 		return;
 	}
 	tw_init(&w, HL_VERSION);
 	r_node(&w, 0, 0x401000);
 	for (uint64_t op = 0; op < OPS; op++) {
-		int grow = nlive < TARGET ? rng() % 10 < 8 : rng() % 2;
-		if (grow || !nlive) {
-			uint32_t g;
-			do
-				g = (uint32_t)(rng() % WINDOW);
-			while (used[g]);
+		int grow = m.c.nlive < TARGET ? rng() % 10 < 8 : rng() % 2;
+		if (grow || !m.c.nlive) {
+			uint32_t g = model_fresh(&m);
 			uint64_t sz = 1 + rng() % 200;
-			used[g] = 1;
-			size_of[g] = sz;
-			born[g] = allocs + 1;
-			live[nlive++] = g;
+			model_alloc(&m, g, sz);
 			r_alloc(&w, HL_FN_MALLOC, 1, base + (uint64_t)g * 16, sz);
-			allocs++;
-			bytes += sz;
-			cur += sz;
-			if (cur > peak)
-				peak = cur;
 		} else {
-			uint64_t k = rng() % nlive;
-			uint32_t g = live[k];
-			live[k] = live[--nlive];
-			used[g] = 0;
-			cur -= size_of[g];
-			r_free(&w, HL_FN_FREE, 1, base + (uint64_t)g * 16);
-			frees++;
+			r_free(&w, HL_FN_FREE, 1, base + (uint64_t)model_free(&m) * 16);
 		}
 		if (op % 250000 == 249999)
 			tw_block(&w);
 	}
 	tw_block(&w);
 	struct live_model want = {0};
-	for (uint64_t i = 0; i < nlive; i++)
-		model_sum(&want, base + (uint64_t)live[i] * 16, size_of[live[i]], 1);
+	for (uint64_t i = 0; i < m.c.nlive; i++)
+		model_sum(&want, base + (uint64_t)m.live[i] * 16, m.size_of[m.live[i]], 1);
 
 	char *path = tmp_path("big.hlt");
 	write_file(path, w.file.p, w.file.len);
@@ -729,8 +780,8 @@ static void big_live_set(int ordered)
 	CHECK(r && hl_trace_open(path, &t, err, sizeof(err)) == 0, "open: %s", err);
 	if (r && t) {
 		CHECK(hl_replay_run(r, t, err, sizeof(err)) == 0, "run: %s", err);
-		check_counts(r, "big live set", (struct model_counts){allocs, frees, bytes, peak, nlive, cur});
-		struct live_model got = {.born = ordered ? born : NULL, .base = base};
+		check_counts(r, "big live set", m.c);
+		struct live_model got = {.born = ordered ? m.born : NULL, .base = base};
 		hl_replay_foreach_live(r, model_sum, &got);
 		CHECK(got.n == want.n && got.sum_ptr == want.sum_ptr && got.bytes == want.bytes,
 		      "big live set: %" PRIu64 "/%" PRIu64 " blocks left", got.n, want.n);
@@ -740,10 +791,7 @@ static void big_live_set(int ordered)
 	}
 	hl_replay_free(r);
 	tw_free(&w);
-	free(used);
-	free(live);
-	free(size_of);
-	free(born);
+	model_fini(&m);
 }
 
 static void test_big_live_set(void)
@@ -792,32 +840,29 @@ static int seq_visit(void *ctx, uint64_t key, uint64_t size, uint64_t node)
 static void seq_live_set(int ordered)
 {
 	const uint64_t base = 0x7f1230000000ull;
-	uint8_t *used = calloc(SEQ_GRANULES, 1);
-	uint32_t *live = malloc(SEQ_TARGET * 2 * sizeof(*live));
-	uint64_t *size_of = calloc(SEQ_GRANULES, sizeof(*size_of));
-	uint64_t *born = calloc(SEQ_GRANULES, sizeof(*born));
+	struct heap_model m;
 	uint64_t *key_of = calloc(SEQ_GRANULES, sizeof(*key_of)); /* ordinal, or 0 */
 	uint8_t *bound = calloc(SEQ_GRANULES, 1);
 	uint32_t *g_of_ord = calloc(SEQ_OPS + 2, sizeof(*g_of_ord));
 	uint64_t *born_ord = calloc(SEQ_OPS + 2, sizeof(*born_ord));
-	uint64_t nlive = 0, allocs = 0, frees = 0, bytes = 0, cur = 0, peak = 0;
 	uint64_t bind_prev = 0, nbind = 0, nseqfree = 0, nreplaced = 0;
 	struct tw w;
 	char err[512];
 
-	if (!used || !live || !size_of || !born || !key_of || !bound || !g_of_ord || !born_ord) {
+	if (model_init(&m, SEQ_GRANULES, SEQ_TARGET * 2) || !key_of || !bound || !g_of_ord ||
+	    !born_ord) {
 		CHECK(0, "out of memory for the model");
 		goto out;
 	}
 	tw_init(&w, 3);
 	r_node(&w, 0, 0x401000);
 	for (uint64_t op = 0; op < SEQ_OPS; op++) {
-		int grow = nlive < SEQ_TARGET ? rng() % 10 < 7 : rng() % 2;
+		int grow = m.c.nlive < SEQ_TARGET ? rng() % 10 < 7 : rng() % 2;
 		/* the block the writer's window lets go of before this ALLOC */
-		uint64_t q = allocs + 1 > SEQ_BIND_AT ? allocs + 1 - SEQ_BIND_AT : 0;
+		uint64_t q = m.c.allocs + 1 > SEQ_BIND_AT ? m.c.allocs + 1 - SEQ_BIND_AT : 0;
 		if (q && g_of_ord[q]) {
 			uint32_t g = g_of_ord[q] - 1;
-			if (used[g] && key_of[g] == q && !bound[g]) {
+			if (m.used[g] && key_of[g] == q && !bound[g]) {
 				put_u8(&w.raw, HL_REC_BIND);
 				put_uv(&w.raw, SEQ_BIND_AT);
 				put_sv(&w.raw, (int64_t)(base + (uint64_t)g * 16 - bind_prev));
@@ -826,63 +871,48 @@ static void seq_live_set(int ordered)
 				nbind++;
 			}
 		}
-		if (grow || !nlive) {
+		if (grow || !m.c.nlive) {
 			uint64_t sz = 1 + rng() % 300;
-			uint32_t g;
-			int replace = nlive && rng() % 64 == 0;
+			uint32_t g = 0;
+			int replace = m.c.nlive && rng() % 64 == 0;
 			if (replace) { /* an address- or bound-named block's */
-				uint64_t k = rng() % nlive;
-				g = live[k];
+				uint64_t k = rng() % m.c.nlive;
+				g = m.live[k];
 				if (key_of[g] && !bound[g]) {
 					replace = 0;
 				} else {
-					live[k] = live[--nlive];
-					cur -= size_of[g];
+					model_take(&m, k);
 					nreplaced++;
 				}
 			}
 			if (!replace) {
-				do
-					g = (uint32_t)(rng() % SEQ_GRANULES);
-				while (used[g]);
+				g = model_fresh(&m);
 				key_of[g] = 0;
 				bound[g] = 0;
 			}
-			allocs++;
+			uint64_t n = m.c.allocs + 1; /* this allocation's number */
 			if (!replace && rng() % 2) {
 				put_u8(&w.raw, HL_REC_ALLOC_SEQ + HL_FN_MALLOC);
 				put_uv(&w.raw, 1);
 				put_uv(&w.raw, sz);
-				key_of[g] = allocs;
-				g_of_ord[allocs] = g + 1;
+				key_of[g] = n;
+				g_of_ord[n] = g + 1;
 			} else {
 				r_alloc(&w, HL_FN_MALLOC, 1, base + (uint64_t)g * 16, sz);
 			}
-			used[g] = 1;
-			size_of[g] = sz;
-			born[g] = allocs;
+			model_alloc(&m, g, sz);
 			if (key_of[g])
-				born_ord[key_of[g]] = allocs;
-			live[nlive++] = g;
-			bytes += sz;
-			cur += sz;
-			if (cur > peak)
-				peak = cur;
+				born_ord[key_of[g]] = n;
 		} else {
-			uint64_t k = rng() % nlive;
-			uint32_t g = live[k];
-			live[k] = live[--nlive];
-			used[g] = 0;
-			cur -= size_of[g];
+			uint32_t g = model_free(&m);
 			if (key_of[g] && !bound[g]) {
 				put_u8(&w.raw, HL_REC_FREE_SEQ + HL_FN_FREE);
 				put_uv(&w.raw, 1);
-				put_uv(&w.raw, allocs + 1 - key_of[g]);
+				put_uv(&w.raw, m.c.allocs + 1 - key_of[g]);
 				nseqfree++;
 			} else {
 				r_free(&w, HL_FN_FREE, 1, base + (uint64_t)g * 16);
 			}
-			frees++;
 		}
 		if (op % 200000 == 199999)
 			tw_block(&w);
@@ -892,10 +922,10 @@ static void seq_live_set(int ordered)
 	      "the model did not use every kind: %" PRIu64 " binds, %" PRIu64
 	      " frees by ordinal, %" PRIu64 " replaced", nbind, nseqfree, nreplaced);
 	struct seq_model want = {0};
-	for (uint64_t i = 0; i < nlive; i++) {
-		uint32_t g = live[i];
+	for (uint64_t i = 0; i < m.c.nlive; i++) {
+		uint32_t g = m.live[i];
 		seq_visit(&want, key_of[g] ? HL_SEQ_KEY(key_of[g]) : base + (uint64_t)g * 16,
-			  size_of[g], 1);
+			  m.size_of[g], 1);
 	}
 
 	char *path = tmp_path("seq.hlt");
@@ -907,10 +937,9 @@ static void seq_live_set(int ordered)
 	CHECK(r && hl_trace_open(path, &t, err, sizeof(err)) == 0, "open: %s", err);
 	if (r && t) {
 		CHECK(hl_replay_run(r, t, err, sizeof(err)) == 0, "run: %s", err);
-		check_counts(r, "blocks by ordinal",
-			     (struct model_counts){allocs, frees, bytes, peak, nlive, cur});
+		check_counts(r, "blocks by ordinal", m.c);
 		struct seq_model got = {
-		    .born_addr = ordered ? born : NULL, .born_ord = born_ord, .base = base};
+		    .born_addr = ordered ? m.born : NULL, .born_ord = born_ord, .base = base};
 		hl_replay_foreach_live(r, seq_visit, &got);
 		CHECK(got.n == want.n && got.sum_key == want.sum_key && got.bytes == want.bytes,
 		      "blocks by ordinal: %" PRIu64 "/%" PRIu64 " blocks left, keys %s", got.n,
@@ -924,10 +953,7 @@ static void seq_live_set(int ordered)
 	hl_replay_free(r);
 	tw_free(&w);
 out:
-	free(used);
-	free(live);
-	free(size_of);
-	free(born);
+	model_fini(&m);
 	free(key_of);
 	free(bound);
 	free(g_of_ord);
