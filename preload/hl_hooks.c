@@ -56,6 +56,7 @@ struct hl_tls {
 	uint32_t gen; /* hl_state.gen when tid was taken */
 	uint32_t tid;
 	uint32_t prev_len;
+	int stack_known; /* hl_unwind_thread_stack answered for this thread */
 	uint64_t cons_hint;	     /* stale copy of the ring's consumer position */
 	uint64_t prev[HL_DEPTH_MAX]; /* previous event's stack, outermost first */
 };
@@ -204,8 +205,19 @@ static void register_thread(void)
 	tls.cons_hint = 0; /* a new ring after fork starts at 0 */
 	/* Any non-NULL value makes the key's destructor run at thread exit. */
 	pthread_setspecific(hl_state.thread_key, (void *)1);
-	if (hl_opt.leak_scan)
-		hl_threads_add_self();
+	tls.stack_known = 0;
+}
+
+/* The thread's stack bounds, for the unwinder's re-reads and the leak
+ * scan's roots, once glibc can be asked (stack: this event's, n frames). */
+static __attribute__((noinline)) void learn_stack(const uint64_t *stack, uint32_t n)
+{
+	uint64_t lo, hi;
+	if (!hl_unwind_thread_stack(stack, n, n == hl_state.depth, &lo, &hi))
+		return;
+	tls.stack_known = 1;
+	if (hl_opt.leak_scan && hi)
+		hl_threads_add_self(lo, hi);
 }
 
 static void push_simple(uint8_t type, uint8_t fn, uint64_t ptr)
@@ -281,6 +293,8 @@ static __attribute__((noinline)) void record(uint8_t type, uint8_t fn, const voi
 		for (uint32_t i = k; i < n; i++)
 			tls.prev[i] = buf[n - 1 - i];
 		tls.prev_len = n;
+		if (unlikely(!tls.stack_known))
+			learn_stack(tls.prev, n);
 	}
 	if (unlikely(atomic_load_explicit(&hl_state.sync, memory_order_relaxed)))
 		hl_writer_flush();
@@ -662,6 +676,8 @@ static void leak_scan(int freeres)
 	}
 	if (!tls.tid || tls.gen != hl_state.gen)
 		register_thread();
+	if (!tls.stack_known) /* a thread that never recorded: its stack is a root */
+		learn_stack(NULL, 0);
 	/* Spill callee-saved registers onto this stack, which the scan reads
 	 * from here upwards. */
 	__builtin_unwind_init();

@@ -16,10 +16,10 @@ void hl_live_free(uint32_t tid, uint64_t ptr, int is_realloc);
 void hl_live_realloc_fail(uint32_t tid, uint64_t ptr);
 void hl_live_forget(void); /* fork child */
 
-/* Any thread: registers / unregisters the calling thread's stack as a root
- * (called from the hook layer when a thread first records, and from its
- * thread-exit destructor).  Lock-free. */
-void hl_threads_add_self(void);
+/* Any thread: registers / unregisters the calling thread's stack [lo, hi)
+ * as a root (called from the hook layer when a thread first records, and
+ * from its thread-exit destructor).  Lock-free. */
+void hl_threads_add_self(uint64_t lo, uint64_t hi);
 void hl_threads_remove_self(void);
 void hl_threads_forget(void); /* fork child: only the forking thread remains */
 

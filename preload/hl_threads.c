@@ -12,8 +12,8 @@
  * - only the owning thread turns its LIVE slot DEAD;
  * - `used` (the high-water mark of claimed slots) only grows, so the scanner
  *   reads [0, used) and may at worst see a slot mid-claim (BUSY: skipped).
- * Never calls malloc itself; pthread_getattr_np may (glibc allocates a cpu
- * set), which the hook guard lets pass unrecorded. */
+ * Never calls malloc itself.  The hook layer hands in the stack bounds
+ * (hl_unwind_thread_stack: pthread_getattr_np, asked when it is safe). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -43,21 +43,10 @@ static int claim(unsigned i, int from)
 						       memory_order_acquire, memory_order_relaxed);
 }
 
-void hl_threads_add_self(void)
+void hl_threads_add_self(uint64_t lo, uint64_t hi)
 {
-	pthread_attr_t attr;
-	void *addr;
-	size_t size;
-
 	if (my_slot)
 		hl_threads_remove_self();
-	if (pthread_getattr_np(pthread_self(), &attr))
-		return;
-	int ok = pthread_attr_getstack(&attr, &addr, &size) == 0;
-	pthread_attr_destroy(&attr);
-	if (!ok)
-		return;
-	uint64_t lo = (uint64_t)(uintptr_t)addr, hi = lo + size;
 
 	/* Prefer the dead slot of the stack we are reusing, so one range is
 	 * never listed both dead and live; then a free slot; then any dead. */

@@ -29,7 +29,8 @@
  *
  * Safety: the walk reads only what libunwind's fast path reads (stack words
  * at CFA-based addresses of live frames).  The re-reads are limited to the
- * thread's own stack ([lo, hi) from pthread_getattr_np) above the current
+ * thread's own stack ([lo, hi) from pthread_getattr_np, see
+ * hl_unwind_thread_stack) above the current
  * frame, which is mapped; a thread running on another stack (sigaltstack,
  * coroutines) walks without them.  Our own frames (the hook, record, this
  * function) are compiled with frame pointers and stepped through those.
@@ -63,6 +64,7 @@ enum hl_unwind_mode { HL_UNWIND_FAST, HL_UNWIND_LIBUNWIND, HL_UNWIND_CHECK };
 static enum hl_unwind_mode mode = HL_UNWIND_LIBUNWIND;
 static _Atomic uint64_t n_checked, n_differ, n_fallback; /* check mode */
 static uint64_t self_lo, self_hi;
+static uint64_t getattr_lo, getattr_hi; /* libc's pthread_getattr_np */
 
 /* ---- rules -------------------------------------------------------------- */
 
@@ -332,6 +334,8 @@ struct uw_thread {
 static __thread struct uw_thread *uwt __attribute__((tls_model("initial-exec")));
 static __thread int uwt_failed __attribute__((tls_model("initial-exec")));
 
+static int libunwind_stack(uint64_t *buf, unsigned max);
+
 static struct uw_thread *thread_state(void)
 {
 	if (uwt_failed)
@@ -342,18 +346,45 @@ static struct uw_thread *thread_state(void)
 		uwt_failed = 1;
 		return NULL;
 	}
+	/* lo = hi = 0 (mmap's zeroes): no re-reads until
+	 * hl_unwind_thread_stack has learnt the stack. */
+	uwt = t;
+	return t;
+}
+
+int hl_unwind_thread_stack(const uint64_t *stack, unsigned n, int cut, uint64_t *lo,
+			   uint64_t *hi)
+{
+	/* pthread_getattr_np holds the thread's lock while it allocates
+	 * (its cpu set; for the main thread also fopen of /proc/self/maps):
+	 * asking it from inside itself would wait on that lock forever. */
+	for (unsigned i = 0; i < n; i++)
+		if (stack[i] - getattr_lo < getattr_hi - getattr_lo)
+			return 0;
+	if (cut && n < 8) { /* a --depth too small to tell: look deeper */
+		uint64_t more[8 + 16];
+		int m = libunwind_stack(more, 8);
+		for (int i = 0; i < m; i++)
+			if (more[i] - getattr_lo < getattr_hi - getattr_lo)
+				return 0;
+	}
 	pthread_attr_t a;
 	void *addr;
 	size_t size;
+	*lo = *hi = 0;
 	if (pthread_getattr_np(pthread_self(), &a) == 0) {
 		if (pthread_attr_getstack(&a, &addr, &size) == 0) {
-			t->lo = (uint64_t)(uintptr_t)addr;
-			t->hi = t->lo + size;
+			*lo = (uint64_t)(uintptr_t)addr;
+			*hi = *lo + size;
 		}
 		pthread_attr_destroy(&a);
 	}
-	uwt = t;
-	return t;
+	if (uwt) {
+		uwt->lo = *lo;
+		uwt->hi = *hi;
+		uwt->usable = 0;
+	}
+	return 1;
 }
 
 void hl_unwind_thread_end(void)
@@ -665,6 +696,13 @@ void hl_unwind_init(const char *how, uint64_t lo, uint64_t hi)
 {
 	self_lo = lo;
 	self_hi = hi;
+	void *ga = dlsym(RTLD_NEXT, "pthread_getattr_np");
+	const ElfW(Sym) *sym = NULL;
+	Dl_info di;
+	if (ga && dladdr1(ga, &di, (void **)&sym, RTLD_DL_SYMENT) && sym) {
+		getattr_lo = (uint64_t)(uintptr_t)ga;
+		getattr_hi = getattr_lo + (sym->st_size ? sym->st_size : 1);
+	}
 	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
 	mode = HL_UNWIND_FAST;
 	if (how && !strcmp(how, "libunwind"))

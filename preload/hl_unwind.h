@@ -33,6 +33,14 @@ void hl_unwind_init(const char *mode, uint64_t self_lo, uint64_t self_hi);
 unsigned hl_unwind(uint64_t *buf, unsigned max, const uint64_t *prev, unsigned prev_len,
 		   unsigned *same, const void *frame);
 
+/* The calling thread's stack [lo, hi), from pthread_getattr_np, which the
+ * unwinder needs before it re-reads saved frames.  stack[0..n): the
+ * thread's current stack (any order), cut: it was cut at --depth.  Returns
+ * 0 without asking while the thread is inside pthread_getattr_np itself
+ * (which allocates holding a lock it would take again): call again at a
+ * later event.  Returns 1 with lo = hi = 0 if glibc cannot tell. */
+int hl_unwind_thread_stack(const uint64_t *stack, unsigned n, int cut, uint64_t *lo,
+			   uint64_t *hi);
 /* Every module's code may have changed (after dlclose). */
 void hl_unwind_forget(void);
 /* The calling thread ends: its state goes. */
