@@ -56,7 +56,6 @@ struct hl_tls {
 	uint32_t gen; /* hl_state.gen when tid was taken */
 	uint32_t tid;
 	uint32_t prev_len;
-	int stack_known; /* hl_unwind_thread_stack answered for this thread */
 	uint64_t cons_hint;	     /* stale copy of the ring's consumer position */
 	uint64_t prev[HL_DEPTH_MAX]; /* previous event's stack, outermost first */
 };
@@ -205,19 +204,31 @@ static void register_thread(void)
 	tls.cons_hint = 0; /* a new ring after fork starts at 0 */
 	/* Any non-NULL value makes the key's destructor run at thread exit. */
 	pthread_setspecific(hl_state.thread_key, (void *)1);
-	tls.stack_known = 0;
+	hl_unwind_pending |= HL_UW_STACK;
 }
 
+static void push_modules(void);
+
 /* The thread's stack bounds, for the unwinder's re-reads and the leak
- * scan's roots, once glibc can be asked (stack: this event's, n frames). */
-static __attribute__((noinline)) void learn_stack(const uint64_t *stack, uint32_t n)
+ * scan's roots, once glibc can be asked.  The event's stack, innermost
+ * first: the new frames a[0..na), then the outer frames it shares with the
+ * previous one, b[nb-1] down to b[0]; cut: cut at --depth. */
+static void learn_stack(const uint64_t *a, uint32_t na, const uint64_t *b, uint32_t nb, int cut)
 {
 	uint64_t lo, hi;
-	if (!hl_unwind_thread_stack(stack, n, n == hl_state.depth, &lo, &hi))
-		return;
-	tls.stack_known = 1;
-	if (hl_opt.leak_scan && hi)
+	if (hl_unwind_thread_stack(a, na, b, nb, cut, &lo, &hi) && hl_opt.leak_scan && hi)
 		hl_threads_add_self(lo, hi);
+}
+
+/* What the walk left to do (hl_unwind_pending), before the event goes out. */
+static __attribute__((noinline)) void after_walk(const uint64_t *buf, uint32_t n, uint32_t k)
+{
+	if (hl_unwind_pending & HL_UW_MODULE) {
+		hl_unwind_pending &= ~HL_UW_MODULE;
+		push_modules();
+	}
+	if (hl_unwind_pending & HL_UW_STACK)
+		learn_stack(buf, n - k, tls.prev, k, n == hl_state.depth);
 }
 
 static void push_simple(uint8_t type, uint8_t fn, uint64_t ptr)
@@ -269,6 +280,8 @@ static __attribute__((noinline)) void record(uint8_t type, uint8_t fn, const voi
 		while (k < m && buf[n - 1 - k] == tls.prev[k])
 			k++;
 		nnew = n - k;
+		if (unlikely(hl_unwind_pending))
+			after_walk(buf, n, k);
 	}
 
 	int lossy = hl_opt.lossy || early; /* nobody drains yet: never wait */
@@ -293,8 +306,6 @@ static __attribute__((noinline)) void record(uint8_t type, uint8_t fn, const voi
 		for (uint32_t i = k; i < n; i++)
 			tls.prev[i] = buf[n - 1 - i];
 		tls.prev_len = n;
-		if (unlikely(!tls.stack_known))
-			learn_stack(tls.prev, n);
 	}
 	if (unlikely(atomic_load_explicit(&hl_state.sync, memory_order_relaxed)))
 		hl_writer_flush();
@@ -549,25 +560,34 @@ HL_EXPORT size_t malloc_usable_size(void *p)
 /* ---- modules ------------------------------------------------------------ */
 
 /* Puts a snapshot of the loaded modules in the ring, in order with events. */
+/* A snapshot of the loaded modules for the writer.  Taken before the ring
+ * space is reserved: a reserved record holds up the writer until it is
+ * committed, and taking the loader's lock may wait for a thread that
+ * waits for the writer (one allocating inside a dl_iterate_phdr callback). */
 static void push_modules(void)
 {
-	size_t need = hl_modules_snapshot(NULL, 0, NULL);
-	struct hl_ev *ev = hl_ring_reserve(hl_state.ring, sizeof(*ev) + need + 4096, 0);
-	if (!ev)
+	size_t cap = (hl_modules_snapshot(NULL, 0, NULL) + 4096 + 4095) & ~(size_t)4095, written;
+	void *snap = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (snap == MAP_FAILED)
 		return;
-	memset(ev, 0, sizeof(*ev));
-	ev->type = HL_EV_MODULES;
-	ev->tid = tls.tid;
-	size_t written;
-	hl_modules_snapshot(ev->ips, need + 4096, &written);
-	ev->size = written;
-	hl_ring_commit(hl_state.ring, ev);
+	hl_modules_snapshot(snap, cap, &written);
+	struct hl_ev *ev = hl_ring_reserve(hl_state.ring, sizeof(*ev) + written, !hl_state.ctor_done);
+	if (ev) {
+		memset(ev, 0, sizeof(*ev));
+		ev->type = HL_EV_MODULES;
+		ev->tid = tls.tid;
+		memcpy(ev->ips, snap, written);
+		ev->size = written;
+		hl_ring_commit(hl_state.ring, ev);
+	}
+	munmap(snap, cap);
 }
 
 /* dlopen is deliberately not interposed: glibc resolves a relative name
  * against the *caller's* RUNPATH, and a wrapper would become the caller.
- * New modules are found by the writer when a frame falls outside every known
- * module.  dlclose is interposed so that stacks recorded before an unload are
+ * New modules are announced by the thread whose walk meets one first
+ * (after_walk), or found by the writer when a frame falls outside every
+ * known module.  dlclose is interposed so that stacks recorded before an unload are
  * matched with the module that was there (snapshot before and after). */
 HL_EXPORT int dlclose(void *handle)
 {
@@ -676,8 +696,8 @@ static void leak_scan(int freeres)
 	}
 	if (!tls.tid || tls.gen != hl_state.gen)
 		register_thread();
-	if (!tls.stack_known) /* a thread that never recorded: its stack is a root */
-		learn_stack(NULL, 0);
+	if (hl_unwind_pending & HL_UW_STACK) /* never recorded: its stack is a root */
+		learn_stack(NULL, 0, NULL, 0, 0);
 	/* Spill callee-saved registers onto this stack, which the scan reads
 	 * from here upwards. */
 	__builtin_unwind_init();

@@ -163,6 +163,8 @@ struct uw_mod {
 static struct uw_mod mods[MOD_MAX];
 static unsigned nmods;
 
+__thread unsigned hl_unwind_pending __attribute__((tls_model("initial-exec")));
+
 static struct uw_mod *mod_get(const struct link_map *lm) /* fill_lock held */
 {
 	for (unsigned i = 0; i < nmods; i++)
@@ -172,6 +174,7 @@ static struct uw_mod *mod_get(const struct link_map *lm) /* fill_lock held */
 		return NULL;
 	struct uw_mod *m = &mods[nmods++];
 	memset(m, 0, sizeof(*m));
+	hl_unwind_pending |= HL_UW_MODULE;
 	m->map = lm;
 	m->bias = lm->l_addr;
 	const char *path = lm->l_name && lm->l_name[0] ? lm->l_name : "/proc/self/exe";
@@ -352,38 +355,44 @@ static struct uw_thread *thread_state(void)
 	return t;
 }
 
-int hl_unwind_thread_stack(const uint64_t *stack, unsigned n, int cut, uint64_t *lo,
-			   uint64_t *hi)
+static int in_getattr(const uint64_t *ips, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (ips[i] - getattr_lo < getattr_hi - getattr_lo)
+			return 1;
+	return 0;
+}
+
+int hl_unwind_thread_stack(const uint64_t *a, unsigned na, const uint64_t *b, unsigned nb,
+			   int cut, uint64_t *lo, uint64_t *hi)
 {
 	/* pthread_getattr_np holds the thread's lock while it allocates
 	 * (its cpu set; for the main thread also fopen of /proc/self/maps):
 	 * asking it from inside itself would wait on that lock forever. */
-	for (unsigned i = 0; i < n; i++)
-		if (stack[i] - getattr_lo < getattr_hi - getattr_lo)
-			return 0;
-	if (cut && n < 8) { /* a --depth too small to tell: look deeper */
+	if (in_getattr(a, na) || in_getattr(b, nb))
+		return 0;
+	if (cut && na + nb < 8) { /* a --depth too small to tell: look deeper */
 		uint64_t more[8 + 16];
-		int m = libunwind_stack(more, 8);
-		for (int i = 0; i < m; i++)
-			if (more[i] - getattr_lo < getattr_hi - getattr_lo)
-				return 0;
+		if (in_getattr(more, (unsigned)libunwind_stack(more, 8)))
+			return 0;
 	}
-	pthread_attr_t a;
+	pthread_attr_t at;
 	void *addr;
 	size_t size;
 	*lo = *hi = 0;
-	if (pthread_getattr_np(pthread_self(), &a) == 0) {
-		if (pthread_attr_getstack(&a, &addr, &size) == 0) {
+	if (pthread_getattr_np(pthread_self(), &at) == 0) {
+		if (pthread_attr_getstack(&at, &addr, &size) == 0) {
 			*lo = (uint64_t)(uintptr_t)addr;
 			*hi = *lo + size;
 		}
-		pthread_attr_destroy(&a);
+		pthread_attr_destroy(&at);
 	}
 	if (uwt) {
 		uwt->lo = *lo;
 		uwt->hi = *hi;
 		uwt->usable = 0;
 	}
+	hl_unwind_pending &= ~HL_UW_STACK;
 	return 1;
 }
 

@@ -33,14 +33,24 @@ void hl_unwind_init(const char *mode, uint64_t self_lo, uint64_t self_hi);
 unsigned hl_unwind(uint64_t *buf, unsigned max, const uint64_t *prev, unsigned prev_len,
 		   unsigned *same, const void *frame);
 
+/* Work for the hook after hl_unwind, per thread; 0 nearly always.
+ * HL_UW_STACK: the thread's stack bounds are not known yet (the hook sets
+ * it for a new thread; hl_unwind_thread_stack clears it).  HL_UW_MODULE:
+ * the walk met a module the unwinder had not seen before: the hook tells
+ * the writer (a module snapshot) before the event, so the writer need not
+ * take the loader's lock itself while this thread may hold it. */
+enum { HL_UW_STACK = 1, HL_UW_MODULE = 2 };
+extern __thread unsigned hl_unwind_pending __attribute__((tls_model("initial-exec")));
+
 /* The calling thread's stack [lo, hi), from pthread_getattr_np, which the
- * unwinder needs before it re-reads saved frames.  stack[0..n): the
- * thread's current stack (any order), cut: it was cut at --depth.  Returns
- * 0 without asking while the thread is inside pthread_getattr_np itself
- * (which allocates holding a lock it would take again): call again at a
- * later event.  Returns 1 with lo = hi = 0 if glibc cannot tell. */
-int hl_unwind_thread_stack(const uint64_t *stack, unsigned n, int cut, uint64_t *lo,
-			   uint64_t *hi);
+ * unwinder needs before it re-reads saved frames.  a[0..na) and b[0..nb):
+ * the thread's current stack (in two parts, any order), cut: it was cut at
+ * --depth.  Returns 0 without asking while the thread is inside
+ * pthread_getattr_np itself (which allocates holding a lock it would take
+ * again): call again at a later event.  Returns 1 with lo = hi = 0 if glibc
+ * cannot tell. */
+int hl_unwind_thread_stack(const uint64_t *a, unsigned na, const uint64_t *b, unsigned nb,
+			   int cut, uint64_t *lo, uint64_t *hi);
 /* Every module's code may have changed (after dlclose). */
 void hl_unwind_forget(void);
 /* The calling thread ends: its state goes. */

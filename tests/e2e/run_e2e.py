@@ -369,6 +369,34 @@ def test_dlopen_user(tmp, c):
         "leaked_bytes": 444, "leaked_blocks": 2})
 
 
+def test_phdr_callback(tmp, c):
+    """20000 dl_work() calls of a just-dlopen'ed library from inside a
+    dl_iterate_phdr callback (the loader's lock held), through a 64 KiB
+    ring that fills many times: heapline's writer must not need that lock
+    (it did, and the program hung).  The library's frames keep their
+    module."""
+    exe, lib = example("phdr_callback"), env_path("HL_LIBDLALLOC")
+    env = {"HEAPLINE_RING_KIB": "64"}
+    r0 = hl_run(tmp, [exe, lib, "0"], extra_env=env, timeout=30)
+    c.eq("base exit status", r0.rc, 0)
+    base = only_trace(c, r0, "phdr_callback 0")
+    r = hl_run(tmp, [exe, lib, "20000"], extra_env=env, timeout=30)
+    c.eq("exit status", r.rc, 0)
+    c.eq("stdout", r.out, b"phdr_callback done\n")
+    s = only_trace(c, r, "phdr_callback")
+    clean_end(c, "phdr_callback", s)
+    c.eq("end", s["end"], "exit")
+    c.eq("over the base", diff(s, base), {
+        "allocations": 40000, "frees": 40000, "bytes_allocated": 20000 * 777,
+        "leaked_bytes": 0, "leaked_blocks": 0})
+    p = subprocess.run([heapline(), "report", "--view", "top", "--format", "json",
+                        r.traces[0]], capture_output=True, timeout=60)
+    top = json.loads(p.stdout)["top_bytes"][0]
+    c.eq("top site's calls", top["allocations"], 20000)
+    c.eq("top site's module", os.path.basename(top["frames"][0]["module"] or ""),
+         "libdlalloc.so")
+
+
 def cxx_base(tmp, c):
     """cxx_user control: libstdc++'s startup allocations (its EH pool)."""
     exe = example("cxx_user")
