@@ -20,9 +20,11 @@
  *     that no sized symbol's end passes and that lies in addr's section.
  * Symbols that cover addr are found with a prefix maximum of symbol ends,
  * then replayed through that rule in table order, so the winner is the
- * same.  The sizeless case needs sections and the scan order in full; it is
- * rare (a sizeless symbol must start at or above every end below addr), so
- * it is only detected here and left to libdwfl, as is anything odd. */
+ * same.  A sizeless symbol can only win where no sized one covers addr, if
+ * it starts at the highest end of everything below addr and lies in addr's
+ * section (found as libdwfl finds it); a sizeless symbol exactly at addr
+ * changes which tables libdwfl scans, and is left to it, as is anything
+ * odd. */
 #include <elf.h>
 #include <gelf.h>
 #include <stdlib.h>
@@ -168,6 +170,36 @@ static const struct sym *better(const struct sym *cur, const struct sym *s)
 	return cur;
 }
 
+/* The position of s in libdwfl's scan: the globals, then the locals. */
+static uint64_t scan_key(const struct sym *s, int glo)
+{
+	return ((uint64_t)(s->ndx < (unsigned)glo) << 32) | s->ndx;
+}
+
+/* The section libdwfl places an address in (its __libdwfl_find_section_ndx). */
+static GElf_Word section_of(Dwfl_Module *dm, GElf_Addr a)
+{
+	Dwarf_Addr v = a, bias;
+	Elf_Scn *scn = dwfl_module_address_section(dm, &v, &bias);
+
+	return scn ? (GElf_Word)elf_ndxscn(scn) : SHN_UNDEF;
+}
+
+/* libdwfl's same_section() for a sizeless symbol s at or below addr: a
+ * symbol of a special section (absolute and such) only exactly at addr. */
+static bool same_section(const struct hl_symtab_idx *x, GElf_Addr addr, const struct sym *s)
+{
+	GElf_Sym sym;
+	GElf_Addr value;
+	GElf_Word shndx;
+
+	if (!dwfl_module_getsym_info(x->dm, s->ndx, &sym, &value, &shndx, NULL, NULL))
+		return false;
+	if (shndx >= SHN_LORESERVE)
+		return s->value == addr;
+	return section_of(x->dm, addr) == section_of(x->dm, s->value);
+}
+
 int hl_symtab_idx_lookup(const struct hl_symtab_idx *x, GElf_Addr addr, const char **name,
 			 GElf_Off *off)
 {
@@ -226,13 +258,29 @@ int hl_symtab_idx_lookup(const struct hl_symtab_idx *x, GElf_Addr addr, const ch
 		*off = addr - best->value;
 		return *name ? 1 : -1;
 	}
-	/* No sized symbol covers addr, and every table was scanned.  A sizeless
-	 * symbol can only win if it starts at the highest end (or start) of
-	 * everything at or below addr, maxend[p - 1]. */
+	/* No sized symbol covers addr, and every table was scanned (no
+	 * sizeless symbol is at addr).  libdwfl keeps the last sizeless symbol
+	 * it meets in addr's section that starts at or above every end met so
+	 * far, and takes it if it starts at or above every end at all.  So it
+	 * starts at the highest end of everything at or below addr,
+	 * maxend[p - 1]; of those, the last in the scan order wins (globals
+	 * first, each table in index order). */
 	if (p == 0)
 		return 0;
-	for (size_t k = p; k > 0 && x->v[k - 1].value >= x->maxend[p - 1]; k--)
-		if (x->v[k - 1].value == x->maxend[p - 1] && !x->v[k - 1].size)
-			return -1;
-	return 0;
+	GElf_Addr top = x->maxend[p - 1];
+	const struct sym *label = NULL;
+	for (size_t k = p; k > 0 && x->v[k - 1].value >= top; k--) {
+		const struct sym *s = &x->v[k - 1];
+
+		if (s->value != top || s->size || (label && scan_key(s, glo) < scan_key(label, glo)))
+			continue;
+		if (same_section(x, addr, s))
+			label = s;
+	}
+	if (!label)
+		return 0;
+	*name = dwfl_module_getsym_info(x->dm, label->ndx, &(GElf_Sym){0}, &(GElf_Addr){0}, NULL,
+					NULL, NULL);
+	*off = addr - label->value;
+	return *name ? 1 : -1;
 }

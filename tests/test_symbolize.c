@@ -241,7 +241,7 @@ static bool found_has(const struct found *fd, const char *name)
 /* ---- the indexes against libdw ------------------------------------------- */
 
 struct idx_stats {
-	long sym_probes, sym_decided, pcs, pcs_decided, lines, decls;
+	long sym_probes, sym_decided, sizeless_decided, pcs, pcs_decided, lines, decls;
 };
 
 static bool same_str(const char *a, const char *b)
@@ -277,6 +277,8 @@ static void check_symtab_near(Dwfl_Module *dm, struct hl_symtab_idx *x, GElf_Add
 		if (r < 0)
 			continue;
 		st->sym_decided++;
+		if (!size && probes[k] > v)
+			st->sizeless_decided++;
 		name = dwfl_module_addrinfo(dm, probes[k], &off, &sym, NULL, NULL, NULL);
 		CHECK(r == (name != NULL) && (!name || (name == xname && off == xoff)),
 		      "symbol at %#llx: %s+%#llx, index %s+%#llx", (unsigned long long)probes[k],
@@ -706,6 +708,9 @@ int main(void)
 		       st.sym_decided, st.sym_probes, st.pcs_decided, st.pcs, st.lines, st.decls);
 		CHECK(st.sym_decided > st.sym_probes / 4, "%ld of %ld symbol probes decided",
 		      st.sym_decided, st.sym_probes);
+		/* hl_fixnd_label + 1 and + 2 at least */
+		CHECK(st.sizeless_decided >= 2, "%ld probes past sizeless labels decided",
+		      st.sizeless_decided);
 		for (size_t i = 0; i < nnames; i++)
 			free(names[i]);
 	}
