@@ -119,6 +119,14 @@ const uint8_t *hl_enc_take(struct hl_enc *e, size_t *len)
 	return b;
 }
 
+void hl_enc_forget_prev(struct hl_enc *e)
+{
+	if (e->len)
+		return;
+	e->buf = e->prev = e->hist;
+	e->prev_len = 0;
+}
+
 static inline void put_byte(struct hl_enc *e, uint8_t b)
 {
 	e->buf[e->len++] = b;

@@ -67,6 +67,9 @@ static inline size_t hl_enc_room(const struct hl_enc *e)
  * valid only until the next call that writes.  An empty block is not taken
  * at all: prev stays as it was. */
 const uint8_t *hl_enc_take(struct hl_enc *e, size_t *len);
+/* Right after a take: keep nothing for a prefix (the next frames will not
+ * use one), so later takes move no history. */
+void hl_enc_forget_prev(struct hl_enc *e);
 
 /* The node for (parent, ip), writing a NODE record if it is new.
  * Returns the id (>= 1), or 0 if memory ran out (the event keeps the

@@ -22,6 +22,11 @@
  * fastest phase runs at level 3); a tight loop produces records too fast
  * for it and stays at level 3, where its random sizes also compress better.
  *
+ * After the library's destructor every event is flushed on its own (see
+ * hl_hooks.c): those one-event blocks are compressed at level 1 without a
+ * prefix.  zstd indexes a prefix in full for every frame, and 1 MiB of it
+ * for each of the ~2000 frees in clang's later destructors took 15 s.
+ *
  * Flush protocol (exit, exec, _exit, abort): the requester bumps flush_req
  * and wakes the ring's consumer; the writer notes the ring's produced
  * position, drains up to it, writes the block, then publishes flush_done
@@ -64,6 +69,7 @@
 #define SLEEP_MS       5
 #define ZSTD_LEVEL     3
 #define ZSTD_LEVEL_CALM 6
+#define ZSTD_LEVEL_SYNC 1 /* one-event blocks (hl_state.sync) */
 #define CALM_RATE      (32u << 20) /* raw bytes a second */
 #define COMPRESS_STEP  (128u << 10) /* zstd's block size */
 #define BLOCK_TARGET   (1u << 20) /* raw bytes: a block is written once it holds this */
@@ -219,12 +225,18 @@ static void frame_reset(size_t raw)
 	uint64_t now = hl_clock_ns(), full = hl_ring_full_count(hl_state.ring);
 	int level = ZSTD_LEVEL;
 
+	int sync = atomic_load_explicit(&hl_state.sync, memory_order_relaxed);
+
 	ZSTD_CCtx_reset(w.zc, ZSTD_reset_session_only);
-	if (raw && w.cpus > 1 && full == w.ring_full && now > w.frame_ns &&
-	    (double)raw * 1e9 / (double)(now - w.frame_ns) < CALM_RATE)
+	if (sync)
+		level = ZSTD_LEVEL_SYNC;
+	else if (raw && w.cpus > 1 && full == w.ring_full && now > w.frame_ns &&
+		 (double)raw * 1e9 / (double)(now - w.frame_ns) < CALM_RATE)
 		level = ZSTD_LEVEL_CALM;
 	if (level != w.level && set_level(level))
 		set_level(ZSTD_LEVEL); /* the default's parameters always take */
+	if (sync)
+		hl_enc_forget_prev(&w.enc);
 	/* The reader gives every block the records before it as its prefix
 	 * (up to HL_PREFIX_MAX): whether the frame refers to them is the
 	 * writer's choice (HL_ENC_PREFIX_MAX). */
