@@ -99,6 +99,7 @@ static struct {
 	int failed; /* writing failed: drain and discard */
 	dev_t dev;  /* identity of the trace file: a program that closes */
 	ino_t ino;  /* every fd must not make us write into its own file */
+	uint64_t off; /* the file's length: whole blocks written so far */
 	uint64_t last_block_ms;
 	uint64_t events_seen;
 	uint64_t lost_written;
@@ -189,18 +190,54 @@ static void say_once(const char *what)
 	(void)r;
 }
 
+/* Whether w.fd is still the trace file. */
+static int fd_is_trace(int fd)
+{
+	struct stat st;
+	return fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == w.dev && st.st_ino == w.ino;
+}
+
+/* The program closed our descriptor, or opened a file of its own under its
+ * number (daemons, and programs that close every descriptor they did not
+ * open): open the trace again by its (absolute) path, the same file or
+ * none.  The old number is left alone: it may be the program's now. */
+static int reopen_trace(void)
+{
+	int fd = open(w.path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0 && !fd_is_trace(fd)) {
+		close(fd);
+		fd = -1;
+	}
+	if (fd < 0)
+		return -1;
+	w.fd = fd;
+	return 0;
+}
+
+/* Writes n bytes at the end of what the trace holds (w.off): a block cut
+ * short by a closed descriptor is written again whole after reopening. */
 static int write_all(const void *p, size_t n)
 {
 	const uint8_t *b = p;
+	uint64_t at = w.off;
+	int reopened = 0;
 	while (n) {
-		ssize_t r = write(w.fd, b, n);
+		ssize_t r = pwrite(w.fd, b, n, (off_t)at);
+		if (r < 0 && errno == EBADF && !reopened++ && !reopen_trace()) {
+			n += (size_t)(b - (const uint8_t *)p);
+			b = p;
+			at = w.off;
+			continue;
+		}
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
 			return -1;
 		b += r;
+		at += (uint64_t)r;
 		n -= (size_t)r;
 	}
+	w.off = at;
 	return 0;
 }
 
@@ -305,6 +342,7 @@ static void write_block(void)
 		} else {
 			w.dev = st.st_dev;
 			w.ino = st.st_ino;
+			w.off = 0;
 			uint8_t hdr[HL_HEADER_LEN];
 			memcpy(hdr, HL_MAGIC, HL_MAGIC_LEN);
 			hl_put_u32le(hdr + 8, HL_VERSION);
@@ -324,8 +362,7 @@ static void write_block(void)
 	frame_reset(len);
 	if (w.failed)
 		return;
-	struct stat st;
-	if (fstat(w.fd, &st) || st.st_dev != w.dev || st.st_ino != w.ino) {
+	if (!fd_is_trace(w.fd) && reopen_trace()) {
 		errno = EBADF;
 		say_once("the program closed the trace file descriptor of");
 		w.fd = -1;

@@ -397,6 +397,27 @@ def test_phdr_callback(tmp, c):
          "libdlalloc.so")
 
 
+def test_fd_closer(tmp, c):
+    """The program closes every descriptor it did not open, then its own
+    files take the freed numbers (the trace's among them): heapline opens
+    the trace again by its path, writes nothing into the program's files
+    and loses no event."""
+    out = os.path.join(tmp, "out")
+    os.mkdir(out)
+    r = hl_run(tmp, [example("fd_closer"), out], timeout=60)
+    c.eq("exit status", r.rc, 0)
+    c.eq("stdout", r.out, b"fd_closer\n")
+    c.eq("stderr (no warning)", r.err, "")
+    s = only_trace(c, r, "fd_closer")
+    c.summary("fd_closer", s, {
+        "allocations": 300000, "frees": 300000, "bytes_allocated": 34900000,
+        "leaked_bytes": 0, "leaked_blocks": 0, "end": "exit"})
+    clean_end(c, "fd_closer", s)
+    for k in range(8):
+        with open(os.path.join(out, f"fd_closer.{k}.out"), "rb") as f:
+            c.eq(f"file {k}", f.read(), b"abcdefghij" * 200)
+
+
 def cxx_base(tmp, c):
     """cxx_user control: libstdc++'s startup allocations (its EH pool)."""
     exe = example("cxx_user")
