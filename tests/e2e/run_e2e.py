@@ -153,6 +153,17 @@ def clean_end(check, label, s):
     check.summary(label, s, {"lost_events": 0, "truncated_bytes": 0, "unknown_frees": 0})
 
 
+def finished(c, r, label, stdout):
+    """A run that ended normally: exit status 0, its output, one trace that
+    ends in exit with nothing lost.  Returns the trace's summary."""
+    c.eq(label + ": exit status", r.rc, 0)
+    c.eq(label + ": stdout", r.out, stdout)
+    s = only_trace(c, r, label)
+    clean_end(c, label, s)
+    c.eq(label + ": end", s["end"], "exit")
+    return s
+
+
 def diff(s, base, keys=("allocations", "frees", "bytes_allocated", "leaked_bytes",
                          "leaked_blocks")):
     return {k: s[k] - base[k] for k in keys}
@@ -358,12 +369,7 @@ def test_dlopen_user(tmp, c):
     c.eq("base exit status", r0.rc, 0)
     base = only_trace(c, r0, "dlopen_user (DLALLOC_QUIET)")
     clean_end(c, "base", base)
-    r = hl_run(tmp, [exe, lib])
-    c.eq("exit status", r.rc, 0)
-    c.eq("stdout", r.out, b"dlopen_user done\n")
-    s = only_trace(c, r, "dlopen_user")
-    clean_end(c, "dlopen_user", s)
-    c.eq("end", s["end"], "exit")
+    s = finished(c, hl_run(tmp, [exe, lib]), "dlopen_user", b"dlopen_user done\n")
     c.eq("over the base", diff(s, base), {
         "allocations": 8, "frees": 6, "bytes_allocated": 2220,
         "leaked_bytes": 444, "leaked_blocks": 2})
@@ -381,11 +387,7 @@ def test_phdr_callback(tmp, c):
     c.eq("base exit status", r0.rc, 0)
     base = only_trace(c, r0, "phdr_callback 0")
     r = hl_run(tmp, [exe, lib, "20000"], extra_env=env, timeout=30)
-    c.eq("exit status", r.rc, 0)
-    c.eq("stdout", r.out, b"phdr_callback done\n")
-    s = only_trace(c, r, "phdr_callback")
-    clean_end(c, "phdr_callback", s)
-    c.eq("end", s["end"], "exit")
+    s = finished(c, r, "phdr_callback", b"phdr_callback done\n")
     c.eq("over the base", diff(s, base), {
         "allocations": 40000, "frees": 40000, "bytes_allocated": 20000 * 777,
         "leaked_bytes": 0, "leaked_blocks": 0})
@@ -405,14 +407,11 @@ def test_fd_closer(tmp, c):
     out = os.path.join(tmp, "out")
     os.mkdir(out)
     r = hl_run(tmp, [example("fd_closer"), out], timeout=60)
-    c.eq("exit status", r.rc, 0)
-    c.eq("stdout", r.out, b"fd_closer\n")
+    s = finished(c, r, "fd_closer", b"fd_closer\n")
     c.eq("stderr (no warning)", r.err, "")
-    s = only_trace(c, r, "fd_closer")
     c.summary("fd_closer", s, {
         "allocations": 300000, "frees": 300000, "bytes_allocated": 34900000,
-        "leaked_bytes": 0, "leaked_blocks": 0, "end": "exit"})
-    clean_end(c, "fd_closer", s)
+        "leaked_bytes": 0, "leaked_blocks": 0})
     for k in range(8):
         with open(os.path.join(out, f"fd_closer.{k}.out"), "rb") as f:
             c.eq(f"file {k}", f.read(), b"abcdefghij" * 200)
@@ -503,11 +502,7 @@ def test_stack_query(tmp, c):
     for what, env in (("plain", None), ("unwind check", {"HEAPLINE_UNWIND": "check"}),
                       ("leak scan", {"HEAPLINE_LEAK_SCAN": "1"})):
         r = hl_run(tmp, [exe, "3"], extra_env=env, timeout=30)
-        c.eq(what + ": exit status", r.rc, 0)
-        c.eq(what + ": stdout", r.out, b"stack_query\n")
-        s = only_trace(c, r, what)
-        c.eq(what + ": end", s["end"], "exit")
-        clean_end(c, what, s)
+        s = finished(c, r, what, b"stack_query\n")
         if what == "unwind check":
             compared, left = unwind_counts(c, what, r)
             # All but one: the release half of a realloc (getline growing
