@@ -484,6 +484,23 @@ static int walk_on(uint64_t *out, unsigned max, unsigned limit, unsigned *same, 
 #define CUT (-2) /* walk: walk_on goes on */
 static void check(const uint64_t *ours, int n, unsigned max, const uint64_t *prev, unsigned same);
 
+/* The modules of frames libunwind found, as if the walk had met them: a new
+ * one is announced to the writer (HL_UW_MODULE) by this thread. */
+static void meet_modules(const uint64_t *ips, unsigned n)
+{
+	const void *last = NULL;
+	for (unsigned i = 0; i < n; i++) {
+		struct dl_find_object fo;
+		if (_dl_find_object((void *)(uintptr_t)(ips[i] - 1), &fo) != 0 ||
+		    !fo.dlfo_link_map || fo.dlfo_link_map == last)
+			continue;
+		last = fo.dlfo_link_map;
+		pthread_mutex_lock(&fill_lock);
+		mod_get(fo.dlfo_link_map);
+		pthread_mutex_unlock(&fill_lock);
+	}
+}
+
 /* libunwind's stack without our own frames, at most max of them, at buf[0]. */
 static int libunwind_stack(uint64_t *buf, unsigned max)
 {
@@ -517,8 +534,11 @@ unsigned hl_unwind(uint64_t *buf, unsigned max, const uint64_t *prev, unsigned p
 			uwt->usable = 0;
 		*same = 0;
 	}
-	if (n < 0)
+	if (n < 0) {
 		n = libunwind_stack(buf, max);
+		if (mode != HL_UNWIND_LIBUNWIND)
+			meet_modules(buf, (unsigned)n);
+	}
 	return (unsigned)n;
 }
 

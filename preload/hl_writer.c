@@ -35,6 +35,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
@@ -407,6 +408,14 @@ static void refresh_modules(void)
 	apply_modules(w.snap, written);
 }
 
+/* Whether the loader has an object at return address ip, without its lock
+ * (JIT code and other anonymous memory: none, and no snapshot can help). */
+static int in_some_module(uint64_t ip)
+{
+	struct dl_find_object fo;
+	return _dl_find_object((void *)(uintptr_t)(ip - 1), &fo) == 0;
+}
+
 static struct thread_stack *thread_of(uint32_t tid)
 {
 	struct thread_stack *t = w.last_thread;
@@ -502,7 +511,8 @@ static uint32_t stack_node(const struct hl_ev *ev)
 			/* A frame in no known module: something was loaded
 			 * since the last snapshot (dlopen is not hooked: see
 			 * hl_hooks.c). */
-			if (!hl_modules_known_ip(ip) && hl_modules_changed())
+			if (!hl_modules_known_ip(ip) && in_some_module(ip) &&
+			    hl_modules_changed())
 				refresh_modules();
 			ensure_room((size_t)(i + 1) * 24 + 2 * HL_ENC_MAX_EVENT);
 			node = hl_enc_node(&w.enc, parent, ip);
