@@ -15,11 +15,13 @@ int hl_export_folded(FILE *f, const struct hl_export_stacks *s, const char *root
 
 		/* stacks whose frames differ only in file or module read the same:
 		 * the sort put them next to each other, one line sums them */
-		while (j < s->n && !strcmp(s->v[j].folded, s->v[i].folded))
+		while (j < s->n && !hl_export_stack_cmp_text(&s->v[j], &s->v[i]))
 			w += s->v[j++].weight;
 		if (root)
 			fprintf(f, "%s;", root);
-		fprintf(f, "%s %" PRIu64 "\n", s->v[i].folded, w);
+		for (unsigned k = 0; k < s->v[i].nframes; k++)
+			fprintf(f, k ? ";%s" : "%s", s->v[i].names[k]);
+		fprintf(f, " %" PRIu64 "\n", w);
 		i = j;
 	}
 	return ferror(f) ? -EIO : 0;

@@ -175,25 +175,59 @@ nomem:
 	return -ENOMEM;
 }
 
-static char *folded_of(const struct hl_export_stack *s)
-{
-	char name[4096];
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
+/* Frame names, once per distinct frame (the symbolizer's frames are shared
+ * by every stack through them): a deep C++ program's folded text would be
+ * hundreds of megabytes, its names a few. */
+struct hl_export_name {
+	const struct hl_frame *frame;
+	UT_hash_handle hh;
+	char name[];
+};
 
-	if (!f)
+static const char *name_of(struct hl_export_name **names, const struct hl_frame *f)
+{
+	char buf[4096];
+	struct hl_export_name *e;
+	size_t len;
+
+	HASH_FIND_PTR(*names, &f, e);
+	if (e)
+		return e->name;
+	len = strlen(hl_export_frame_name(f, buf, sizeof(buf)));
+	e = malloc(sizeof(*e) + len + 1);
+	if (!e)
 		return NULL;
-	for (unsigned i = 0; i < s->nframes; i++) {
-		if (i)
-			fputc(';', f);
-		fputs(hl_export_frame_name(s->frames[i], name, sizeof(name)), f);
-	}
-	if (fclose(f)) {
-		free(buf);
+	e->frame = f;
+	memcpy(e->name, buf, len + 1);
+	HASH_ADD_PTR(*names, frame, e);
+	if (!e->hh.tbl) {
+		free(e);
 		return NULL;
 	}
-	return buf;
+	return e->name;
+}
+
+int hl_export_stack_cmp_text(const struct hl_export_stack *a, const struct hl_export_stack *b)
+{
+	unsigned n = a->nframes < b->nframes ? a->nframes : b->nframes;
+
+	for (unsigned i = 0; i < n; i++) {
+		const char *p = a->names[i], *q = b->names[i];
+
+		if (p == q) /* the same name: no need to read it */
+			continue;
+		while (*p && *p == *q)
+			p++, q++;
+		if (*p || *q) {
+			/* After a name comes ';' (more frames) or the end; names
+			 * hold no ';', so the texts differ right here. */
+			int c = *p ? (unsigned char)*p : i + 1 < a->nframes ? ';' : 0;
+			int d = *q ? (unsigned char)*q : i + 1 < b->nframes ? ';' : 0;
+			return c - d;
+		}
+	}
+	/* One text goes on (with ';') where the other ends. */
+	return (a->nframes > b->nframes) - (a->nframes < b->nframes);
 }
 
 static int strcmp_null(const char *a, const char *b)
@@ -206,7 +240,7 @@ static int strcmp_null(const char *a, const char *b)
 static int cmp_stacks(const void *pa, const void *pb)
 {
 	const struct hl_export_stack *a = pa, *b = pb;
-	int c = strcmp(a->folded, b->folded);
+	int c = hl_export_stack_cmp_text(a, b);
 
 	if (c)
 		return c;
@@ -254,12 +288,15 @@ int hl_export_stacks_build(struct hl_export_stacks *out, struct hl_stacks *st,
 	HASH_ITER(hh, hash, e, tmp)
 	{
 		HASH_DEL(hash, e);
-		if (!ret && !(e->stack.folded = folded_of(&e->stack)))
+		if (!ret && !(e->stack.names = malloc(e->stack.nframes * sizeof(char *))))
 			ret = -ENOMEM;
+		for (unsigned k = 0; !ret && k < e->stack.nframes; k++)
+			if (!(e->stack.names[k] = name_of(&out->names, e->stack.frames[k])))
+				ret = -ENOMEM;
 		if (!ret)
 			out->v[n++] = e->stack;
 		else
-			free(e->stack.frames), free(e->stack.folded);
+			free(e->stack.frames), free(e->stack.names);
 		free(e->key);
 		free(e);
 	}
@@ -274,10 +311,17 @@ int hl_export_stacks_build(struct hl_export_stacks *out, struct hl_stacks *st,
 
 void hl_export_stacks_release(struct hl_export_stacks *s)
 {
+	struct hl_export_name *e, *tmp;
+
 	for (size_t i = 0; i < s->n; i++) {
 		free(s->v[i].frames);
-		free(s->v[i].folded);
+		free(s->v[i].names);
 	}
 	free(s->v);
+	HASH_ITER(hh, s->names, e, tmp)
+	{
+		HASH_DEL(s->names, e);
+		free(e);
+	}
 	memset(s, 0, sizeof(*s));
 }

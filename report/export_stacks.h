@@ -31,16 +31,21 @@ uint64_t hl_metric_of(const struct hl_node_stats *s, enum hl_metric m);
 
 struct hl_export_stack {
 	const struct hl_frame **frames; /* outermost first; live as long as the hl_stacks */
+	const char **names;		/* each frame's name (hl_export_frame_name) */
 	unsigned nframes;		/* >= 1 */
 	uint64_t weight;
-	char *folded; /* the frames' names joined by ';' */
 };
 
 struct hl_export_stacks {
 	struct hl_export_stack *v; /* sorted by folded text, then frames */
 	size_t n;
-	uint64_t total; /* the sum of the weights */
+	uint64_t total;		     /* the sum of the weights */
+	struct hl_export_name *names; /* one per distinct frame, owned */
 };
+
+/* The stacks' folded texts (names joined by ';') compared as strcmp would,
+ * without building them: 0 if they read the same. */
+int hl_export_stack_cmp_text(const struct hl_export_stack *a, const struct hl_export_stack *b);
 
 /* Every node of the aggregate with a nonzero weight.  0 or -errno. */
 int hl_export_stacks_build(struct hl_export_stacks *out, struct hl_stacks *st,
