@@ -560,11 +560,11 @@ HL_EXPORT size_t malloc_usable_size(void *p)
 
 /* ---- modules ------------------------------------------------------------ */
 
-/* Puts a snapshot of the loaded modules in the ring, in order with events. */
-/* A snapshot of the loaded modules for the writer.  Taken before the ring
- * space is reserved: a reserved record holds up the writer until it is
- * committed, and taking the loader's lock may wait for a thread that
- * waits for the writer (one allocating inside a dl_iterate_phdr callback). */
+/* Puts a snapshot of the loaded modules in the ring, in order with events.
+ * Taken before the ring space is reserved: a reserved record holds up the
+ * writer until it is committed, and taking the loader's lock may wait for
+ * a thread that waits for the writer (one allocating inside a
+ * dl_iterate_phdr callback). */
 static void push_modules(void)
 {
 	size_t cap = (hl_modules_snapshot(NULL, 0, NULL) + 4096 + 4095) & ~(size_t)4095, written;
@@ -572,7 +572,8 @@ static void push_modules(void)
 	if (snap == MAP_FAILED)
 		return;
 	hl_modules_snapshot(snap, cap, &written);
-	struct hl_ev *ev = hl_ring_reserve(hl_state.ring, sizeof(*ev) + written, !hl_state.ctor_done);
+	struct hl_ev *ev =
+	    hl_ring_reserve(hl_state.ring, sizeof(*ev) + written, !hl_state.ctor_done);
 	if (ev) {
 		memset(ev, 0, sizeof(*ev));
 		ev->type = HL_EV_MODULES;
@@ -588,8 +589,9 @@ static void push_modules(void)
  * against the *caller's* RUNPATH, and a wrapper would become the caller.
  * New modules are announced by the thread whose walk meets one first
  * (after_walk), or found by the writer when a frame falls outside every
- * known module.  dlclose is interposed so that stacks recorded before an unload are
- * matched with the module that was there (snapshot before and after). */
+ * known module.  dlclose is interposed so that stacks recorded before an
+ * unload are matched with the module that was there (snapshot before and
+ * after). */
 HL_EXPORT int dlclose(void *handle)
 {
 	if (!real.dlclose) {

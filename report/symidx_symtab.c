@@ -272,7 +272,8 @@ int hl_symtab_idx_lookup(const struct hl_symtab_idx *x, GElf_Addr addr, const ch
 	for (size_t k = p; k > 0 && x->v[k - 1].value >= top; k--) {
 		const struct sym *s = &x->v[k - 1];
 
-		if (s->value != top || s->size || (label && scan_key(s, glo) < scan_key(label, glo)))
+		if (s->value != top || s->size ||
+		    (label && scan_key(s, glo) < scan_key(label, glo)))
 			continue;
 		if (same_section(x, addr, s))
 			label = s;
