@@ -2,8 +2,7 @@
  * Exports hl_modules_*.  Never calls malloc: snapshots go into caller
  * buffers (ring records), the table into hl_arena memory.
  *
- * A snapshot is glibc's load and unload counters (u64 adds, u64 subs) at
- * the time, then one entry per module (8-byte aligned):
+ * Snapshot entry layout (8-byte aligned):
  *   u64 bias, u64 lo, u64 hi, u16 path_len, u8 build_id_len, u8 pad[5],
  *   path bytes, build-id bytes, zero padding to 8. */
 #include "hl_modules.h"
@@ -16,10 +15,6 @@
 
 #include "hl_arena.h"
 #include "hl_encode.h"
-
-struct snap_head {
-	uint64_t adds, subs; /* ~0: unknown */
-};
 
 struct snap_entry {
 	uint64_t bias, lo, hi;
@@ -38,8 +33,6 @@ static char exe_path[4096];
 static struct known *known;
 static size_t nknown, known_cap;
 static uint64_t next_id = 1;
-/* The counters of the last snapshot applied (writer only). */
-static unsigned long long last_adds = ~0ull, last_subs = ~0ull;
 
 void hl_modules_init(void)
 {
@@ -102,16 +95,12 @@ struct snap_ctx {
 	uint8_t *buf;
 	size_t cap, need, written;
 	int full;
-	struct snap_head head;
 };
 
 static int snap_cb(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	struct snap_ctx *c = arg;
-	if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs)) {
-		c->head.adds = info->dlpi_adds;
-		c->head.subs = info->dlpi_subs;
-	}
+	(void)size;
 	const char *path = module_path(info);
 	const uint8_t *bid;
 	size_t blen = build_id(info, &bid);
@@ -138,12 +127,8 @@ static int snap_cb(struct dl_phdr_info *info, size_t size, void *arg)
 
 size_t hl_modules_snapshot(void *buf, size_t cap, size_t *written)
 {
-	struct snap_head h = {~0ull, ~0ull};
-	int room = cap >= sizeof(h);
-	struct snap_ctx c = {buf, cap, sizeof(h), room ? sizeof(h) : 0, !room, h};
+	struct snap_ctx c = {buf, cap, 0, 0, 0};
 	dl_iterate_phdr(snap_cb, &c);
-	if (room)
-		memcpy(buf, &c.head, sizeof(c.head));
 	if (written)
 		*written = c.written;
 	return c.need;
@@ -161,11 +146,6 @@ static uint64_t hash_bytes(const void *p, size_t n)
 int hl_modules_apply(struct hl_enc *e, const void *snap, size_t len)
 {
 	const uint8_t *p = snap, *end = p + len;
-	struct snap_head h;
-	if (len < sizeof(h))
-		return 0;
-	memcpy(&h, p, sizeof(h));
-	p += sizeof(h);
 	for (size_t i = 0; i < nknown; i++)
 		known[i].seen = 0;
 	while (p + sizeof(struct snap_entry) <= end) {
@@ -220,8 +200,6 @@ int hl_modules_apply(struct hl_enc *e, const void *snap, size_t len)
 		hl_enc_module_unload(e, known[i].id);
 		known[i] = known[--nknown];
 	}
-	last_adds = h.adds;
-	last_subs = h.subs;
 	return 0;
 }
 
@@ -233,27 +211,11 @@ int hl_modules_known_ip(uint64_t ip)
 	return 0;
 }
 
-static int counters_cb(struct dl_phdr_info *info, size_t size, void *arg)
-{
-	int *changed = arg;
-	if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs))
-		*changed = info->dlpi_adds != last_adds || info->dlpi_subs != last_subs;
-	return 1; /* the counters are the same in every entry: stop at the first */
-}
-
-int hl_modules_changed(void)
-{
-	int changed = 1;
-	dl_iterate_phdr(counters_cb, &changed);
-	return changed;
-}
-
 void hl_modules_forget(void)
 {
 	known = NULL;
 	nknown = known_cap = 0;
 	next_id = 1;
-	last_adds = last_subs = ~0ull;
 }
 
 struct self_ctx {

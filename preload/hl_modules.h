@@ -21,9 +21,6 @@ size_t hl_modules_snapshot(void *buf, size_t cap, size_t *written);
 int hl_modules_apply(struct hl_enc *e, const void *snap, size_t len);
 /* Writer side: nonzero if ip lies in a known module. */
 int hl_modules_known_ip(uint64_t ip);
-/* Writer side: true if dlopen/dlclose happened since the snapshot applied
- * last (glibc's load/unload counters).  Takes the loader's lock. */
-int hl_modules_changed(void);
 /* fork child: forget the known set (the new trace re-lists everything). */
 void hl_modules_forget(void);
 /* The address range of this library's own code, to drop its frames. */

@@ -42,6 +42,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -107,7 +108,8 @@ static struct {
 	int ended_by_exec;
 	char path[4096];
 	pthread_t thread;
-	uint8_t snap[1 << 16];
+	uint8_t *snap; /* the writer's module snapshot buffer (mmap) */
+	size_t snap_cap;
 } w;
 
 /* Flush handshake. */
@@ -401,11 +403,119 @@ static void apply_modules(const void *snap, size_t len)
 	}
 }
 
+/* A snapshot of the loaded modules into *buf (an mmap grown to fit).
+ * Returns its length, 0 if memory ran out. */
+static size_t take_snapshot(uint8_t **buf, size_t *cap)
+{
+	for (int tries = 0; tries < 4; tries++) {
+		size_t need = hl_modules_snapshot(NULL, 0, NULL), written;
+		if (need > *cap) {
+			size_t ncap = (need + 4096 + 4095) & ~(size_t)4095;
+			void *b = mmap(NULL, ncap, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (b == MAP_FAILED)
+				return 0;
+			if (*buf)
+				munmap(*buf, *cap);
+			*buf = b;
+			*cap = ncap;
+		}
+		if (hl_modules_snapshot(*buf, *cap, &written) <= *cap)
+			return written; /* all of it (a module may have come since) */
+	}
+	return 0;
+}
+
+/* At the writer's start, before any event: on this thread. */
 static void refresh_modules(void)
 {
-	size_t written;
-	hl_modules_snapshot(w.snap, sizeof(w.snap), &written);
-	apply_modules(w.snap, written);
+	size_t len = take_snapshot(&w.snap, &w.snap_cap);
+	if (len)
+		apply_modules(w.snap, len);
+}
+
+/* ---- snapshots while events flow: on a helper thread ------------------- */
+
+/* A frame in a loaded module the writer does not know (another thread met
+ * the module first and its snapshot is still to come): the writer asks
+ * the loader, whose lock a program thread may hold while it waits for the
+ * writer (allocating inside a dl_iterate_phdr callback).  So a helper
+ * thread, started the first time, takes the snapshot; the writer waits for
+ * it a while, then goes on without (those frames stay without a module)
+ * and applies the snapshot when it comes.  Most runs never start it. */
+#define MODS_WAIT_MS 50
+static struct {
+	pthread_t thread;
+	int started, failed;	   /* writer only */
+	int pending;		   /* asked, not applied yet (writer only) */
+	_Atomic uint32_t req, done; /* futex words */
+	uint8_t *buf;		   /* the helper's, until done == req */
+	size_t cap, len;
+} mh;
+
+static void *mods_main(void *arg)
+{
+	(void)arg;
+	hl_hooks_enter_writer(); /* nothing it allocates is recorded */
+	prctl(PR_SET_NAME, "heapline-mods", 0, 0, 0);
+	uint32_t seen = 0;
+	for (;;) {
+		uint32_t r = atomic_load_explicit(&mh.req, memory_order_acquire);
+		if (r == seen) {
+			syscall(SYS_futex, (uint32_t *)&mh.req, FUTEX_WAIT_PRIVATE, seen, NULL,
+				NULL, 0);
+			continue;
+		}
+		mh.len = take_snapshot(&mh.buf, &mh.cap);
+		seen = r;
+		/* release: the buffer is filled (pairs with the writer's acquire) */
+		atomic_store_explicit(&mh.done, r, memory_order_release);
+		syscall(SYS_futex, (uint32_t *)&mh.done, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	}
+	return NULL;
+}
+
+/* Applies the helper's snapshot if it is there.  1 if none is pending. */
+static int mods_poll(void)
+{
+	if (!mh.pending)
+		return 1;
+	uint32_t r = atomic_load_explicit(&mh.req, memory_order_relaxed);
+	if (atomic_load_explicit(&mh.done, memory_order_acquire) != r)
+		return 0;
+	mh.pending = 0;
+	if (mh.len)
+		apply_modules(mh.buf, mh.len);
+	return 1;
+}
+
+static void refresh_modules_async(void)
+{
+	if (mh.pending && !mods_poll())
+		return; /* the last request is still out */
+	if (!mh.started && !mh.failed) {
+		/* The writer blocks every signal: so does its helper. */
+		pthread_attr_t attr;
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		pthread_attr_setstacksize(&attr, 256 << 10);
+		mh.started = pthread_create(&mh.thread, &attr, mods_main, NULL) == 0;
+		mh.failed = !mh.started;
+		pthread_attr_destroy(&attr);
+	}
+	if (!mh.started)
+		return;
+	uint32_t r = atomic_fetch_add_explicit(&mh.req, 1, memory_order_release) + 1;
+	mh.pending = 1;
+	syscall(SYS_futex, (uint32_t *)&mh.req, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	for (int waited = 0; waited < MODS_WAIT_MS; waited += 2) {
+		uint32_t d = atomic_load_explicit(&mh.done, memory_order_acquire);
+		if (d == r)
+			break;
+		struct timespec ts = {0, 2 * 1000 * 1000};
+		syscall(SYS_futex, (uint32_t *)&mh.done, FUTEX_WAIT_PRIVATE, d, &ts, NULL, 0);
+	}
+	mods_poll();
 }
 
 /* Whether the loader has an object at return address ip, without its lock
@@ -511,9 +621,8 @@ static uint32_t stack_node(const struct hl_ev *ev)
 			/* A frame in no known module: something was loaded
 			 * since the last snapshot (dlopen is not hooked: see
 			 * hl_hooks.c). */
-			if (!hl_modules_known_ip(ip) && in_some_module(ip) &&
-			    hl_modules_changed())
-				refresh_modules();
+			if (!hl_modules_known_ip(ip) && in_some_module(ip))
+				refresh_modules_async();
 			ensure_room((size_t)(i + 1) * 24 + 2 * HL_ENC_MAX_EVENT);
 			node = hl_enc_node(&w.enc, parent, ip);
 		}
@@ -699,6 +808,7 @@ static void *writer_main(void *arg)
 				NULL, NULL, 0);
 			continue;
 		}
+		mods_poll();
 		if (n == 0)
 			hl_ring_consumer_sleep(hl_state.ring, SLEEP_MS);
 	}
@@ -793,5 +903,11 @@ void hl_writer_forget(void)
 	w.fd = -1;
 	atomic_store(&flush_req, 0);
 	atomic_store(&flush_done, 0);
+	/* nor does the modules helper (its buffer is left) */
+	mh.started = mh.failed = mh.pending = 0;
+	mh.buf = NULL;
+	mh.cap = mh.len = 0;
+	atomic_store(&mh.req, 0);
+	atomic_store(&mh.done, 0);
 	hl_state.writer_state = 0;
 }
