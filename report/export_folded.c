@@ -20,7 +20,7 @@ int hl_export_folded(FILE *f, const struct hl_export_stacks *s, const char *root
 		if (root)
 			fprintf(f, "%s;", root);
 		for (unsigned k = 0; k < s->v[i].nframes; k++)
-			fprintf(f, k ? ";%s" : "%s", s->v[i].names[k]);
+			fprintf(f, k ? ";%s" : "%s", s->v[i].frames[k]->name);
 		fprintf(f, " %" PRIu64 "\n", w);
 		i = j;
 	}

@@ -112,74 +112,34 @@ nomem:
 	return -1;
 }
 
-/* A frame's index, once per distinct frame of a trace (stacks share the
- * symbolizer's frames): the name and the function's lines are read once. */
-struct frame_memo {
-	const struct hl_frame *frame;
-	long index;
-	UT_hash_handle hh;
-};
-
-static long frame_index_memo(struct hl_speedscope *sp, struct frame_memo **memo,
-			     const struct hl_frame *fr, struct hl_symbolizer *sym)
-{
-	struct frame_memo *e;
-
-	HASH_FIND_PTR(*memo, &fr, e);
-	if (e)
-		return e->index;
-	e = malloc(sizeof(*e));
-	if (!e)
-		return -1;
-	e->frame = fr;
-	e->index = frame_index(sp, fr, sym);
-	HASH_ADD_PTR(*memo, frame, e);
-	if (!e->hh.tbl || e->index < 0) {
-		if (e->hh.tbl)
-			HASH_DEL(*memo, e);
-		free(e);
-		return -1;
-	}
-	return e->index;
-}
-
-static void memo_free(struct frame_memo **memo)
-{
-	struct frame_memo *e, *tmp;
-
-	HASH_ITER(hh, *memo, e, tmp)
-	{
-		HASH_DEL(*memo, e);
-		free(e);
-	}
-}
-
 int hl_speedscope_add(struct hl_speedscope *sp, const char *name, const struct hl_export_stacks *s,
 		      struct hl_symbolizer *sym, enum hl_metric m)
 {
 	struct hl_json *j = &sp->j;
-	struct frame_memo *memo = NULL;
-	long *idx = NULL;
+	long *idx = NULL, *by_id;
 	size_t nidx = 0;
 
 	/* every frame's index first, so that no profile is left half written */
 	for (size_t i = 0; i < s->n; i++)
 		nidx += s->v[i].nframes;
 	idx = malloc((nidx ? nidx : 1) * sizeof(*idx));
-	if (!idx)
-		return -ENOMEM;
+	/* each distinct frame's index, looked up once */
+	by_id = malloc((s->ndistinct ? s->ndistinct : 1) * sizeof(*by_id));
+	if (!idx || !by_id)
+		goto nomem;
+	for (size_t i = 0; i < s->ndistinct; i++)
+		by_id[i] = -1;
 	nidx = 0;
 	for (size_t i = 0; i < s->n; i++) {
 		for (unsigned k = 0; k < s->v[i].nframes; k++) {
-			idx[nidx] = frame_index_memo(sp, &memo, s->v[i].frames[k], sym);
-			if (idx[nidx++] < 0) {
-				memo_free(&memo);
-				free(idx);
-				return -ENOMEM;
-			}
+			const struct hl_export_frame *f = s->v[i].frames[k];
+
+			if (by_id[f->id] < 0 && (by_id[f->id] = frame_index(sp, f->frame, sym)) < 0)
+				goto nomem;
+			idx[nidx++] = by_id[f->id];
 		}
 	}
-	memo_free(&memo);
+	free(by_id);
 
 	hl_json_begin_object(j);
 	hl_json_kv_string(j, "type", "sampled");
@@ -205,6 +165,10 @@ int hl_speedscope_add(struct hl_speedscope *sp, const char *name, const struct h
 	hl_json_end_object(j);
 	free(idx);
 	return 0;
+nomem:
+	free(by_id);
+	free(idx);
+	return -ENOMEM;
 }
 
 int hl_speedscope_finish(struct hl_speedscope *sp)

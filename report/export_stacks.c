@@ -128,12 +128,47 @@ static void id_of(struct frame_id *id, const struct hl_frame *f)
 		id->file = f->file;
 }
 
+/* Distinct frames, by the symbolizer's frame (shared by every stack through
+ * them), each named once: a deep C++ program's folded text would be
+ * hundreds of megabytes, its names a few. */
+struct export_frame {
+	struct hl_export_frame pub;
+	UT_hash_handle hh;
+	char name[];
+};
+
+static const struct hl_export_frame *frame_of(struct hl_export_stacks *out,
+					      const struct hl_frame *f)
+{
+	char buf[4096];
+	struct export_frame *e;
+	size_t len;
+
+	HASH_FIND_PTR(out->by_frame, &f, e);
+	if (e)
+		return &e->pub;
+	len = strlen(hl_export_frame_name(f, buf, sizeof(buf)));
+	e = malloc(sizeof(*e) + len + 1);
+	if (!e)
+		return NULL;
+	memcpy(e->name, buf, len + 1);
+	e->pub = (struct hl_export_frame){f, e->name, (unsigned)out->ndistinct};
+	HASH_ADD_PTR(out->by_frame, pub.frame, e);
+	if (!e->hh.tbl) {
+		free(e);
+		return NULL;
+	}
+	out->ndistinct++;
+	return &e->pub;
+}
+
 /* An empty stack (node 0) still needs a frame to be drawn at all. */
 static const struct hl_frame unknown_frame = {.module_id = HL_SYM_NO_MODULE};
 
-static int add_stack(struct entry **hash, struct collect *c, uint64_t weight)
+static int add_stack(struct hl_export_stacks *out, struct entry **hash, struct collect *c,
+		     uint64_t weight)
 {
-	const struct hl_frame **frames;
+	const struct hl_export_frame **frames;
 	struct frame_id *key;
 	struct entry *e;
 	size_t n = c->n;
@@ -158,7 +193,8 @@ static int add_stack(struct entry **hash, struct collect *c, uint64_t weight)
 	if (!e || !frames)
 		goto nomem;
 	for (size_t i = 0; i < n; i++)
-		frames[i] = c->f[n - 1 - i];
+		if (!(frames[i] = frame_of(out, c->f[n - 1 - i])))
+			goto nomem;
 	e->stack.frames = frames;
 	e->stack.nframes = (unsigned)n;
 	e->stack.weight = weight;
@@ -175,44 +211,12 @@ nomem:
 	return -ENOMEM;
 }
 
-/* Frame names, once per distinct frame (the symbolizer's frames are shared
- * by every stack through them): a deep C++ program's folded text would be
- * hundreds of megabytes, its names a few. */
-struct hl_export_name {
-	const struct hl_frame *frame;
-	UT_hash_handle hh;
-	char name[];
-};
-
-static const char *name_of(struct hl_export_name **names, const struct hl_frame *f)
-{
-	char buf[4096];
-	struct hl_export_name *e;
-	size_t len;
-
-	HASH_FIND_PTR(*names, &f, e);
-	if (e)
-		return e->name;
-	len = strlen(hl_export_frame_name(f, buf, sizeof(buf)));
-	e = malloc(sizeof(*e) + len + 1);
-	if (!e)
-		return NULL;
-	e->frame = f;
-	memcpy(e->name, buf, len + 1);
-	HASH_ADD_PTR(*names, frame, e);
-	if (!e->hh.tbl) {
-		free(e);
-		return NULL;
-	}
-	return e->name;
-}
-
 int hl_export_stack_cmp_text(const struct hl_export_stack *a, const struct hl_export_stack *b)
 {
 	unsigned n = a->nframes < b->nframes ? a->nframes : b->nframes;
 
 	for (unsigned i = 0; i < n; i++) {
-		const char *p = a->names[i], *q = b->names[i];
+		const char *p = a->frames[i]->name, *q = b->frames[i]->name;
 
 		if (p == q) /* the same name: no need to read it */
 			continue;
@@ -245,8 +249,9 @@ static int cmp_stacks(const void *pa, const void *pb)
 	if (c)
 		return c;
 	for (unsigned i = 0; i < a->nframes && i < b->nframes; i++) {
-		if ((c = strcmp_null(a->frames[i]->file, b->frames[i]->file)) ||
-		    (c = strcmp_null(a->frames[i]->module, b->frames[i]->module)))
+		const struct hl_frame *x = a->frames[i]->frame, *y = b->frames[i]->frame;
+
+		if ((c = strcmp_null(x->file, y->file)) || (c = strcmp_null(x->module, y->module)))
 			return c;
 	}
 	return (a->nframes > b->nframes) - (a->nframes < b->nframes);
@@ -275,7 +280,7 @@ int hl_export_stacks_build(struct hl_export_stacks *out, struct hl_stacks *st,
 		if (ret == STOP_AT_MAIN)
 			ret = 0;
 		if (!ret)
-			ret = add_stack(&hash, &c, w);
+			ret = add_stack(out, &hash, &c, w);
 		out->total += w;
 	}
 	free(c.f);
@@ -288,15 +293,10 @@ int hl_export_stacks_build(struct hl_export_stacks *out, struct hl_stacks *st,
 	HASH_ITER(hh, hash, e, tmp)
 	{
 		HASH_DEL(hash, e);
-		if (!ret && !(e->stack.names = malloc(e->stack.nframes * sizeof(char *))))
-			ret = -ENOMEM;
-		for (unsigned k = 0; !ret && k < e->stack.nframes; k++)
-			if (!(e->stack.names[k] = name_of(&out->names, e->stack.frames[k])))
-				ret = -ENOMEM;
 		if (!ret)
 			out->v[n++] = e->stack;
 		else
-			free(e->stack.frames), free(e->stack.names);
+			free(e->stack.frames);
 		free(e->key);
 		free(e);
 	}
@@ -311,16 +311,14 @@ int hl_export_stacks_build(struct hl_export_stacks *out, struct hl_stacks *st,
 
 void hl_export_stacks_release(struct hl_export_stacks *s)
 {
-	struct hl_export_name *e, *tmp;
+	struct export_frame *e, *tmp;
 
-	for (size_t i = 0; i < s->n; i++) {
+	for (size_t i = 0; i < s->n; i++)
 		free(s->v[i].frames);
-		free(s->v[i].names);
-	}
 	free(s->v);
-	HASH_ITER(hh, s->names, e, tmp)
+	HASH_ITER(hh, s->by_frame, e, tmp)
 	{
-		HASH_DEL(s->names, e);
+		HASH_DEL(s->by_frame, e);
 		free(e);
 	}
 	memset(s, 0, sizeof(*s));

@@ -29,18 +29,26 @@ const char *hl_metric_name(enum hl_metric m);
 int hl_metric_is_bytes(enum hl_metric m);
 uint64_t hl_metric_of(const struct hl_node_stats *s, enum hl_metric m);
 
+/* A distinct frame of the exports (one per symbolizer frame): its name
+ * (hl_export_frame_name) and a number, 0 up to ndistinct. */
+struct hl_export_frame {
+	const struct hl_frame *frame;
+	const char *name;
+	unsigned id;
+};
+
 struct hl_export_stack {
-	const struct hl_frame **frames; /* outermost first; live as long as the hl_stacks */
-	const char **names;		/* each frame's name (hl_export_frame_name) */
-	unsigned nframes;		/* >= 1 */
+	const struct hl_export_frame **frames; /* outermost first */
+	unsigned nframes;			/* >= 1 */
 	uint64_t weight;
 };
 
 struct hl_export_stacks {
 	struct hl_export_stack *v; /* sorted by folded text, then frames */
 	size_t n;
-	uint64_t total;		     /* the sum of the weights */
-	struct hl_export_name *names; /* one per distinct frame, owned */
+	uint64_t total;		 /* the sum of the weights */
+	size_t ndistinct;	 /* distinct frames */
+	struct export_frame *by_frame; /* owns them (export_stacks.c) */
 };
 
 /* The stacks' folded texts (names joined by ';') compared as strcmp would,
