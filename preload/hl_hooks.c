@@ -127,6 +127,9 @@ static size_t boot_size(const void *p)
 static void thread_key_end(void *arg);
 static void fork_child(void);
 
+static void push_modules(void);
+static void stack_known(uint64_t lo, uint64_t hi);
+
 static void hl_init(void)
 {
 	int expected = 0;
@@ -169,7 +172,8 @@ static void hl_init(void)
 		hl_output_prepare();
 		hl_modules_init();
 		hl_modules_self_range(&hl_state.self_lo, &hl_state.self_hi);
-		hl_unwind_init(hl_opt.unwind, hl_state.self_lo, hl_state.self_hi);
+		static const struct hl_unwind_hooks uh = {push_modules, stack_known};
+		hl_unwind_init(hl_opt.unwind, hl_state.self_lo, hl_state.self_hi, &uh);
 		hl_state.ring = hl_ring_create(hl_opt.ring_bytes);
 		if (hl_state.ring &&
 		    pthread_key_create(&hl_state.thread_key, thread_key_end) == 0 &&
@@ -205,31 +209,14 @@ static void register_thread(void)
 	tls.cons_hint = 0; /* a new ring after fork starts at 0 */
 	/* Any non-NULL value makes the key's destructor run at thread exit. */
 	pthread_setspecific(hl_state.thread_key, (void *)1);
-	hl_unwind_pending |= HL_UW_STACK;
+	hl_unwind_thread_new();
 }
 
-static void push_modules(void);
-
-/* The thread's stack bounds, for the unwinder's re-reads and the leak
- * scan's roots, once glibc can be asked.  The event's stack, innermost
- * first: the new frames a[0..na), then the outer frames it shares with the
- * previous one, b[nb-1] down to b[0]; cut: cut at --depth. */
-static void learn_stack(const uint64_t *a, uint32_t na, const uint64_t *b, uint32_t nb, int cut)
+/* The unwinder learnt the thread's stack: a root for the leak scan. */
+static void stack_known(uint64_t lo, uint64_t hi)
 {
-	uint64_t lo, hi;
-	if (hl_unwind_thread_stack(a, na, b, nb, cut, &lo, &hi) && hl_opt.leak_scan && hi)
+	if (hl_opt.leak_scan && hi)
 		hl_threads_add_self(lo, hi);
-}
-
-/* What the walk left to do (hl_unwind_pending), before the event goes out. */
-static __attribute__((noinline)) void after_walk(const uint64_t *buf, uint32_t n, uint32_t k)
-{
-	if (hl_unwind_pending & HL_UW_MODULE) {
-		hl_unwind_pending &= ~HL_UW_MODULE;
-		push_modules();
-	}
-	if (hl_unwind_pending & HL_UW_STACK)
-		learn_stack(buf, n - k, tls.prev, k, n == hl_state.depth);
 }
 
 static void push_simple(uint8_t type, uint8_t fn, uint64_t ptr)
@@ -281,8 +268,6 @@ static __attribute__((noinline)) void record(uint8_t type, uint8_t fn, const voi
 		while (k < m && buf[n - 1 - k] == tls.prev[k])
 			k++;
 		nnew = n - k;
-		if (unlikely(hl_unwind_pending))
-			after_walk(buf, n, k);
 	}
 
 	int lossy = hl_opt.lossy || early; /* nobody drains yet: never wait */
@@ -588,7 +573,7 @@ static void push_modules(void)
 /* dlopen is deliberately not interposed: glibc resolves a relative name
  * against the *caller's* RUNPATH, and a wrapper would become the caller.
  * New modules are announced by the thread whose walk meets one first
- * (after_walk), or found by the writer when a frame falls outside every
+ * (the unwinder's new_module), or found by the writer when a frame falls outside every
  * known module.  dlclose is interposed so that stacks recorded before an
  * unload are matched with the module that was there (snapshot before and
  * after). */
@@ -714,8 +699,7 @@ static void leak_scan(int freeres)
 	}
 	if (!tls.tid || tls.gen != hl_state.gen)
 		register_thread();
-	if (hl_unwind_pending & HL_UW_STACK) /* never recorded: its stack is a root */
-		learn_stack(NULL, 0, NULL, 0, 0);
+	hl_unwind_learn_stack(); /* a thread that never recorded: its stack is a root */
 	/* Spill callee-saved registers onto this stack, which the scan reads
 	 * from here upwards. */
 	__builtin_unwind_init();

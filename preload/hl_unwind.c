@@ -29,8 +29,8 @@
  *
  * Safety: the walk reads only what libunwind's fast path reads (stack words
  * at CFA-based addresses of live frames).  The re-reads are limited to the
- * thread's own stack ([lo, hi) from pthread_getattr_np, see
- * hl_unwind_thread_stack) above the current
+ * thread's own stack ([lo, hi) from pthread_getattr_np, see learn())
+ * above the current
  * frame, which is mapped; a thread running on another stack (sigaltstack,
  * coroutines) walks without them.  Our own frames (the hook, record, this
  * function) are compiled with frame pointers and stepped through those.
@@ -163,7 +163,20 @@ struct uw_mod {
 static struct uw_mod mods[MOD_MAX];
 static unsigned nmods;
 
-__thread unsigned hl_unwind_pending __attribute__((tls_model("initial-exec")));
+/* Work for the hook layer (hl_unwind_hooks), per thread. */
+enum { PENDING_STACK = 1, PENDING_MODULE = 2 };
+static __thread unsigned pending __attribute__((tls_model("initial-exec")));
+static struct hl_unwind_hooks hooks;
+
+/* Outside fill_lock: the snapshot takes the loader's lock. */
+static void announce_module(void)
+{
+	if (pending & PENDING_MODULE) {
+		pending &= ~PENDING_MODULE;
+		if (hooks.new_module)
+			hooks.new_module();
+	}
+}
 
 static struct uw_mod *mod_get(const struct link_map *lm) /* fill_lock held */
 {
@@ -174,7 +187,7 @@ static struct uw_mod *mod_get(const struct link_map *lm) /* fill_lock held */
 		return NULL;
 	struct uw_mod *m = &mods[nmods++];
 	memset(m, 0, sizeof(*m));
-	hl_unwind_pending |= HL_UW_MODULE;
+	pending |= PENDING_MODULE;
 	m->map = lm;
 	m->bias = lm->l_addr;
 	const char *path = lm->l_name && lm->l_name[0] ? lm->l_name : "/proc/self/exe";
@@ -287,6 +300,7 @@ static void rule_fill(uint64_t ip, uint64_t *val)
 		rt_put(ip, *val);
 	}
 	pthread_mutex_unlock(&fill_lock);
+	announce_module();
 }
 
 /* ---- per-thread state ---------------------------------------------------- */
@@ -349,8 +363,8 @@ static struct uw_thread *thread_state(void)
 		uwt_failed = 1;
 		return NULL;
 	}
-	/* lo = hi = 0 (mmap's zeroes): no re-reads until
-	 * hl_unwind_thread_stack has learnt the stack. */
+	/* lo = hi = 0 (mmap's zeroes): no re-reads until learn() has the
+	 * stack. */
 	uwt = t;
 	return t;
 }
@@ -363,37 +377,56 @@ static int in_getattr(const uint64_t *ips, unsigned n)
 	return 0;
 }
 
-int hl_unwind_thread_stack(const uint64_t *a, unsigned na, const uint64_t *b, unsigned nb,
-			   int cut, uint64_t *lo, uint64_t *hi)
+/* Asks glibc for the thread's stack, if pending and safe: ips[0..n) is
+ * the thread's current stack (cut: at --depth), n 0 for "anywhere but
+ * inside pthread_getattr_np" (the leak scan at exit). */
+static __attribute__((noinline)) void learn(const uint64_t *ips, unsigned n, int cut)
 {
+	if (!(pending & PENDING_STACK))
+		return;
 	/* pthread_getattr_np holds the thread's lock while it allocates
 	 * (its cpu set; for the main thread also fopen of /proc/self/maps):
 	 * asking it from inside itself would wait on that lock forever. */
-	if (in_getattr(a, na) || in_getattr(b, nb))
-		return 0;
-	if (cut && na + nb < 8) { /* a --depth too small to tell: look deeper */
+	if (in_getattr(ips, n))
+		return;
+	if (cut && n < 8) { /* a --depth too small to tell: look deeper */
 		uint64_t more[8 + 16];
 		if (in_getattr(more, (unsigned)libunwind_stack(more, 8)))
-			return 0;
+			return;
 	}
 	pthread_attr_t at;
 	void *addr;
 	size_t size;
-	*lo = *hi = 0;
+	uint64_t lo = 0, hi = 0;
 	if (pthread_getattr_np(pthread_self(), &at) == 0) {
 		if (pthread_attr_getstack(&at, &addr, &size) == 0) {
-			*lo = (uint64_t)(uintptr_t)addr;
-			*hi = *lo + size;
+			lo = (uint64_t)(uintptr_t)addr;
+			hi = lo + size;
 		}
 		pthread_attr_destroy(&at);
 	}
 	if (uwt) {
-		uwt->lo = *lo;
-		uwt->hi = *hi;
+		uwt->lo = lo;
+		uwt->hi = hi;
 		uwt->usable = 0;
 	}
-	hl_unwind_pending &= ~HL_UW_STACK;
-	return 1;
+	pending &= ~PENDING_STACK;
+	if (hooks.stack_known)
+		hooks.stack_known(lo, hi);
+}
+
+void hl_unwind_thread_new(void)
+{
+	pending |= PENDING_STACK;
+	/* No re-reads (full walks, which learn the stack) until it is known
+	 * again: a fork child's registry starts empty. */
+	if (uwt)
+		uwt->lo = uwt->hi = 0;
+}
+
+void hl_unwind_learn_stack(void)
+{
+	learn(NULL, 0, 0);
 }
 
 void hl_unwind_thread_end(void)
@@ -485,7 +518,7 @@ static int walk_on(uint64_t *out, unsigned max, unsigned limit, unsigned *same, 
 static void check(const uint64_t *ours, int n, unsigned max, const uint64_t *prev, unsigned same);
 
 /* The modules of frames libunwind found, as if the walk had met them: a new
- * one is announced to the writer (HL_UW_MODULE) by this thread. */
+ * one is announced to the writer by this thread. */
 static void meet_modules(const uint64_t *ips, unsigned n)
 {
 	const void *last = NULL;
@@ -498,6 +531,7 @@ static void meet_modules(const uint64_t *ips, unsigned n)
 		pthread_mutex_lock(&fill_lock);
 		mod_get(fo.dlfo_link_map);
 		pthread_mutex_unlock(&fill_lock);
+		announce_module();
 	}
 }
 
@@ -538,6 +572,7 @@ unsigned hl_unwind(uint64_t *buf, unsigned max, const uint64_t *prev, unsigned p
 		n = libunwind_stack(buf, max);
 		if (mode != HL_UNWIND_LIBUNWIND)
 			meet_modules(buf, (unsigned)n);
+		learn(buf, (unsigned)n, (unsigned)n == max);
 	}
 	return (unsigned)n;
 }
@@ -672,13 +707,11 @@ static inline __attribute__((always_inline)) int walk_from(uint64_t *out, unsign
 		x->ra = ra;
 		x->bp_at = &zero_word;
 		x->caller_bp = 0;
-		if (r.bp_saved) {
-			x->bp_at = (const uint64_t *)(uintptr_t)(cfa + (int64_t)r.bp_off);
-			bp = x->caller_bp = *x->bp_at;
-		}
 		bad |= (cfa <= sp) | (cfa >= hi);
 		if (r.bp_saved) {
-			uint64_t a = (uint64_t)(uintptr_t)x->bp_at;
+			uint64_t a = cfa + (int64_t)r.bp_off;
+			x->bp_at = (const uint64_t *)(uintptr_t)a;
+			bp = x->caller_bp = *x->bp_at;
 			bad |= (a < sp) | (a + 8 > hi);
 		}
 		sp = cfa;
@@ -693,7 +726,10 @@ static inline __attribute__((always_inline)) int walk_from(uint64_t *out, unsign
 			q = -1; /* the stack runs the wrong way: no reuse */
 	}
 
-	/* A full walk: its frames become the thread's. */
+	/* A full walk: its frames become the thread's.  Before the thread's
+	 * stack is known every walk is one (no re-reads): learn it here. */
+	if (unlikely(hi == 0))
+		learn(out, m, tail == T_MAX);
 	adopt(t, 0, m);
 	int usable = !bad;
 	t->n = m;
@@ -721,8 +757,9 @@ __attribute__((noinline)) static int walk_on(uint64_t *out, unsigned max, unsign
 /* ---- set-up, dlclose, fork, check mode ----------------------------------- */
 
 
-void hl_unwind_init(const char *how, uint64_t lo, uint64_t hi)
+void hl_unwind_init(const char *how, uint64_t lo, uint64_t hi, const struct hl_unwind_hooks *h)
 {
+	hooks = *h;
 	self_lo = lo;
 	self_hi = hi;
 	void *ga = dlsym(RTLD_NEXT, "pthread_getattr_np");

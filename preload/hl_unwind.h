@@ -9,7 +9,20 @@
  * HEAPLINE_UNWIND: fast (default, or NULL), libunwind (libunwind's
  * unw_backtrace only), check (both on every event; differences are counted
  * and reported on stderr at exit — for tests). */
-void hl_unwind_init(const char *mode, uint64_t self_lo, uint64_t self_hi);
+/* What the unwinder tells the hook layer, from inside hl_unwind (re-entry
+ * guard held, no lock of ours held):
+ * new_module: the calling thread met a module the unwinder had not seen;
+ *   the writer should get a module snapshot before this thread's event,
+ *   so that it need not take the loader's lock itself (this thread may
+ *   hold it, allocating inside a dl_iterate_phdr callback).
+ * stack_known: the calling thread's stack is [lo, hi) (0, 0: glibc could
+ *   not tell), once per thread after hl_unwind_thread_new. */
+struct hl_unwind_hooks {
+	void (*new_module)(void);
+	void (*stack_known)(uint64_t lo, uint64_t hi);
+};
+void hl_unwind_init(const char *mode, uint64_t self_lo, uint64_t self_hi,
+		    const struct hl_unwind_hooks *hooks);
 
 /* Fills buf (room for max + 16) with the return addresses of the calling
  * thread's stack, innermost first, starting at the first frame outside
@@ -33,24 +46,13 @@ void hl_unwind_init(const char *mode, uint64_t self_lo, uint64_t self_hi);
 unsigned hl_unwind(uint64_t *buf, unsigned max, const uint64_t *prev, unsigned prev_len,
 		   unsigned *same, const void *frame);
 
-/* Work for the hook after hl_unwind, per thread; 0 nearly always.
- * HL_UW_STACK: the thread's stack bounds are not known yet (the hook sets
- * it for a new thread; hl_unwind_thread_stack clears it).  HL_UW_MODULE:
- * the walk met a module the unwinder had not seen before: the hook tells
- * the writer (a module snapshot) before the event, so the writer need not
- * take the loader's lock itself while this thread may hold it. */
-enum { HL_UW_STACK = 1, HL_UW_MODULE = 2 };
-extern __thread unsigned hl_unwind_pending __attribute__((tls_model("initial-exec")));
-
-/* The calling thread's stack [lo, hi), from pthread_getattr_np, which the
- * unwinder needs before it re-reads saved frames.  a[0..na) and b[0..nb):
- * the thread's current stack (in two parts, any order), cut: it was cut at
- * --depth.  Returns 0 without asking while the thread is inside
- * pthread_getattr_np itself (which allocates holding a lock it would take
- * again): call again at a later event.  Returns 1 with lo = hi = 0 if glibc
- * cannot tell. */
-int hl_unwind_thread_stack(const uint64_t *a, unsigned na, const uint64_t *b, unsigned nb,
-			   int cut, uint64_t *lo, uint64_t *hi);
+/* The calling thread is new to the hook layer (or its fork child): its
+ * stack is learnt at its next walk (pthread_getattr_np, asked only at an
+ * event whose stack is not inside pthread_getattr_np itself, which
+ * allocates holding a lock it would take again), or by
+ * hl_unwind_learn_stack now (at exit: the leak scan). */
+void hl_unwind_thread_new(void);
+void hl_unwind_learn_stack(void);
 /* Every module's code may have changed (after dlclose). */
 void hl_unwind_forget(void);
 /* The calling thread ends: its state goes. */
