@@ -552,13 +552,11 @@ HL_EXPORT size_t malloc_usable_size(void *p)
  * dl_iterate_phdr callback). */
 static void push_modules(void)
 {
-	size_t cap = (hl_modules_snapshot(NULL, 0, NULL) + 4096 + 4095) & ~(size_t)4095, written;
-	void *snap = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (snap == MAP_FAILED)
-		return;
-	hl_modules_snapshot(snap, cap, &written);
-	struct hl_ev *ev =
-	    hl_ring_reserve(hl_state.ring, sizeof(*ev) + written, !hl_state.ctor_done);
+	uint8_t *snap = NULL;
+	size_t cap = 0, written = hl_modules_snapshot_fit(&snap, &cap);
+	struct hl_ev *ev = written ? hl_ring_reserve(hl_state.ring, sizeof(*ev) + written,
+						     !hl_state.ctor_done)
+				   : NULL;
 	if (ev) {
 		memset(ev, 0, sizeof(*ev));
 		ev->type = HL_EV_MODULES;
@@ -567,7 +565,8 @@ static void push_modules(void)
 		ev->size = written;
 		hl_ring_commit(hl_state.ring, ev);
 	}
-	munmap(snap, cap);
+	if (snap)
+		munmap(snap, cap);
 }
 
 /* dlopen is deliberately not interposed: glibc resolves a relative name

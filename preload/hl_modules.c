@@ -1,6 +1,6 @@
 /* hl_modules.c — module snapshots and the writer's known-module table.
  * Exports hl_modules_*.  Never calls malloc: snapshots go into caller
- * buffers (ring records), the table into hl_arena memory.
+ * buffers or mmap (hl_modules_snapshot_fit), the table into hl_arena memory.
  *
  * Snapshot entry layout (8-byte aligned):
  *   u64 bias, u64 lo, u64 hi, u16 path_len, u8 build_id_len, u8 pad[5],
@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <link.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "hl_arena.h"
@@ -132,6 +133,29 @@ size_t hl_modules_snapshot(void *buf, size_t cap, size_t *written)
 	if (written)
 		*written = c.written;
 	return c.need;
+}
+
+/* A snapshot of the loaded modules into *buf (an mmap grown to fit).
+ * Returns its length, 0 if memory ran out. */
+size_t hl_modules_snapshot_fit(uint8_t **buf, size_t *cap)
+{
+	for (int tries = 0; tries < 4; tries++) {
+		size_t need = hl_modules_snapshot(NULL, 0, NULL), written;
+		if (need > *cap) {
+			size_t ncap = (need + 4096 + 4095) & ~(size_t)4095;
+			void *b = mmap(NULL, ncap, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (b == MAP_FAILED)
+				return 0;
+			if (*buf)
+				munmap(*buf, *cap);
+			*buf = b;
+			*cap = ncap;
+		}
+		if (hl_modules_snapshot(*buf, *cap, &written) <= *cap)
+			return written; /* all of it (a module may have come since) */
+	}
+	return 0;
 }
 
 static uint64_t hash_bytes(const void *p, size_t n)

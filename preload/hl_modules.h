@@ -16,6 +16,9 @@ void hl_modules_init(void);
  * of them; writes only whole entries that fit in cap and stores how many
  * bytes it wrote in *written (may be NULL). */
 size_t hl_modules_snapshot(void *buf, size_t cap, size_t *written);
+/* The same into *buf, an mmap of *cap bytes (NULL, 0 at first) grown to
+ * hold all of it.  Returns the snapshot's length, 0 if memory ran out. */
+size_t hl_modules_snapshot_fit(uint8_t **buf, size_t *cap);
 /* Writer side: compares a snapshot with the known set and encodes the
  * changes.  Returns 0 or -ENOSPC (block full: flush and call again). */
 int hl_modules_apply(struct hl_enc *e, const void *snap, size_t len);

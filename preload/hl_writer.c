@@ -403,33 +403,10 @@ static void apply_modules(const void *snap, size_t len)
 	}
 }
 
-/* A snapshot of the loaded modules into *buf (an mmap grown to fit).
- * Returns its length, 0 if memory ran out. */
-static size_t take_snapshot(uint8_t **buf, size_t *cap)
-{
-	for (int tries = 0; tries < 4; tries++) {
-		size_t need = hl_modules_snapshot(NULL, 0, NULL), written;
-		if (need > *cap) {
-			size_t ncap = (need + 4096 + 4095) & ~(size_t)4095;
-			void *b = mmap(NULL, ncap, PROT_READ | PROT_WRITE,
-				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-			if (b == MAP_FAILED)
-				return 0;
-			if (*buf)
-				munmap(*buf, *cap);
-			*buf = b;
-			*cap = ncap;
-		}
-		if (hl_modules_snapshot(*buf, *cap, &written) <= *cap)
-			return written; /* all of it (a module may have come since) */
-	}
-	return 0;
-}
-
 /* At the writer's start, before any event: on this thread. */
 static void refresh_modules(void)
 {
-	size_t len = take_snapshot(&w.snap, &w.snap_cap);
+	size_t len = hl_modules_snapshot_fit(&w.snap, &w.snap_cap);
 	if (len)
 		apply_modules(w.snap, len);
 }
@@ -466,7 +443,7 @@ static void *mods_main(void *arg)
 				NULL, 0);
 			continue;
 		}
-		mh.len = take_snapshot(&mh.buf, &mh.cap);
+		mh.len = hl_modules_snapshot_fit(&mh.buf, &mh.cap);
 		seen = r;
 		/* release: the buffer is filled (pairs with the writer's acquire) */
 		atomic_store_explicit(&mh.done, r, memory_order_release);
