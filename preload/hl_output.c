@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hl_fds.h"
 #include "hl_options.h"
 
 extern char *program_invocation_short_name;
@@ -150,10 +151,12 @@ int hl_output_open(int is_root, char *path, unsigned long cap)
 		if (fd >= 0)
 			break;
 		if (errno != EEXIST) {
-			say("cannot create trace ", path,
-			    errno == EACCES   ? ": permission denied"
-			    : errno == ENOENT ? ": no such directory"
-					      : ": cannot create file");
+			/* strerrordesc_np: English, no locale, no allocation */
+			const char *why = errno == ENOENT ? "no such directory" : strerrordesc_np(errno);
+			char line[160];
+			put_str(line, put_str(line, 0, sizeof(line), ": "), sizeof(line),
+				why ? why : "cannot create file");
+			say("cannot create trace ", path, line);
 			log_session("-");
 			return -1;
 		}
@@ -170,5 +173,5 @@ int hl_output_open(int is_root, char *path, unsigned long cap)
 		return -1;
 	}
 	log_session(path);
-	return fd;
+	return hl_fd_high(fd, HL_FD_TRACE);
 }

@@ -53,6 +53,7 @@
 
 #include "hl_arena.h"
 #include "hl_encode.h"
+#include "hl_fds.h"
 #include "hl_format.h"
 #include "hl_hooks.h"
 #include "hl_leak.h"
@@ -206,7 +207,7 @@ static int fd_is_trace(int fd)
  * none.  The old number is left alone: it may be the program's now. */
 static int reopen_trace(void)
 {
-	int fd = open(w.path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = hl_fd_high(open(w.path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC), HL_FD_TRACE);
 	if (fd >= 0 && !fd_is_trace(fd)) {
 		close(fd);
 		fd = -1;

@@ -421,6 +421,32 @@ def test_fd_closer(tmp, c):
             c.eq(f"file {k}", f.read(), b"abcdefghij" * 200)
 
 
+def test_fd_numbers(tmp, c):
+    """The program's descriptors are its own: its first open() gets 3 as in
+    a plain run, and with its files on 3 and 4 (shell-style dup2, then
+    after closing every descriptor) allocations in a signal handler, whose
+    stacks go to libunwind, neither read nor write them.  On the old code
+    libunwind's pipe sat on 3 and 4: the first read got a byte of it."""
+    out = os.path.join(tmp, "out")
+    os.mkdir(out)
+    argv = [example("fd_numbers"), out]
+    want = (b"first fd 3\nround 0: read 1000 bytes, wrote 1000\n"
+            b"round 1: read 1000 bytes, wrote 1000\ndone\n")
+    prc, pout = plain_run(argv, tmp)
+    c.eq("plain run: exit status", prc, 0)
+    c.eq("plain run: stdout", pout, want)
+    r = hl_run(tmp, argv, timeout=60)
+    s = finished(c, r, "fd_numbers", want)
+    c.eq("stderr (no warning)", r.err, "")
+    c.summary("fd_numbers", s, {
+        "allocations": 400, "frees": 400, "bytes_allocated": 400 * 64,
+        "leaked_bytes": 0, "leaked_blocks": 0})
+    for k in range(2):
+        with open(os.path.join(out, f"in.{k}"), "rb") as f_in, \
+                open(os.path.join(out, f"out.{k}"), "rb") as f_out:
+            c.eq(f"out.{k} holds in.{k}", f_out.read(), f_in.read())
+
+
 def cxx_base(tmp, c):
     """cxx_user control: libstdc++'s startup allocations (its EH pool)."""
     exe = example("cxx_user")
