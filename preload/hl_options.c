@@ -1,6 +1,11 @@
 /* hl_options.c — reads every HEAPLINE_* variable once, through one table,
  * into hl_opt.  Never allocates: getenv and strtoul only.
  *
+ * Strings are copied: a program may overwrite its environment strings
+ * later (setproctitle in redis, nginx, postgres and sshd writes the title
+ * over argv and the environment after copying environ to the heap), and
+ * HEAPLINE_SESSION_LOG is read when the trace is created.
+ *
  * | variable             | default              | meaning                               |
  * |----------------------|----------------------|---------------------------------------|
  * | HEAPLINE_OUTPUT      | heapline.%e.%p.hlt   | trace path pattern                    |
@@ -18,8 +23,13 @@
 #include "hl_options.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 struct hl_options hl_opt;
+
+#define STR_MAX 4096 /* a path, as PATH_MAX */
+static char strings[3][STR_MAX];
+static unsigned nstrings;
 
 enum kind { K_STR, K_BOOL, K_UINT, K_LONG, K_KIB };
 
@@ -43,6 +53,7 @@ static const struct {
 
 void hl_options_read(void)
 {
+	nstrings = 0;
 	hl_opt.output = "heapline.%e.%p.hlt";
 	hl_opt.depth = HL_DEPTH_DEFAULT;
 	hl_opt.ring_bytes = 2u << 20;
@@ -52,6 +63,10 @@ void hl_options_read(void)
 		if (!v || !*v)
 			continue;
 		if (table[i].kind == K_STR) {
+			size_t len = strlen(v);
+			/* one too long for a path keeps pointing at the environment */
+			if (len < STR_MAX && nstrings < sizeof(strings) / sizeof(strings[0]))
+				v = memcpy(strings[nstrings++], v, len + 1);
 			*(const char **)table[i].dst = v;
 			continue;
 		}

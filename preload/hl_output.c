@@ -21,6 +21,9 @@
 extern char *program_invocation_short_name;
 
 static char pattern[4096];
+/* %e, read at start: the name points into argv[0], which programs that set
+ * their process title overwrite (proc_title.c). */
+static char progname[256];
 
 static size_t put_str(char *dst, size_t at, size_t cap, const char *s)
 {
@@ -49,6 +52,8 @@ void hl_output_prepare(void)
 	const char *p = hl_opt.output;
 	size_t at = 0;
 	pattern[0] = '\0';
+	put_str(progname, 0, sizeof(progname),
+		program_invocation_short_name ? program_invocation_short_name : "");
 	if (p[0] != '/') {
 		if (!getcwd(pattern, sizeof(pattern) - 2))
 			pattern[0] = '\0';
@@ -71,8 +76,7 @@ static int expand(char *out, size_t cap, unsigned long extra_pid, unsigned seria
 			has_pid = 1;
 			s++;
 		} else if (s[0] == '%' && s[1] == 'e') {
-			const char *name = program_invocation_short_name;
-			at = put_str(out, at, cap, name && *name ? name : "prog");
+			at = put_str(out, at, cap, progname[0] ? progname : "prog");
 			s++;
 		} else if (s[0] == '%' && s[1] == '%') {
 			at = put_str(out, at, cap, "%");

@@ -447,6 +447,44 @@ def test_fd_numbers(tmp, c):
             c.eq(f"out.{k} holds in.{k}", f_out.read(), f_in.read())
 
 
+def test_proc_title(tmp, c):
+    """The program writes its process title over argv and the environment
+    (setproctitle, as redis, nginx and postgres do) after copying environ.
+    The launcher still learns of its trace (before: no summary line for it,
+    the session log's path having been read from the overwritten
+    environment), %e is the program's name (before: "prog"), and its
+    child is profiled."""
+    # Without -q: a summary line for each process, the program's included.
+    p = subprocess.run([heapline(), "run", "-o", os.path.join(tmp, "%e.hlt"), "--",
+                        example("proc_title")], cwd=tmp, env=clean_env(),
+                       capture_output=True, timeout=60)
+    err = p.stderr.decode(errors="replace")
+    c.eq("exit status", p.returncode, 0)
+    c.true("summary line of the program", re.search(r"\(proc_title\): 1\d+ allocations", err)
+           is not None, err)
+    c.true("summary line of the child", "(true): " in err, err)
+
+    r = hl_run(tmp, [example("proc_title")], name="%e.hlt")
+    c.eq("-q: exit status", r.rc, 0)
+    c.eq("-q: stderr (no warning)", r.err, "")
+    m = re.match(rb"env (\d+)\ndone\n$", r.out)
+    c.true("stdout", m is not None, repr(r.out))
+    names = sorted(os.path.basename(t) for t in r.traces)
+    c.eq("trace count", len(names), 2)
+    c.true("the child's trace", any(re.fullmatch(r"true\.\d+\.hlt", x) for x in names),
+           repr(names))
+    c.eq("the program's trace, named by %e", "proc_title.hlt" in names, True)
+    if m is None or "proc_title.hlt" not in names:
+        return
+    n = int(m.group(1))
+    s = report(os.path.join(tmp, "proc_title.hlt"))
+    clean_end(c, "proc_title", s)
+    c.true("command, as it was at start", s["command"].endswith("proc_title"),
+           s["command"])
+    c.summary("proc_title", s, {
+        "allocations": n + 1001, "frees": 1000, "leaked_blocks": n + 1})
+
+
 def cxx_base(tmp, c):
     """cxx_user control: libstdc++'s startup allocations (its EH pool)."""
     exe = example("cxx_user")
