@@ -29,6 +29,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/mman.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -857,6 +858,58 @@ HL_EXPORT int execle(const char *path, const char *arg0, ...)
 	va_end(ap);
 	return execve(path, (char *const *)argv, envp);
 }
+
+/* ---- credentials ---------------------------------------------------------- */
+
+/* The trace file is created once the writer has a first block, and with the
+ * process's credentials of that moment.  A worker that drops root right
+ * after its fork (nginx's, postfix's, apache's) could then no longer create
+ * it where its parent could, and its events were lost ("Permission
+ * denied").  So before the program changes its user, groups or root
+ * directory, the writer is started if need be and a block written, which
+ * creates the file; the change applies to the writer thread too, and the
+ * file stays open. */
+static void before_creds(void)
+{
+	if (!atomic_load(&hl_state.active) || !hl_state.ctor_done || getpid() != hl_state.pid)
+		return; /* a vfork child shares our state but is not us */
+	int e = errno;
+	tls.busy++;
+	if (atomic_load(&hl_state.writer_state) == 0)
+		hl_writer_start();
+	hl_writer_flush();
+	tls.busy--;
+	errno = e;
+}
+
+/* The function, from the next object (libc); NULL if none. */
+#define CREDS_HOOK(ret, name, params, args)                                                        \
+	HL_EXPORT ret name params                                                                  \
+	{                                                                                          \
+		static ret(*_Atomic next) params;                                                  \
+		ret(*fn) params = atomic_load_explicit(&next, memory_order_relaxed);               \
+		if (!fn) {                                                                         \
+			*(void **)&fn = dlsym(RTLD_NEXT, #name);                                   \
+			if (!fn) {                                                                 \
+				errno = ENOSYS;                                                    \
+				return -1;                                                         \
+			}                                                                          \
+			atomic_store_explicit(&next, fn, memory_order_relaxed);                    \
+		}                                                                                  \
+		before_creds();                                                                    \
+		return fn args;                                                                    \
+	}
+
+CREDS_HOOK(int, setuid, (uid_t u), (u))
+CREDS_HOOK(int, seteuid, (uid_t u), (u))
+CREDS_HOOK(int, setreuid, (uid_t r, uid_t e), (r, e))
+CREDS_HOOK(int, setresuid, (uid_t r, uid_t e, uid_t s), (r, e, s))
+CREDS_HOOK(int, setgid, (gid_t g), (g))
+CREDS_HOOK(int, setegid, (gid_t g), (g))
+CREDS_HOOK(int, setregid, (gid_t r, gid_t e), (r, e))
+CREDS_HOOK(int, setresgid, (gid_t r, gid_t e, gid_t s), (r, e, s))
+CREDS_HOOK(int, setgroups, (size_t n, const gid_t *list), (n, list))
+CREDS_HOOK(int, chroot, (const char *path), (path))
 
 /* In a fork child: a new process, a new trace.  The parent's ring may hold
  * its uncommitted events and its writer thread does not exist here, so all of

@@ -485,6 +485,29 @@ def test_proc_title(tmp, c):
         "allocations": n + 1001, "frees": 1000, "leaked_blocks": n + 1})
 
 
+def test_drop_root(tmp, c):
+    """A forked worker gives up root before its first allocation, in a
+    directory only root may write to: its trace is created before the
+    setuid (before: "cannot create trace ...: Permission denied", its
+    events lost)."""
+    if os.geteuid() != 0:
+        raise Skip("needs root")
+    os.chmod(tmp, 0o700)
+    r = hl_run(tmp, [example("drop_root")])
+    c.eq("exit status", r.rc, 0)
+    c.eq("stdout", r.out, b"child ok\ndone\n")
+    c.eq("stderr (no warning)", r.err, "")
+    sums = sorted((report(t) for t in r.traces), key=lambda s: s["allocations"])
+    c.eq("trace count", len(sums), 2)
+    if len(sums) != 2:
+        return
+    parent, child = sums  # by allocations: 10, then 1000
+    c.summary("parent", parent, {"allocations": 10, "frees": 10, "leaked_blocks": 0})
+    c.summary("child", child, {"allocations": 1000, "frees": 1000, "bytes_allocated": 200000,
+                               "leaked_blocks": 0, "end": "_exit"})
+    c.eq("child's parent", child["ppid"], parent["pid"])
+
+
 def cxx_base(tmp, c):
     """cxx_user control: libstdc++'s startup allocations (its EH pool)."""
     exe = example("cxx_user")
