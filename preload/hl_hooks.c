@@ -51,6 +51,18 @@
 
 struct hl_state hl_state;
 
+/* A thread's stacks, in memory of their own: not in static TLS, which
+ * glibc carves out of every thread's stack, nor in the hook's frame.  A
+ * thread with a small stack that a program fills nearly to its end ran out
+ * of it under heapline (4 KiB more than a plain run needed; now a few
+ * hundred bytes: examples/small_stack.c).  Kept in a pool between
+ * threads. */
+struct hl_thread_mem {
+	struct hl_thread_mem *next;	 /* in the pool */
+	uint64_t prev[HL_DEPTH_MAX];	 /* previous event's stack, outermost first */
+	uint64_t buf[HL_DEPTH_MAX + 16]; /* this event's, innermost first */
+};
+
 /* Per-thread state in static TLS: no allocation, valid from the first
  * instruction of every thread. */
 struct hl_tls {
@@ -58,10 +70,37 @@ struct hl_tls {
 	uint32_t gen; /* hl_state.gen when tid was taken */
 	uint32_t tid;
 	uint32_t prev_len;
-	uint64_t cons_hint;	     /* stale copy of the ring's consumer position */
-	uint64_t prev[HL_DEPTH_MAX]; /* previous event's stack, outermost first */
+	uint64_t cons_hint;	   /* stale copy of the ring's consumer position */
+	struct hl_thread_mem *mem; /* NULL: none (mmap failed, or the thread ended) */
+	int ended;		   /* past its key destructor: no memory taken again */
 };
 static __thread struct hl_tls tls __attribute__((tls_model("initial-exec")));
+
+static pthread_mutex_t mem_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct hl_thread_mem *mem_pool;
+
+static struct hl_thread_mem *mem_get(void)
+{
+	pthread_mutex_lock(&mem_lock);
+	struct hl_thread_mem *m = mem_pool;
+	if (m)
+		mem_pool = m->next;
+	pthread_mutex_unlock(&mem_lock);
+	if (m)
+		return m;
+	m = mmap(NULL, sizeof(*m), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return m == MAP_FAILED ? NULL : m;
+}
+
+static void mem_put(struct hl_thread_mem *m)
+{
+	if (!m)
+		return;
+	pthread_mutex_lock(&mem_lock);
+	m->next = mem_pool;
+	mem_pool = m;
+	pthread_mutex_unlock(&mem_lock);
+}
 
 static struct {
 	void *(*malloc)(size_t);
@@ -208,6 +247,8 @@ static void register_thread(void)
 	tls.tid = atomic_fetch_add_explicit(&hl_state.next_tid, 1, memory_order_relaxed) + 1;
 	tls.prev_len = 0;
 	tls.cons_hint = 0; /* a new ring after fork starts at 0 */
+	if (!tls.mem && !tls.ended)
+		tls.mem = mem_get();
 	/* Any non-NULL value makes the key's destructor run at thread exit. */
 	pthread_setspecific(hl_state.thread_key, (void *)1);
 	hl_unwind_thread_new();
@@ -233,26 +274,16 @@ static void push_simple(uint8_t type, uint8_t fn, uint64_t ptr)
 	hl_ring_commit(hl_state.ring, ev);
 }
 
-/* Records one event with the calling thread's stack.  With reuse_stack the
- * stack of the thread's previous event is used (realloc's second half). */
-static __attribute__((noinline)) void record(uint8_t type, uint8_t fn, const void *ptr, size_t size,
-					     int reuse_stack)
+/* One event into the ring: its stack is unwound into buf (or, with
+ * reuse_stack, it is the thread's previous event's: realloc's second half)
+ * and, with prev, kept there as the thread's previous stack; without prev
+ * the whole stack is sent.  frame: our outermost frame to walk from. */
+static inline __attribute__((always_inline)) void record_into(uint8_t type, uint8_t fn,
+							      const void *ptr, size_t size,
+							      int reuse_stack, uint64_t *buf,
+							      uint64_t *prev, int early,
+							      const void *frame)
 {
-	if (unlikely(tls.gen != atomic_load_explicit(&hl_state.gen, memory_order_relaxed) ||
-		     !tls.tid))
-		register_thread();
-	/* The writer is started by our constructor; before it has run (another
-	 * library's constructor allocating) events wait in the ring.  After it
-	 * (a fork child) the first event starts it. */
-	int early = 0;
-	if (unlikely(atomic_load_explicit(&hl_state.writer_state, memory_order_relaxed) != 1)) {
-		if (!hl_state.ctor_done)
-			early = 1;
-		else if (hl_writer_start())
-			return;
-	}
-
-	uint64_t buf[HL_DEPTH_MAX + 16];
 	uint32_t n = 0, k, nnew;
 	if (reuse_stack) {
 		k = tls.prev_len;
@@ -262,11 +293,10 @@ static __attribute__((noinline)) void record(uint8_t type, uint8_t fn, const voi
 		 * those the unwinder knows are unchanged (and did not write),
 		 * then any further ones that happen to match. */
 		unsigned same;
-		n = hl_unwind(buf, hl_state.depth, tls.prev, tls.prev_len, &same,
-			      __builtin_frame_address(0));
+		n = hl_unwind(buf, hl_state.depth, prev, tls.prev_len, &same, frame);
 		uint32_t m = tls.prev_len < n ? tls.prev_len : n;
 		k = same;
-		while (k < m && buf[n - 1 - k] == tls.prev[k])
+		while (k < m && buf[n - 1 - k] == prev[k])
 			k++;
 		nnew = n - k;
 	}
@@ -289,11 +319,48 @@ static __attribute__((noinline)) void record(uint8_t type, uint8_t fn, const voi
 	memcpy(ev->ips, buf, (size_t)nnew * 8);
 	hl_ring_commit(hl_state.ring, ev);
 
-	if (!reuse_stack) {
+	if (prev && !reuse_stack) {
 		for (uint32_t i = k; i < n; i++)
-			tls.prev[i] = buf[n - 1 - i];
+			prev[i] = buf[n - 1 - i];
 		tls.prev_len = n;
 	}
+}
+
+/* A thread without memory of its own (past its end, or mmap failed): the
+ * stack goes through this frame, the whole of it every time. */
+static __attribute__((noinline)) void record_on_stack(uint8_t type, uint8_t fn, const void *ptr,
+						      size_t size, int early)
+{
+	uint64_t buf[HL_DEPTH_MAX + 16];
+	tls.prev_len = 0;
+	record_into(type, fn, ptr, size, 0, buf, NULL, early, __builtin_frame_address(0));
+}
+
+/* Records one event with the calling thread's stack.  With reuse_stack the
+ * stack of the thread's previous event is used (realloc's second half). */
+static __attribute__((noinline)) void record(uint8_t type, uint8_t fn, const void *ptr, size_t size,
+					     int reuse_stack)
+{
+	if (unlikely(tls.gen != atomic_load_explicit(&hl_state.gen, memory_order_relaxed) ||
+		     !tls.tid))
+		register_thread();
+	/* The writer is started by our constructor; before it has run (another
+	 * library's constructor allocating) events wait in the ring.  After it
+	 * (a fork child) the first event starts it. */
+	int early = 0;
+	if (unlikely(atomic_load_explicit(&hl_state.writer_state, memory_order_relaxed) != 1)) {
+		if (!hl_state.ctor_done)
+			early = 1;
+		else if (hl_writer_start())
+			return;
+	}
+
+	struct hl_thread_mem *mem = tls.mem;
+	if (likely(mem))
+		record_into(type, fn, ptr, size, reuse_stack, mem->buf, mem->prev, early,
+			    __builtin_frame_address(0));
+	else
+		record_on_stack(type, fn, ptr, size, early);
 	if (unlikely(atomic_load_explicit(&hl_state.sync, memory_order_relaxed)))
 		hl_writer_flush();
 }
@@ -311,6 +378,11 @@ static void thread_key_end(void *arg)
 	hl_unwind_thread_end();
 	tls.tid = 0;
 	tls.prev_len = 0;
+	/* Later events of this thread (other destructors, libc's clean-up)
+	 * take no memory again: it would never be given back. */
+	mem_put(tls.mem);
+	tls.mem = NULL;
+	tls.ended = 1;
 	tls.busy--;
 }
 
@@ -946,4 +1018,8 @@ static void fork_child(void)
 		atomic_store(&hl_state.active, 0);
 	tls.tid = 0;
 	tls.prev_len = 0;
+	/* Another thread may have been inside the pool at the fork: its lock
+	 * and list are left behind (this thread keeps its own memory). */
+	pthread_mutex_init(&mem_lock, NULL);
+	mem_pool = NULL;
 }

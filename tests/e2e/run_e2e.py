@@ -508,6 +508,18 @@ def test_drop_root(tmp, c):
     c.eq("child's parent", child["ppid"], parent["pid"])
 
 
+def test_small_stack(tmp, c):
+    """Threads fill their 64 KiB stacks to 2 KiB from the end and allocate
+    there: a plain run needs a few hundred bytes of it, the hook must not
+    need much more (before: a 2 KiB buffer in its frame; it crashed)."""
+    argv = [example("small_stack")]
+    prc, pout = plain_run(argv, tmp)
+    c.eq("plain run: exit status", prc, 0)
+    r = hl_run(tmp, argv)
+    s = finished(c, r, "small_stack", b"small_stack\n")
+    c.summary("small_stack", s, {"allocations": 136, "frees": 132, "leaked_blocks": 4})
+
+
 def cxx_base(tmp, c):
     """cxx_user control: libstdc++'s startup allocations (its EH pool)."""
     exe = example("cxx_user")
