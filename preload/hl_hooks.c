@@ -169,6 +169,7 @@ static void fork_child(void);
 
 static void push_modules(void);
 static void stack_known(uint64_t lo, uint64_t hi);
+static int ring_give_up(void);
 
 static void hl_init(void)
 {
@@ -215,6 +216,8 @@ static void hl_init(void)
 		static const struct hl_unwind_hooks uh = {push_modules, stack_known};
 		hl_unwind_init(hl_opt.unwind, hl_state.self_lo, hl_state.self_hi, &uh);
 		hl_state.ring = hl_ring_create(hl_opt.ring_bytes);
+		if (hl_state.ring)
+			hl_ring_set_give_up(hl_state.ring, ring_give_up);
 		if (hl_state.ring &&
 		    pthread_key_create(&hl_state.thread_key, thread_key_end) == 0 &&
 		    pthread_atfork(NULL, NULL, fork_child) == 0)
@@ -931,6 +934,19 @@ HL_EXPORT int execle(const char *path, const char *arg0, ...)
 	return execve(path, (char *const *)argv, envp);
 }
 
+/* A producer waited with the writer not moving.  In a process made without
+ * fork() (a raw clone system call, _Fork: no atfork handler ran) the state
+ * is a copy of the parent's and there is no writer at all: it used to wait
+ * for ever once its copy of the ring was full.  Such a process is not
+ * profiled: recording stops in it (examples/raw_clone.c). */
+static int ring_give_up(void)
+{
+	if (getpid() == hl_state.pid)
+		return 0;
+	atomic_store(&hl_state.active, 0);
+	return 1;
+}
+
 /* ---- credentials ---------------------------------------------------------- */
 
 /* The trace file is created once the writer has a first block, and with the
@@ -1014,7 +1030,9 @@ static void fork_child(void)
 	atomic_store(&hl_state.sync, 0);
 	hl_state.ring = hl_ring_create(hl_ring_size(old));
 	hl_ring_destroy(old);
-	if (!hl_state.ring)
+	if (hl_state.ring)
+		hl_ring_set_give_up(hl_state.ring, ring_give_up);
+	else
 		atomic_store(&hl_state.active, 0);
 	tls.tid = 0;
 	tls.prev_len = 0;

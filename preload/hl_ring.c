@@ -53,6 +53,12 @@
  * released between the producer's last look and its registering no longer
  * costs it a full sleep.  Sleeps stay bounded (2 ms: the consumer may be
  * off the CPU that long), so anything else costs time, never a hang.
+ *
+ * No consumer: a process made without fork() (a raw clone system call,
+ * _Fork) has a copy of the ring and no writer thread.  After STALL_SLEEPS
+ * sleeps in a row with cons unmoved, a producer asks the owner's give_up
+ * check (hl_ring_set_give_up); if it says so, the reservation fails as in
+ * nowait, instead of waiting for ever.
  */
 #include "hl_ring.h"
 
@@ -85,7 +91,10 @@ struct hl_ring {
 	_Atomic uint32_t consumer_seq;			/* futex: consumer wanted */
 	_Atomic uint32_t consumer_sleeping;
 	_Atomic uint64_t full; /* times a producer found the ring full (waited or dropped) */
+	int (*give_up)(void);  /* may a producer stop waiting? (NULL: never) */
 };
+
+#define STALL_SLEEPS 8 /* ~16 ms of sleeps with cons unmoved before give_up */
 
 static long futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *ts)
 {
@@ -127,30 +136,47 @@ size_t hl_ring_size(const struct hl_ring *r)
 	return r->size;
 }
 
-/* cons_seen: the cons the caller found the ring full with. */
-static void wait_for_space(struct hl_ring *r, unsigned *spins, uint64_t cons_seen)
+void hl_ring_set_give_up(struct hl_ring *r, int (*give_up)(void))
 {
-	if (*spins == 0)
-		atomic_fetch_add_explicit(&r->full, 1, memory_order_relaxed);
-	if (++*spins < 64) {
-		cpu_relax();
-		return;
+	r->give_up = give_up;
+}
+
+/* The ring is full with cons at cons_seen: waits until the consumer moves
+ * it (spinning, then yielding, then sleeping on space_seq), or until, after
+ * STALL_SLEEPS sleeps without a move, give_up says to stop.  Returns 0 to
+ * look again, -1 to give up.  Out of line: the reserve's own path carries
+ * none of this. */
+static __attribute__((noinline, cold)) int wait_for_space(struct hl_ring *r, uint64_t cons_seen)
+{
+	atomic_fetch_add_explicit(&r->full, 1, memory_order_relaxed);
+	for (unsigned spins = 1, stalls = 0;; spins++) {
+		if (atomic_load_explicit(&r->cons, memory_order_acquire) != cons_seen)
+			return 0;
+		if (spins < 64) {
+			cpu_relax();
+			continue;
+		}
+		if (spins < 80) {
+			sched_yield();
+			continue;
+		}
+		if (++stalls >= STALL_SLEEPS && r->give_up) {
+			stalls = 0;
+			if (r->give_up())
+				return -1;
+		}
+		hl_ring_wake_consumer(r);
+		uint32_t seq = atomic_load_explicit(&r->space_seq, memory_order_acquire);
+		atomic_fetch_add_explicit(&r->waiters, 1, memory_order_seq_cst);
+		/* Space released before the consumer could see us registered: no
+		 * sleep.  After it, the consumer bumps space_seq and the wait
+		 * returns at once (the value is no longer seq). */
+		if (atomic_load_explicit(&r->cons, memory_order_seq_cst) == cons_seen) {
+			struct timespec ts = {0, 2 * 1000 * 1000};
+			futex(&r->space_seq, FUTEX_WAIT_PRIVATE, seq, &ts);
+		}
+		atomic_fetch_sub_explicit(&r->waiters, 1, memory_order_relaxed);
 	}
-	if (*spins < 80) {
-		sched_yield();
-		return;
-	}
-	hl_ring_wake_consumer(r);
-	uint32_t seq = atomic_load_explicit(&r->space_seq, memory_order_acquire);
-	atomic_fetch_add_explicit(&r->waiters, 1, memory_order_seq_cst);
-	/* Space released before the consumer could see us registered: no
-	 * sleep.  After it, the consumer bumps space_seq and the wait returns
-	 * at once (the value is no longer seq). */
-	if (atomic_load_explicit(&r->cons, memory_order_seq_cst) == cons_seen) {
-		struct timespec ts = {0, 2 * 1000 * 1000};
-		futex(&r->space_seq, FUTEX_WAIT_PRIVATE, seq, &ts);
-	}
-	atomic_fetch_sub_explicit(&r->waiters, 1, memory_order_relaxed);
 }
 
 void *hl_ring_reserve(struct hl_ring *r, size_t payload_len, int nowait)
@@ -164,7 +190,6 @@ void *hl_ring_reserve_hint(struct hl_ring *r, size_t payload_len, int nowait, ui
 	uint64_t len = (sizeof(struct hl_ring_hdr) + payload_len + 7) & ~(uint64_t)7;
 	if (len > r->size / 4)
 		return NULL;
-	unsigned spins = 0;
 	uint64_t pos = atomic_load_explicit(&r->prod, memory_order_relaxed);
 	uint64_t cons = *hint;
 	for (;;) {
@@ -186,7 +211,8 @@ void *hl_ring_reserve_hint(struct hl_ring *r, size_t payload_len, int nowait, ui
 				atomic_fetch_add_explicit(&r->full, 1, memory_order_relaxed);
 				return NULL;
 			}
-			wait_for_space(r, &spins, fresh);
+			if (wait_for_space(r, fresh))
+				return NULL;
 			pos = atomic_load_explicit(&r->prod, memory_order_relaxed);
 			continue;
 		}

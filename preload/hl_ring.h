@@ -31,6 +31,10 @@ void *hl_ring_reserve(struct hl_ring *r, size_t payload_len, int nowait);
 /* The same, with the caller's cached copy of the consumer position (start
  * it at 0 for a new ring); saves a shared cache-line read per record. */
 void *hl_ring_reserve_hint(struct hl_ring *r, size_t payload_len, int nowait, uint64_t *hint);
+/* A producer that has waited ~16 ms for space while the consumer did not
+ * move asks give_up(); nonzero makes its reservation return NULL.  For a
+ * process with a copy of the ring and no consumer (hl_ring.c). */
+void hl_ring_set_give_up(struct hl_ring *r, int (*give_up)(void));
 /* Publishes the record whose payload hl_ring_reserve returned. */
 void hl_ring_commit(struct hl_ring *r, void *payload);
 

@@ -520,6 +520,16 @@ def test_small_stack(tmp, c):
     c.summary("small_stack", s, {"allocations": 136, "frees": 132, "leaked_blocks": 4})
 
 
+def test_raw_clone(tmp, c):
+    """Children made by a raw clone system call and by _Fork() (no atfork
+    handler runs) fill their copy of the ring with no writer to drain it:
+    they stop recording instead of waiting for ever (before: a hang)."""
+    r = hl_run(tmp, [example("raw_clone")], timeout=60)
+    s = finished(c, r, "raw_clone", b"raw_clone\n")
+    c.eq("stderr (no warning)", r.err, "")
+    c.summary("raw_clone", s, {"allocations": 1000, "frees": 1000, "leaked_blocks": 0})
+
+
 def cxx_base(tmp, c):
     """cxx_user control: libstdc++'s startup allocations (its EH pool)."""
     exe = example("cxx_user")
