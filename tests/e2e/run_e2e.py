@@ -12,6 +12,7 @@ Paths come from the environment (tests/meson.build sets them):
   HL_LIB          libheapline.so
   HL_EX_<NAME>    each example program, e.g. HL_EX_BASIC
   HL_LIBDLALLOC   the library dlopen_user loads
+  HL_LIBCXXPLUG   the C++ plugin cxx_plugin_host loads
 Python standard library only.
 """
 import glob
@@ -528,6 +529,22 @@ def test_raw_clone(tmp, c):
     s = finished(c, r, "raw_clone", b"raw_clone\n")
     c.eq("stderr (no warning)", r.err, "")
     c.summary("raw_clone", s, {"allocations": 1000, "frees": 1000, "leaked_blocks": 0})
+
+
+def test_cxx_plugin(tmp, c):
+    """A C program loads a C++ plugin that throws: its exceptions run on
+    libgcc_s's unwinder, as in a plain run (before: libunwind's, which
+    heapline had loaded first, defined _Unwind_RaiseException for them)."""
+    argv = [example("cxx_plugin_host"), env_path("HL_LIBCXXPLUG")]
+    want = b"caught 500\n_Unwind_RaiseException in libgcc_s.so.1\n"
+    prc, pout = plain_run(argv, tmp)
+    c.eq("plain run: exit status", prc, 0)
+    c.eq("plain run: stdout", pout, want)
+    r = hl_run(tmp, argv)
+    s = finished(c, r, "cxx_plugin_host", want)
+    c.eq("stderr (no warning)", r.err, "")
+    c.true("the plugin's allocations are seen", s["allocations"] > 3000,
+           str(s["allocations"]))
 
 
 def cxx_base(tmp, c):
