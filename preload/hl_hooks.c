@@ -959,7 +959,10 @@ static int ring_give_up(void)
  * file stays open. */
 static void before_creds(void)
 {
-	if (!atomic_load(&hl_state.active) || !hl_state.ctor_done || getpid() != hl_state.pid)
+	/* Once tried, never again: servers that switch users per request
+	 * (seteuid around each one) pay nothing. */
+	if (!atomic_load(&hl_state.active) || !hl_state.ctor_done || hl_writer_trace_tried() ||
+	    getpid() != hl_state.pid)
 		return; /* a vfork child shares our state but is not us */
 	int e = errno;
 	tls.busy++;

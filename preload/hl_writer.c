@@ -115,6 +115,8 @@ static struct {
 
 /* Flush handshake. */
 static _Atomic uint32_t flush_req, flush_done;
+/* This process's writer has tried to create the trace file (creds hooks). */
+static _Atomic int trace_tried;
 
 uint64_t hl_clock_ns(void)
 {
@@ -340,6 +342,7 @@ static void write_block(void)
 		return;
 	if (!w.failed && w.fd < 0) {
 		w.fd = hl_output_open(hl_state.is_root, w.path, sizeof(w.path));
+		atomic_store_explicit(&trace_tried, 1, memory_order_release);
 		struct stat st;
 		if (w.fd < 0 || fstat(w.fd, &st)) {
 			w.failed = 1;
@@ -851,6 +854,11 @@ fail:
 	return -1;
 }
 
+int hl_writer_trace_tried(void)
+{
+	return atomic_load_explicit(&trace_tried, memory_order_acquire);
+}
+
 void hl_writer_flush(void)
 {
 	if (atomic_load(&hl_state.writer_state) != 1)
@@ -879,6 +887,7 @@ void hl_writer_forget(void)
 	if (w.fd >= 0 && fstat(w.fd, &st) == 0 && st.st_dev == w.dev && st.st_ino == w.ino)
 		close(w.fd); /* only if it is still ours */
 	w.fd = -1;
+	atomic_store(&trace_tried, 0);
 	atomic_store(&flush_req, 0);
 	atomic_store(&flush_done, 0);
 	/* nor does the modules helper (its buffer is left) */

@@ -8,6 +8,8 @@ int hl_writer_start(void);
 /* Waits until everything committed before the call is in the file.
  * Bounded: gives up after a few seconds rather than hang the program. */
 void hl_writer_flush(void);
+/* Whether the writer has tried to create this process's trace file. */
+int hl_writer_trace_tried(void);
 /* fork child: forget the parent's writer (its thread does not exist here). */
 void hl_writer_forget(void);
 
