@@ -61,12 +61,13 @@ void hl_progress_begin(struct hl_progress *p, const char *label, const char *pat
 	clock_gettime(CLOCK_MONOTONIC, &p->start);
 }
 
-static void update(struct hl_progress *p)
+static void update(struct hl_progress *p, size_t events)
 {
 	struct timespec now;
 	off_t off;
 
-	if (!p->enabled || ++p->calls < CHECK_EVERY)
+	p->calls += events;
+	if (!p->enabled || p->calls < CHECK_EVERY)
 		return;
 	p->calls = 0;
 	clock_gettime(CLOCK_MONOTONIC, &now);
@@ -82,22 +83,27 @@ static void update(struct hl_progress *p)
 		(int)((uint64_t)off * 100 / p->size > 100 ? 100 : (uint64_t)off * 100 / p->size));
 }
 
-static int on_event(void *ctx, const struct hl_replay *r, const struct hl_event *ev)
+static int on_events(void *ctx, const struct hl_replay *r, const struct hl_event *ev, size_t n)
 {
-	update(ctx);
+	update(ctx, n);
 	return 0;
 }
 
 static int on_tick(void *ctx, const struct hl_replay *r, uint64_t ms, uint64_t rss_kib,
 		   uint64_t live_bytes)
 {
-	update(ctx);
+	update(ctx, 1);
 	return 0;
 }
 
+/* No hooks at all when there is no line to show (stderr not a terminal):
+ * the replay then calls nothing for it.  Shown, it counts events a batch
+ * at a time. */
 struct hl_replay_hooks hl_progress_hooks(struct hl_progress *p)
 {
-	return (struct hl_replay_hooks){.ctx = p, .event = on_event, .tick = on_tick};
+	if (!p->enabled)
+		return (struct hl_replay_hooks){.ctx = p};
+	return (struct hl_replay_hooks){.ctx = p, .events = on_events, .tick = on_tick};
 }
 
 void hl_progress_end(struct hl_progress *p)

@@ -23,7 +23,7 @@ struct hl_progress {
 	uint64_t size; /* the file's size */
 	const char *label, *path;
 	struct timespec start, last;
-	unsigned calls; /* hook calls since the clock was last read */
+	size_t calls; /* events (and ticks) since the clock was last read */
 	int shown;	/* something is on the line */
 };
 
