@@ -244,7 +244,9 @@ void hl_check_print_text(FILE *f, const struct hl_check *c)
 		const struct hl_judged *j = &c->traces[t];
 		size_t shown = 0;
 
-		fprintf(f, "\n== heapline check: pid %" PRIu64 ": %s\n", j->sum.pid, prog_name(j));
+		fprintf(f, "\n== heapline check: pid %" PRIu64 ": ", j->sum.pid);
+		hl_fput_visible(f, prog_name(j));
+		fputc('\n', f);
 		for (size_t i = 0; i < j->nleaks; i++) {
 			const struct hl_leak *l = &j->leaks[i];
 			if (l->supp >= 0 || !(c->show & HL_KIND_BIT(l->kind)))

@@ -128,8 +128,11 @@ static void print_summary(FILE *f, const struct hl_diff_result *d)
 	const struct hl_summary *sn = &d->side[HL_DIFF_NEW]->summary;
 
 	hl_fmt_title(f, "Diff: %s -> %s", d->side[HL_DIFF_OLD]->path, d->side[HL_DIFF_NEW]->path);
-	fprintf(f, "Old  pid %" PRIu64 ": %s\n", so->pid, so->command ? so->command : "");
-	fprintf(f, "New  pid %" PRIu64 ": %s\n\n", sn->pid, sn->command ? sn->command : "");
+	fprintf(f, "Old  pid %" PRIu64 ": ", so->pid);
+	hl_fput_visible(f, so->command);
+	fprintf(f, "\nNew  pid %" PRIu64 ": ", sn->pid);
+	hl_fput_visible(f, sn->command);
+	fputs("\n\n", f);
 	fprintf(f, "%-16s %*s %*s %*s %*s\n", "", W_VALUE, "Old", W_VALUE, "New", W_VALUE, "Delta",
 		W_PCT, "%");
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {

@@ -77,6 +77,24 @@ const char *hl_fmt_path(char *buf, size_t len, const char *path)
 	return path;
 }
 
+void hl_fput_visible(FILE *f, const char *s)
+{
+	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '\n')
+			fputs("\\n", f);
+		else if (c == '\t')
+			fputs("\\t", f);
+		else if (c == '\r')
+			fputs("\\r", f);
+		else if (c < 0x20 || c == 0x7f)
+			fprintf(f, "\\x%02x", c);
+		else
+			fputc(c, f);
+	}
+}
+
 void hl_fmt_title(FILE *f, const char *fmt, ...)
 {
 	va_list ap;

@@ -28,6 +28,9 @@ const char *hl_fmt_ms(char *buf, size_t len, uint64_t ms);
 const char *hl_fmt_path(char *buf, size_t len, const char *path);
 
 /* "Text\n====" with the rule as long as the text. */
+/* s to f with control characters as C escapes (\n, \t, \x01): a command
+ * line (argv may hold any byte) on one line of a text report. */
+void hl_fput_visible(FILE *f, const char *s);
 void hl_fmt_title(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

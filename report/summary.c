@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "format.h"
 #include "summary.h"
 
 const char *hl_summary_end_name(const struct hl_summary *s)
@@ -57,7 +58,9 @@ void hl_summary_print_text(FILE *f, const struct hl_summary *s, const char *path
 	const char *end = hl_summary_end_name(s);
 
 	title(f, "Summary", path);
-	fprintf(f, "%-17s%s\n", "Command", s->command ? s->command : "");
+	fprintf(f, "%-17s", "Command");
+	hl_fput_visible(f, s->command);
+	fputc('\n', f);
 	fprintf(f, "%-17s%" PRIu64 " (parent %" PRIu64 ")\n", "Process", s->pid, s->ppid);
 	fprintf(f, "%-17s%" PRIu64 "\n", "Allocations", s->allocations);
 	fprintf(f, "%-17s%" PRIu64, "Frees", s->frees);

@@ -547,6 +547,24 @@ def test_cxx_plugin(tmp, c):
            str(s["allocations"]))
 
 
+def test_command_visible(tmp, c):
+    """argv may hold any byte: the text summary shows control characters
+    as escapes, on one line; the JSON keeps the string as it was."""
+    arg = "two\nlines\tand\x01"
+    r = hl_run(tmp, [example("basic"), arg])
+    c.eq("exit status", r.rc, 0)
+    s = only_trace(c, r, "basic")
+    c.true("JSON command", s["command"].endswith(arg), repr(s["command"]))
+    p = subprocess.run([heapline(), "report", "--view", "summary", r.traces[0]],
+                       capture_output=True, timeout=60)
+    lines = p.stdout.decode(errors="replace").splitlines()
+    cmd = [ln for ln in lines if ln.startswith("Command")]
+    c.eq("one Command line", len(cmd), 1)
+    c.true("escaped", bool(cmd) and cmd[0].endswith("two\\nlines\\tand\\x01"), repr(cmd))
+    c.true("the next line is Process", any(ln.startswith("Process") for ln in lines[:5]),
+           repr(lines[:5]))
+
+
 def cxx_base(tmp, c):
     """cxx_user control: libstdc++'s startup allocations (its EH pool)."""
     exe = example("cxx_user")
