@@ -336,7 +336,7 @@ static int run_and_judge(struct hl_check *c, struct opts *o, char **argv)
 	if (!n) {
 		fprintf(stderr,
 			"heapline check: no trace was written: %s did not load the preload library "
-			"(LD_PRELOAD=%s)%s\n",
+			"(LD_PRELOAD=%s), or the library could not create or report its trace%s\n",
 			argv[0], lib, WIFSIGNALED(l->root_status) ? " or was killed" : "");
 		c->unreadable = true;
 	}

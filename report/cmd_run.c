@@ -172,12 +172,13 @@ static void print_session(const struct hl_launch *l, const char *prog, bool quie
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(v[i].path, "-"))
 			print_process(&v[i], quiet);
-	/* A process killed by a signal may have had no chance to write;
-	 * one that exited normally without a trace never loaded us. */
+	/* A process killed by a signal may have had no chance to write; one
+	 * that exited normally without a trace never loaded us, or the library
+	 * had no descriptor left for the trace or the log (ulimit -n). */
 	if (!n && WIFEXITED(l->root_status))
 		fprintf(stderr,
 			"heapline: no trace was written: %s did not load the preload library "
-			"(LD_PRELOAD=%s)\n",
+			"(LD_PRELOAD=%s), or the library could not create or report its trace\n",
 			prog, l->lib);
 	hl_launch_session_free(v, n);
 }
