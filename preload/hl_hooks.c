@@ -70,7 +70,7 @@ struct hl_tls {
 	uint32_t gen; /* hl_state.gen when tid was taken */
 	uint32_t tid;
 	uint32_t prev_len;
-	uint64_t cons_hint;	   /* stale copy of the ring's consumer position */
+	struct hl_ring_producer prod; /* stale cons; the record being written */
 	struct hl_thread_mem *mem; /* NULL: none (mmap failed, or the thread ended) */
 	int ended;		   /* past its key destructor: no memory taken again */
 };
@@ -249,7 +249,8 @@ static void register_thread(void)
 	tls.gen = atomic_load_explicit(&hl_state.gen, memory_order_relaxed);
 	tls.tid = atomic_fetch_add_explicit(&hl_state.next_tid, 1, memory_order_relaxed) + 1;
 	tls.prev_len = 0;
-	tls.cons_hint = 0; /* a new ring after fork starts at 0 */
+	tls.prod.cons_hint = 0; /* a new ring after fork starts at 0 */
+	tls.prod.pending_len = 0;
 	if (!tls.mem && !tls.ended)
 		tls.mem = mem_get();
 	/* Any non-NULL value makes the key's destructor run at thread exit. */
@@ -306,7 +307,7 @@ static inline __attribute__((always_inline)) void record_into(uint8_t type, uint
 
 	int lossy = hl_opt.lossy || early; /* nobody drains yet: never wait */
 	struct hl_ev *ev = hl_ring_reserve_hint(hl_state.ring, sizeof(*ev) + (size_t)nnew * 8,
-						lossy, &tls.cons_hint);
+						lossy, &tls.prod);
 	if (unlikely(!ev)) {
 		atomic_fetch_add_explicit(&hl_state.lost, 1, memory_order_relaxed);
 		tls.prev_len = 0; /* the writer did not see this stack */
@@ -320,6 +321,10 @@ static inline __attribute__((always_inline)) void record_into(uint8_t type, uint
 	ev->ptr = (uint64_t)(uintptr_t)ptr;
 	ev->size = size;
 	memcpy(ev->ips, buf, (size_t)nnew * 8);
+	/* Cleared first: a signal handler between the two that ends the
+	 * process finds nothing to abandon (the writer then waits for the
+	 * record a second), never a record already committed. */
+	tls.prod.pending_len = 0;
 	hl_ring_commit(hl_state.ring, ev);
 
 	if (prev && !reuse_stack) {
@@ -695,6 +700,15 @@ static void finish(unsigned reason)
 {
 	if (!atomic_load(&hl_state.active) || getpid() != hl_state.pid)
 		return;
+	int nested = tls.busy > 0; /* a signal handler inside one of our hooks */
+	/* A signal handler that interrupted this thread inside a hook, after
+	 * its reservation and before its commit, is ending the process (exit,
+	 * _exit or abort in a SIGINT or SIGTERM handler): the record would
+	 * never be committed, and the writer used to wait for it a second and
+	 * then lose the END behind it.  It becomes padding.  Not for exec,
+	 * which can fail and return to the hook. */
+	if (reason != HL_END_EXEC)
+		hl_ring_abandon(hl_state.ring, &tls.prod);
 	hl_unwind_report();
 	tls.busy++;
 	if (atomic_load(&hl_state.writer_state) == 0 &&
@@ -704,7 +718,10 @@ static void finish(unsigned reason)
 		if (!tls.tid || tls.gen != hl_state.gen)
 			register_thread();
 		push_simple(HL_EV_END, (uint8_t)reason, 0);
-		hl_writer_flush();
+		if (nested && reason != HL_END_EXEC)
+			hl_writer_flush_end(reason);
+		else
+			hl_writer_flush();
 	}
 	tls.busy--;
 }

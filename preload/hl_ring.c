@@ -181,12 +181,14 @@ static __attribute__((noinline, cold)) int wait_for_space(struct hl_ring *r, uin
 
 void *hl_ring_reserve(struct hl_ring *r, size_t payload_len, int nowait)
 {
-	uint64_t hint = 0;
-	return hl_ring_reserve_hint(r, payload_len, nowait, &hint);
+	struct hl_ring_producer p = {0, 0, 0, 0};
+	return hl_ring_reserve_hint(r, payload_len, nowait, &p);
 }
 
-void *hl_ring_reserve_hint(struct hl_ring *r, size_t payload_len, int nowait, uint64_t *hint)
+void *hl_ring_reserve_hint(struct hl_ring *r, size_t payload_len, int nowait,
+			   struct hl_ring_producer *prod)
 {
+	uint64_t *hint = &prod->cons_hint;
 	uint64_t len = (sizeof(struct hl_ring_hdr) + payload_len + 7) & ~(uint64_t)7;
 	if (len > r->size / 4)
 		return NULL;
@@ -220,6 +222,11 @@ void *hl_ring_reserve_hint(struct hl_ring *r, size_t payload_len, int nowait, ui
 							   memory_order_relaxed,
 							   memory_order_relaxed))
 			continue;
+		/* Noted before the first store into the ring, which may miss
+		 * the cache: a signal handler can abandon the claim from here. */
+		prod->pending_pos = pos;
+		prod->pending_pad = (uint32_t)pad;
+		prod->pending_len = (uint32_t)len;
 		if (pad) {
 			struct hl_ring_hdr *ph = (struct hl_ring_hdr *)(r->buf + off);
 			ph->len = (uint32_t)pad;
@@ -240,6 +247,30 @@ void *hl_ring_reserve_hint(struct hl_ring *r, size_t payload_len, int nowait, ui
 		}
 		return h + 1;
 	}
+}
+
+/* Writes a PAD header of len bytes at off (what the producer would have
+ * written there, or padding instead of its record). */
+static void put_pad(struct hl_ring *r, uint64_t off, uint32_t len)
+{
+	struct hl_ring_hdr *h = (struct hl_ring_hdr *)(r->buf + off);
+	h->len = len;
+	/* release: pairs with the acquire load of state in hl_ring_peek,
+	 * which then skips len bytes */
+	atomic_store_explicit((_Atomic uint32_t *)&h->state, HL_RING_PAD, memory_order_release);
+}
+
+void hl_ring_abandon(struct hl_ring *r, struct hl_ring_producer *p)
+{
+	if (!p->pending_len)
+		return;
+	uint64_t off = p->pending_pos & r->mask;
+	if (p->pending_pad) {
+		put_pad(r, off, p->pending_pad);
+		off = 0;
+	}
+	put_pad(r, off, p->pending_len);
+	p->pending_len = 0;
 }
 
 void hl_ring_commit(struct hl_ring *r, void *payload)

@@ -28,9 +28,24 @@ void hl_ring_destroy(struct hl_ring *r);
  * is full.  Without nowait, waits for space.  Records larger than a quarter
  * of the ring are refused (NULL). */
 void *hl_ring_reserve(struct hl_ring *r, size_t payload_len, int nowait);
-/* The same, with the caller's cached copy of the consumer position (start
- * it at 0 for a new ring); saves a shared cache-line read per record. */
-void *hl_ring_reserve_hint(struct hl_ring *r, size_t payload_len, int nowait, uint64_t *hint);
+/* A producer thread's own state for hl_ring_reserve_hint (zero it for a new
+ * ring): its stale copy of the consumer position, which saves a shared
+ * cache-line read per record; and the bytes it has claimed and not yet
+ * committed, noted right after the claim, before the ring's memory is
+ * touched (pending_len 0: none; the caller sets it to 0 just before
+ * hl_ring_commit). */
+struct hl_ring_producer {
+	uint64_t cons_hint;
+	uint64_t pending_pos;  /* ring position of the claim */
+	uint32_t pending_pad;  /* padding claimed first, at the wrap */
+	uint32_t pending_len;  /* the record, header included */
+};
+void *hl_ring_reserve_hint(struct hl_ring *r, size_t payload_len, int nowait,
+			   struct hl_ring_producer *p);
+/* Turns p's pending claim into padding the consumer skips, for a thread
+ * that will never commit it (a signal handler interrupted its record and
+ * is ending the process).  Nothing if none is pending. */
+void hl_ring_abandon(struct hl_ring *r, struct hl_ring_producer *p);
 /* A producer that has waited ~16 ms for space while the consumer did not
  * move asks give_up(); nonzero makes its reservation return NULL.  For a
  * process with a copy of the ring and no consumer (hl_ring.c). */

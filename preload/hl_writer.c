@@ -107,6 +107,7 @@ static struct {
 	uint64_t events_seen;
 	uint64_t lost_written;
 	int ended_by_exec;
+	int end_forced; /* put_end ran for hl_writer_flush_end */
 	char path[4096];
 	pthread_t thread;
 	uint8_t *snap; /* the writer's module snapshot buffer (mmap) */
@@ -117,6 +118,8 @@ static struct {
 static _Atomic uint32_t flush_req, flush_done;
 /* This process's writer has tried to create the trace file (creds hooks). */
 static _Atomic int trace_tried;
+/* hl_writer_flush_end's END reason + 1 (0: none). */
+static _Atomic unsigned end_fallback;
 
 uint64_t hl_clock_ns(void)
 {
@@ -556,6 +559,15 @@ static uint64_t tail_hash(uint32_t parent, const uint64_t *ips, uint32_t n)
 	return h;
 }
 
+static void put_end(unsigned reason)
+{
+	if (reason == HL_END_EXEC)
+		w.ended_by_exec = 1;
+	put_time(now_ms());
+	ensure_room(HL_ENC_MAX_EVENT);
+	hl_enc_end(&w.enc, reason, now_ms());
+}
+
 /* The stack of an event as a node id: the thread's shared outer frames,
  * then the new ones, outermost first. */
 static uint32_t stack_node(const struct hl_ev *ev)
@@ -673,11 +685,7 @@ static void handle(const struct hl_ev *ev, size_t len)
 		thread_end(ev->tid);
 		break;
 	case HL_EV_END:
-		if (ev->fn == HL_END_EXEC)
-			w.ended_by_exec = 1;
-		put_time(now_ms());
-		ensure_room(HL_ENC_MAX_EVENT);
-		hl_enc_end(&w.enc, ev->fn, now_ms());
+		put_end(ev->fn);
 		break;
 	default:
 		break;
@@ -700,11 +708,21 @@ static uint64_t drain(uint64_t until)
 			/* A producer reserved but has not committed yet.  It will
 			 * within microseconds, unless a signal handler interrupted
 			 * it and is itself flushing: then give up after a second
-			 * rather than spin. */
-			if (!waited_since)
+			 * rather than spin; after 50 ms when that handler is
+			 * ending the process from inside this thread's hook
+			 * (hl_writer_flush_end), and write its END here, as the
+			 * END it pushed waits behind the stuck record. */
+			unsigned end = atomic_load_explicit(&end_fallback, memory_order_acquire);
+			if (!waited_since) {
 				waited_since = hl_clock_ns();
-			else if (hl_clock_ns() - waited_since > 1000000000ull)
+			} else if (hl_clock_ns() - waited_since >
+				   (end ? 50000000ull : 1000000000ull)) {
+				if (end && !w.end_forced) {
+					w.end_forced = 1;
+					put_end(end - 1);
+				}
 				break;
+			}
 			sched_yield();
 			continue;
 		}
@@ -854,6 +872,12 @@ fail:
 	return -1;
 }
 
+void hl_writer_flush_end(unsigned reason)
+{
+	atomic_store_explicit(&end_fallback, reason + 1, memory_order_release);
+	hl_writer_flush();
+}
+
 int hl_writer_trace_tried(void)
 {
 	return atomic_load_explicit(&trace_tried, memory_order_acquire);
@@ -888,6 +912,8 @@ void hl_writer_forget(void)
 		close(w.fd); /* only if it is still ours */
 	w.fd = -1;
 	atomic_store(&trace_tried, 0);
+	atomic_store(&end_fallback, 0);
+	w.end_forced = 0;
 	atomic_store(&flush_req, 0);
 	atomic_store(&flush_done, 0);
 	/* nor does the modules helper (its buffer is left) */

@@ -8,6 +8,12 @@ int hl_writer_start(void);
 /* Waits until everything committed before the call is in the file.
  * Bounded: gives up after a few seconds rather than hang the program. */
 void hl_writer_flush(void);
+/* hl_writer_flush for a process ending from inside a hook of the calling
+ * thread (a signal handler): a record that thread reserved and will never
+ * commit may block the ring.  The writer waits 50 ms for it, not a second,
+ * then writes END(reason) itself: the interrupted event is not in the
+ * trace (nor counted lost: it never finished). */
+void hl_writer_flush_end(unsigned reason);
 /* Whether the writer has tried to create this process's trace file. */
 int hl_writer_trace_tried(void);
 /* fork child: forget the parent's writer (its thread does not exist here). */

@@ -565,6 +565,28 @@ def test_command_visible(tmp, c):
            repr(lines[:5]))
 
 
+def test_exit_in_handler(tmp, c):
+    """A SIGALRM handler calls exit(0) while the thread allocates in a loop:
+    the signal often lands inside heapline's hook, between a record's
+    reservation and its commit.  Every one of 40 runs must end promptly
+    with an END record (before: about one run in ten waited a second and
+    left a trace without END)."""
+    slow, no_end = [], []
+    for i in range(40):
+        t0 = time.monotonic()
+        r = hl_run(tmp, [example("exit_in_handler")])
+        took = time.monotonic() - t0
+        c.eq(f"run {i}: exit status", r.rc, 0)
+        s = only_trace(c, r, f"run {i}")
+        if s.get("end") != "exit":
+            no_end.append((i, s.get("end")))
+        if took > 0.6:
+            slow.append((i, round(took, 2)))
+        c.eq(f"run {i}: lost_events", s.get("lost_events"), 0)
+    c.eq("runs without END exit", no_end, [])
+    c.eq("runs over 0.6 s", slow, [])
+
+
 def cxx_base(tmp, c):
     """cxx_user control: libstdc++'s startup allocations (its EH pool)."""
     exe = example("cxx_user")

@@ -103,7 +103,8 @@ struct once_rec {
 static void *once_producer(void *arg)
 {
 	uint32_t id = (uint32_t)(uintptr_t)arg;
-	uint64_t rng = seed + 100 + id, hint = 0;
+	uint64_t rng = seed + 100 + id;
+	struct hl_ring_producer hint = {0, 0, 0, 0};
 	for (uint64_t seq = 0; seq < ONCE_RECORDS; seq++) {
 		uint32_t len = (uint32_t)t_range(&rng, sizeof(struct once_rec), 1000);
 		struct once_rec *r = seq % 3 ? hl_ring_reserve_hint(ring, len, 0, &hint)
@@ -236,7 +237,8 @@ static void emit(struct addr_rec *r, uint32_t type, uint32_t prod, uint64_t addr
 static void *addr_producer(void *arg)
 {
 	uint32_t id = (uint32_t)(uintptr_t)arg;
-	uint64_t rng = seed + 200 + id, owned[MAX_OWNED], seq = 0, hint = 0;
+	uint64_t rng = seed + 200 + id, owned[MAX_OWNED], seq = 0;
+	struct hl_ring_producer hint = {0, 0, 0, 0};
 	int n_owned = 0;
 	for (uint32_t op = 0; op < ADDR_OPS || n_owned; op++) {
 		int do_free = op >= ADDR_OPS || n_owned == MAX_OWNED ||
@@ -392,10 +394,10 @@ static void test_refusals(void)
 	CHECK(hl_ring_peek(ring, &plen) == NULL, "ring empty again");
 
 	/* A hint from long ago (here: 0, after laps) on an empty ring. */
-	uint64_t hint = 0;
+	struct hl_ring_producer hint = {0, 0, 0, 0};
 	void *h = hl_ring_reserve_hint(ring, 100, 1, &hint);
 	CHECK(h != NULL, "nowait with a stale hint refused on an empty ring");
-	CHECK(hint == hl_ring_consumed(ring), "hint %" PRIu64 " not refreshed to %" PRIu64, hint,
+	CHECK(hint.cons_hint == hl_ring_consumed(ring), "hint %" PRIu64 " not refreshed to %" PRIu64, hint.cons_hint,
 	      hl_ring_consumed(ring));
 	if (h) {
 		hl_ring_commit(ring, h);
@@ -408,7 +410,8 @@ static void test_refusals(void)
 /* Single thread: fill with nowait until NULL, poke it more, drain, repeat. */
 static void test_lossy_fill(void)
 {
-	uint64_t rng = seed + 5, seq = 0, rounds = 200, refused = 0, hint = 0;
+	uint64_t rng = seed + 5, seq = 0, rounds = 200, refused = 0;
+	struct hl_ring_producer hint = {0, 0, 0, 0};
 	for (uint64_t round = 0; round < rounds && t_failures < 20; round++) {
 		uint64_t first = seq, used = 0;
 		for (;;) {
@@ -479,7 +482,8 @@ static _Atomic uint64_t lost;
 static void *lossy_producer(void *arg)
 {
 	uint32_t id = (uint32_t)(uintptr_t)arg;
-	uint64_t rng = seed + 300 + id, hint = 0;
+	uint64_t rng = seed + 300 + id;
+	struct hl_ring_producer hint = {0, 0, 0, 0};
 	for (uint64_t seq = 0; seq < LOSSY_RECORDS; seq++) {
 		/* pauses, so the ring drains now and then: losses come in
 		 * bursts between stretches where everything fits */

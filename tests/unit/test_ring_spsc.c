@@ -46,7 +46,8 @@ static size_t rounded_payload(size_t len)
 
 static void *producer(void *arg)
 {
-	uint64_t rng = seed + 1, hint = 0;
+	uint64_t rng = seed + 1;
+	struct hl_ring_producer hint = {0, 0, 0, 0};
 	(void)arg;
 	for (uint64_t seq = 0; seq < RECORDS; seq++) {
 		uint32_t len = (uint32_t)t_range(&rng, MIN_LEN, MAX_LEN);
