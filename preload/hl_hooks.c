@@ -974,18 +974,24 @@ static int ring_give_up(void)
  * directory, the writer is started if need be and a block written, which
  * creates the file; the change applies to the writer thread too, and the
  * file stays open. */
-static void before_creds(void)
+static void before_creds(int is_chroot)
 {
-	/* Once tried, never again: servers that switch users per request
-	 * (seteuid around each one) pay nothing. */
-	if (!atomic_load(&hl_state.active) || !hl_state.ctor_done || hl_writer_trace_tried() ||
-	    getpid() != hl_state.pid)
+	/* Once the trace is tried, never again but for chroot: servers that
+	 * switch users per request (seteuid around each one) pay nothing. */
+	if (!atomic_load(&hl_state.active) || !hl_state.ctor_done ||
+	    (hl_writer_trace_tried() && !is_chroot) || getpid() != hl_state.pid)
 		return; /* a vfork child shares our state but is not us */
 	int e = errno;
 	tls.busy++;
-	if (atomic_load(&hl_state.writer_state) == 0)
-		hl_writer_start();
-	hl_writer_flush();
+	/* The same goes for the modules' files, which the unwinder opens by
+	 * path when it first needs one: open them all while they can be
+	 * (examples/chroot_sandbox.c: sshd's pre-auth child). */
+	hl_unwind_open_modules();
+	if (!hl_writer_trace_tried()) {
+		if (atomic_load(&hl_state.writer_state) == 0)
+			hl_writer_start();
+		hl_writer_flush();
+	}
 	tls.busy--;
 	errno = e;
 }
@@ -1004,7 +1010,7 @@ static void before_creds(void)
 			}                                                                          \
 			atomic_store_explicit(&next, fn, memory_order_relaxed);                    \
 		}                                                                                  \
-		before_creds();                                                                    \
+		before_creds(!strcmp(#name, "chroot"));                                            \
 		return fn args;                                                                    \
 	}
 

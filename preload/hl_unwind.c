@@ -424,6 +424,34 @@ void hl_unwind_thread_new(void)
 		uwt->lo = uwt->hi = 0;
 }
 
+/* dl_iterate_phdr's callback: the module's unwind tables, opened now. */
+static int open_one(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	(void)arg;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		if (info->dlpi_phdr[i].p_type != PT_LOAD)
+			continue;
+		struct dl_find_object fo;
+		if (_dl_find_object((void *)(uintptr_t)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr),
+				    &fo) == 0 &&
+		    fo.dlfo_link_map)
+			mod_get(fo.dlfo_link_map);
+		break;
+	}
+	return 0;
+}
+
+void hl_unwind_open_modules(void)
+{
+	if (mode == HL_UNWIND_LIBUNWIND)
+		return;
+	pthread_mutex_lock(&fill_lock);
+	dl_iterate_phdr(open_one, NULL);
+	pthread_mutex_unlock(&fill_lock);
+	announce_module();
+}
+
 void hl_unwind_learn_stack(void)
 {
 	learn(NULL, 0, 0);

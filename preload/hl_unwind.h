@@ -53,6 +53,12 @@ unsigned hl_unwind(uint64_t *buf, unsigned max, const uint64_t *prev, unsigned p
  * hl_unwind_learn_stack now (at exit: the leak scan). */
 void hl_unwind_thread_new(void);
 void hl_unwind_learn_stack(void);
+/* Opens the unwind tables of every loaded module now, from its file: the
+ * program is about to chroot or give up the user that can read them, and
+ * they are otherwise opened by path when a return address first needs them
+ * (after a chroot the path resolves to nothing, and those stacks went to
+ * libunwind, whose mincore killed sandboxed processes). */
+void hl_unwind_open_modules(void);
 /* Every module's code may have changed (after dlclose). */
 void hl_unwind_forget(void);
 /* The calling thread ends: its state goes. */

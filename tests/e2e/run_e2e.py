@@ -587,6 +587,31 @@ def test_exit_in_handler(tmp, c):
     c.eq("runs over 0.6 s", slow, [])
 
 
+def test_chroot_sandbox(tmp, c):
+    """A forked child chroots into an empty directory, drops to nobody and
+    installs a seccomp filter that kills on mincore, as sshd's pre-auth
+    child does, then allocates through code it had not run: it must live
+    and be profiled (before: the unwinder could no longer open the modules'
+    files, libunwind's mincore ran, SIGSYS)."""
+    if os.geteuid() != 0:
+        raise Skip("needs root")
+    empty = os.path.join(tmp, "empty")
+    os.mkdir(empty)
+    r = hl_run(tmp, [example("chroot_sandbox"), empty])
+    c.eq("exit status", r.rc, 0)
+    c.eq("stdout", r.out, b"sandbox ok\n")
+    c.eq("stderr (no warning)", r.err, "")
+    sums = sorted((report(t) for t in r.traces), key=lambda s: s["allocations"])
+    c.eq("trace count", len(sums), 2)
+    if len(sums) != 2:
+        return
+    parent, child = sums
+    c.summary("parent", parent, {"allocations": 10, "frees": 10})
+    c.true("child: its 1000 strdup and qsort's buffer", child["allocations"] >= 1000,
+           str(child["allocations"]))
+    c.summary("child", child, {"frees": child["allocations"], "leaked_blocks": 0, "end": "_exit"})
+
+
 def cxx_base(tmp, c):
     """cxx_user control: libstdc++'s startup allocations (its EH pool)."""
     exe = example("cxx_user")
