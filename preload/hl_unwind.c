@@ -424,19 +424,25 @@ void hl_unwind_thread_new(void)
 		uwt->lo = uwt->hi = 0;
 }
 
-/* dl_iterate_phdr's callback: the module's unwind tables, opened now. */
-static int open_one(struct dl_phdr_info *info, size_t size, void *arg)
+struct module_list {
+	const struct link_map *map[MOD_MAX];
+	unsigned n;
+};
+
+/* dl_iterate_phdr's callback: each module's link_map, from its first
+ * PT_LOAD segment. */
+static int list_one(struct dl_phdr_info *info, size_t size, void *arg)
 {
+	struct module_list *l = arg;
 	(void)size;
-	(void)arg;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
+	for (int i = 0; i < info->dlpi_phnum && l->n < MOD_MAX; i++) {
 		if (info->dlpi_phdr[i].p_type != PT_LOAD)
 			continue;
 		struct dl_find_object fo;
 		if (_dl_find_object((void *)(uintptr_t)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr),
 				    &fo) == 0 &&
 		    fo.dlfo_link_map)
-			mod_get(fo.dlfo_link_map);
+			l->map[l->n++] = fo.dlfo_link_map;
 		break;
 	}
 	return 0;
@@ -446,9 +452,19 @@ void hl_unwind_open_modules(void)
 {
 	if (mode == HL_UNWIND_LIBUNWIND)
 		return;
+	/* Listed first, opened after: fill_lock is never held while asking
+	 * the loader, whose lock a thread allocating inside its own
+	 * dl_iterate_phdr callback holds while it waits for fill_lock. */
+	struct module_list *l = mmap(NULL, sizeof(*l), PROT_READ | PROT_WRITE,
+				     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (l == MAP_FAILED)
+		return;
+	dl_iterate_phdr(list_one, l);
 	pthread_mutex_lock(&fill_lock);
-	dl_iterate_phdr(open_one, NULL);
+	for (unsigned i = 0; i < l->n; i++)
+		mod_get(l->map[i]);
 	pthread_mutex_unlock(&fill_lock);
+	munmap(l, sizeof(*l));
 	announce_module();
 }
 
