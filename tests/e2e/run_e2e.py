@@ -486,23 +486,31 @@ def test_proc_title(tmp, c):
         "allocations": n + 1001, "frees": 1000, "leaked_blocks": n + 1})
 
 
+def parent_and_child_as_root(tmp, c, argv, stdout):
+    """Runs a root-only example whose parent forks one child; checks exit
+    status, stdout and a quiet stderr.  Returns the two traces' summaries,
+    the one with fewer allocations first, or None if there are not two."""
+    if os.geteuid() != 0:
+        raise Skip("needs root")
+    r = hl_run(tmp, argv)
+    c.eq("exit status", r.rc, 0)
+    c.eq("stdout", r.out, stdout)
+    c.eq("stderr (no warning)", r.err, "")
+    sums = sorted((report(t) for t in r.traces), key=lambda s: s["allocations"])
+    c.eq("trace count", len(sums), 2)
+    return sums if len(sums) == 2 else None
+
+
 def test_drop_root(tmp, c):
     """A forked worker gives up root before its first allocation, in a
     directory only root may write to: its trace is created before the
     setuid (before: "cannot create trace ...: Permission denied", its
     events lost)."""
-    if os.geteuid() != 0:
-        raise Skip("needs root")
     os.chmod(tmp, 0o700)
-    r = hl_run(tmp, [example("drop_root")])
-    c.eq("exit status", r.rc, 0)
-    c.eq("stdout", r.out, b"child ok\ndone\n")
-    c.eq("stderr (no warning)", r.err, "")
-    sums = sorted((report(t) for t in r.traces), key=lambda s: s["allocations"])
-    c.eq("trace count", len(sums), 2)
-    if len(sums) != 2:
+    pair = parent_and_child_as_root(tmp, c, [example("drop_root")], b"child ok\ndone\n")
+    if not pair:
         return
-    parent, child = sums  # by allocations: 10, then 1000
+    parent, child = pair
     c.summary("parent", parent, {"allocations": 10, "frees": 10, "leaked_blocks": 0})
     c.summary("child", child, {"allocations": 1000, "frees": 1000, "bytes_allocated": 200000,
                                "leaked_blocks": 0, "end": "_exit"})
@@ -593,19 +601,13 @@ def test_chroot_sandbox(tmp, c):
     child does, then allocates through code it had not run: it must live
     and be profiled (before: the unwinder could no longer open the modules'
     files, libunwind's mincore ran, SIGSYS)."""
-    if os.geteuid() != 0:
-        raise Skip("needs root")
     empty = os.path.join(tmp, "empty")
     os.mkdir(empty)
-    r = hl_run(tmp, [example("chroot_sandbox"), empty])
-    c.eq("exit status", r.rc, 0)
-    c.eq("stdout", r.out, b"sandbox ok\n")
-    c.eq("stderr (no warning)", r.err, "")
-    sums = sorted((report(t) for t in r.traces), key=lambda s: s["allocations"])
-    c.eq("trace count", len(sums), 2)
-    if len(sums) != 2:
+    pair = parent_and_child_as_root(tmp, c, [example("chroot_sandbox"), empty],
+                                    b"sandbox ok\n")
+    if not pair:
         return
-    parent, child = sums
+    parent, child = pair
     c.summary("parent", parent, {"allocations": 10, "frees": 10})
     c.true("child: its 1000 strdup and qsort's buffer", child["allocations"] >= 1000,
            str(child["allocations"]))
