@@ -51,14 +51,13 @@
 
 struct hl_state hl_state;
 
-/* A thread's stacks, in memory of their own: not in static TLS, which
- * glibc carves out of every thread's stack, nor in the hook's frame.  A
- * thread with a small stack that a program fills nearly to its end ran out
- * of it under heapline (4 KiB more than a plain run needed; now a few
- * hundred bytes: examples/small_stack.c).  Kept in a pool between
- * threads. */
+/* A thread's stacks, in memory of their own (mmap'ed at its first event,
+ * unmapped at its key destructor): not in static TLS, which glibc carves
+ * out of every thread's stack, nor in the hook's frame.  A thread with a
+ * small stack that a program fills nearly to its end ran out of it under
+ * heapline (4 KiB more than a plain run needed; now a few hundred bytes:
+ * examples/small_stack.c). */
 struct hl_thread_mem {
-	struct hl_thread_mem *next;	 /* in the pool */
 	uint64_t prev[HL_DEPTH_MAX];	 /* previous event's stack, outermost first */
 	uint64_t buf[HL_DEPTH_MAX + 16]; /* this event's, innermost first */
 };
@@ -76,30 +75,11 @@ struct hl_tls {
 };
 static __thread struct hl_tls tls __attribute__((tls_model("initial-exec")));
 
-static pthread_mutex_t mem_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct hl_thread_mem *mem_pool;
-
 static struct hl_thread_mem *mem_get(void)
 {
-	pthread_mutex_lock(&mem_lock);
-	struct hl_thread_mem *m = mem_pool;
-	if (m)
-		mem_pool = m->next;
-	pthread_mutex_unlock(&mem_lock);
-	if (m)
-		return m;
-	m = mmap(NULL, sizeof(*m), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct hl_thread_mem *m =
+	    mmap(NULL, sizeof(*m), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	return m == MAP_FAILED ? NULL : m;
-}
-
-static void mem_put(struct hl_thread_mem *m)
-{
-	if (!m)
-		return;
-	pthread_mutex_lock(&mem_lock);
-	m->next = mem_pool;
-	mem_pool = m;
-	pthread_mutex_unlock(&mem_lock);
 }
 
 static struct {
@@ -169,7 +149,7 @@ static void fork_child(void);
 
 static void push_modules(void);
 static void stack_known(uint64_t lo, uint64_t hi);
-static int ring_give_up(void);
+static struct hl_ring *ring_new(size_t bytes);
 
 static void hl_init(void)
 {
@@ -215,9 +195,7 @@ static void hl_init(void)
 		hl_modules_self_range(&hl_state.self_lo, &hl_state.self_hi);
 		static const struct hl_unwind_hooks uh = {push_modules, stack_known};
 		hl_unwind_init(hl_opt.unwind, hl_state.self_lo, hl_state.self_hi, &uh);
-		hl_state.ring = hl_ring_create(hl_opt.ring_bytes);
-		if (hl_state.ring)
-			hl_ring_set_give_up(hl_state.ring, ring_give_up);
+		hl_state.ring = ring_new(hl_opt.ring_bytes);
 		if (hl_state.ring &&
 		    pthread_key_create(&hl_state.thread_key, thread_key_end) == 0 &&
 		    pthread_atfork(NULL, NULL, fork_child) == 0)
@@ -388,7 +366,8 @@ static void thread_key_end(void *arg)
 	tls.prev_len = 0;
 	/* Later events of this thread (other destructors, libc's clean-up)
 	 * take no memory again: it would never be given back. */
-	mem_put(tls.mem);
+	if (tls.mem)
+		munmap(tls.mem, sizeof(*tls.mem));
 	tls.mem = NULL;
 	tls.ended = 1;
 	tls.busy--;
@@ -964,6 +943,14 @@ static int ring_give_up(void)
 	return 1;
 }
 
+static struct hl_ring *ring_new(size_t bytes)
+{
+	struct hl_ring *r = hl_ring_create(bytes);
+	if (r)
+		hl_ring_set_give_up(r, ring_give_up);
+	return r;
+}
+
 /* ---- credentials ---------------------------------------------------------- */
 
 /* The trace file is created once the writer has a first block, and with the
@@ -997,7 +984,7 @@ static void before_creds(int is_chroot)
 }
 
 /* The function, from the next object (libc); NULL if none. */
-#define CREDS_HOOK(ret, name, params, args)                                                        \
+#define CREDS_HOOK(ret, name, params, args, is_chroot)                                             \
 	HL_EXPORT ret name params                                                                  \
 	{                                                                                          \
 		static ret(*_Atomic next) params;                                                  \
@@ -1010,20 +997,20 @@ static void before_creds(int is_chroot)
 			}                                                                          \
 			atomic_store_explicit(&next, fn, memory_order_relaxed);                    \
 		}                                                                                  \
-		before_creds(!strcmp(#name, "chroot"));                                            \
+		before_creds(is_chroot);                                                           \
 		return fn args;                                                                    \
 	}
 
-CREDS_HOOK(int, setuid, (uid_t u), (u))
-CREDS_HOOK(int, seteuid, (uid_t u), (u))
-CREDS_HOOK(int, setreuid, (uid_t r, uid_t e), (r, e))
-CREDS_HOOK(int, setresuid, (uid_t r, uid_t e, uid_t s), (r, e, s))
-CREDS_HOOK(int, setgid, (gid_t g), (g))
-CREDS_HOOK(int, setegid, (gid_t g), (g))
-CREDS_HOOK(int, setregid, (gid_t r, gid_t e), (r, e))
-CREDS_HOOK(int, setresgid, (gid_t r, gid_t e, gid_t s), (r, e, s))
-CREDS_HOOK(int, setgroups, (size_t n, const gid_t *list), (n, list))
-CREDS_HOOK(int, chroot, (const char *path), (path))
+CREDS_HOOK(int, setuid, (uid_t u), (u), 0)
+CREDS_HOOK(int, seteuid, (uid_t u), (u), 0)
+CREDS_HOOK(int, setreuid, (uid_t r, uid_t e), (r, e), 0)
+CREDS_HOOK(int, setresuid, (uid_t r, uid_t e, uid_t s), (r, e, s), 0)
+CREDS_HOOK(int, setgid, (gid_t g), (g), 0)
+CREDS_HOOK(int, setegid, (gid_t g), (g), 0)
+CREDS_HOOK(int, setregid, (gid_t r, gid_t e), (r, e), 0)
+CREDS_HOOK(int, setresgid, (gid_t r, gid_t e, gid_t s), (r, e, s), 0)
+CREDS_HOOK(int, setgroups, (size_t n, const gid_t *list), (n, list), 0)
+CREDS_HOOK(int, chroot, (const char *path), (path), 1)
 
 /* In a fork child: a new process, a new trace.  The parent's ring may hold
  * its uncommitted events and its writer thread does not exist here, so all of
@@ -1054,16 +1041,10 @@ static void fork_child(void)
 	atomic_store(&hl_state.next_tid, 0);
 	atomic_fetch_add(&hl_state.gen, 1);
 	atomic_store(&hl_state.sync, 0);
-	hl_state.ring = hl_ring_create(hl_ring_size(old));
+	hl_state.ring = ring_new(hl_ring_size(old));
 	hl_ring_destroy(old);
-	if (hl_state.ring)
-		hl_ring_set_give_up(hl_state.ring, ring_give_up);
-	else
+	if (!hl_state.ring)
 		atomic_store(&hl_state.active, 0);
 	tls.tid = 0;
 	tls.prev_len = 0;
-	/* Another thread may have been inside the pool at the fork: its lock
-	 * and list are left behind (this thread keeps its own memory). */
-	pthread_mutex_init(&mem_lock, NULL);
-	mem_pool = NULL;
 }

@@ -685,7 +685,11 @@ static void handle(const struct hl_ev *ev, size_t len)
 		thread_end(ev->tid);
 		break;
 	case HL_EV_END:
-		put_end(ev->fn);
+		/* A failed exec's END is followed by more events and another
+		 * END; one the writer wrote itself (hl_writer_flush_end) is
+		 * the last. */
+		if (!w.end_forced)
+			put_end(ev->fn);
 		break;
 	default:
 		break;
