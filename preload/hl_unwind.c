@@ -14,15 +14,17 @@
  *
  * 2. The part of the stack that has not changed.  Each thread keeps the
  *    frames of its previous walk (outermost first): for each, its IP, its
- *    RSP and RBP on entry, how it was stepped, and the addresses and values
- *    of the stack words stepping out of it read.  A walk that reaches a
- *    frame with the same IP, RSP and (where it matters) RBP as a frame of the
- *    previous walk re-reads every stack word the previous walk read above
- *    that frame (each return address, each saved RBP).  If all are equal, the
- *    unwinder would compute exactly the same frames again — it is a function
- *    of the IP, the registers and those words — so they are reused without
- *    rule lookups.  This is exact, not a guess: a changed word anywhere
- *    sends the walk on the normal path.  A tight loop deep in a program
+ *    RSP and RBP on entry and how it was stepped, and in one list the
+ *    addresses and values of the stack words that decided them.  A walk
+ *    that reaches a frame with the same IP, RSP and (where it matters) RBP
+ *    as a frame of the previous walk re-reads those words above that frame:
+ *    each return address, and each saved RBP that some frame further out
+ *    uses (an RBP-based CFA; in code without frame pointers, rarely any).
+ *    If all are equal, the unwinder would compute exactly the same frames
+ *    again — it is a function of the IP, the registers and those words —
+ *    so they are reused without rule lookups.  This is exact, not a guess:
+ *    a changed word that decides anything sends the walk on the normal
+ *    path.  A tight loop deep in a program
  *    walks its own few frames and compares a handful of words for the rest.
  *    Each thread also keeps a small direct-mapped copy of the rules it uses,
  *    so a new frame's rule is usually one load from memory of its own.
@@ -307,22 +309,18 @@ static void rule_fill(uint64_t ip, uint64_t *val)
 
 #define UW_MAX (HL_DEPTH_MAX + 16)
 
-/* A frame, and the words stepping out of it read (once the walk did): the
- * return address at ra_at, the caller's RBP at bp_at, and what they held.  A
- * frame that saves no RBP points bp_at at zero_word and expects 0. */
+/* A frame.  Stepping out of it (once the walk did) read the return address
+ * at its CFA - 8 and, if it saves RBP, the caller's RBP at CFA + bp_off: the
+ * CFA is the caller's sp, and what the words held the caller's ip and bp. */
 struct uw_frame {
 	uint64_t ip, sp, bp; /* on entry to the frame */
-	const uint64_t *ra_at;
-	uint64_t ra;
-	const uint64_t *bp_at;
-	uint64_t caller_bp;
 	int16_t bp_off;
-	uint8_t kind; /* its rule; R_NONE: not looked up (the walk stopped) */
+	uint16_t wend; /* words of frames 1.. this one in the thread's w[] */
+	uint8_t kind;  /* its rule; R_NONE: not looked up (the walk stopped) */
 	uint8_t bp_saved;
 	uint8_t bp_matters; /* its RBP decides frames further out */
-	uint8_t pad[3];
+	uint8_t pad;
 };
-static const uint64_t zero_word;
 
 /* This thread's copy of the rules it uses, direct-mapped by return address. */
 #define RC_BITS 8
@@ -342,6 +340,14 @@ struct uw_thread {
 	unsigned cut_m;		    /* ... and its new frames so far, in s */
 	uint64_t cut_bad;
 	struct uw_frame f[UW_MAX];  /* the previous walk, outermost first */
+	/* The stack words that decide f, frame 1's first: for each frame
+	 * but the outermost, the return address it was stepped out through,
+	 * and the caller's RBP it saved if the caller's RBP matters
+	 * (bp_matters).  A word whose value decides nothing is not there. */
+	struct {
+		const uint64_t *at;
+		uint64_t v;
+	} w[2 * UW_MAX];
 	struct uw_frame s[UW_MAX];  /* this walk's new frames, innermost first */
 	struct {
 		uint64_t ip, rule;
@@ -483,19 +489,16 @@ void hl_unwind_thread_end(void)
 	uwt_failed = 1;
 }
 
-/* Every stack word the walk that built f read out of frames q..0 still
+/* Every stack word that decided frames q..0 of the walk that built f still
  * holds what it held. */
 static int suffix_same(const struct uw_thread *t, int q)
 {
 	uint64_t diff = 0;
-	int i = q;
-	for (; i >= 2; i -= 2) {
-		const struct uw_frame *x = &t->f[i], *y = x - 1;
-		diff |= (*x->ra_at ^ x->ra) | (*x->bp_at ^ x->caller_bp) | (*y->ra_at ^ y->ra) |
-			(*y->bp_at ^ y->caller_bp);
-	}
-	if (i == 1)
-		diff |= (*t->f[1].ra_at ^ t->f[1].ra) | (*t->f[1].bp_at ^ t->f[1].caller_bp);
+	unsigned n = t->f[q].wend, j = 0;
+	for (; j + 2 <= n; j += 2)
+		diff |= (*t->w[j].at ^ t->w[j].v) | (*t->w[j + 1].at ^ t->w[j + 1].v);
+	if (j < n)
+		diff |= *t->w[j].at ^ t->w[j].v;
 	if (t->tail == T_READ)
 		diff |= *(const uint64_t *)(uintptr_t)(t->tail_cfa - 8) ^ t->tail_ra;
 	return diff == 0;
@@ -519,10 +522,30 @@ static inline uint8_t bp_matters(const struct uw_frame *x, uint8_t up_matters)
  * first, out of f[at-1] if at > 0. */
 static void adopt(struct uw_thread *t, unsigned at, unsigned m)
 {
-	uint8_t up = at ? t->f[at - 1].bp_matters : 0;
-	for (unsigned j = 0; j < m; j++) {
-		struct uw_frame *x = &t->f[at + j];
-		*x = t->s[m - 1 - j];
+	struct uw_frame *x = &t->f[at];
+	const struct uw_frame *src = &t->s[m];
+	uint8_t up = 0;
+	unsigned nw = 0;
+	if (at) {
+		up = x[-1].bp_matters;
+		nw = x[-1].wend;
+	} else if (m) { /* the outermost frame: no step out of it is read again */
+		*x = *--src;
+		x->wend = 0;
+		x->bp_matters = up = bp_matters(x, 0);
+		x++;
+		m--;
+	}
+	for (; m; m--, x++) {
+		*x = *--src;
+		const struct uw_frame *y = x - 1; /* stepped out of x into y */
+		t->w[nw].at = (const uint64_t *)(uintptr_t)(y->sp - 8);
+		t->w[nw++].v = y->ip;
+		if (x->bp_saved & up) {
+			t->w[nw].at = (const uint64_t *)(uintptr_t)(y->sp + (int64_t)x->bp_off);
+			t->w[nw++].v = y->bp;
+		}
+		x->wend = (uint16_t)nw;
 		x->bp_matters = up = bp_matters(x, up);
 	}
 }
@@ -746,16 +769,11 @@ static inline __attribute__((always_inline)) int walk_from(uint64_t *out, unsign
 			break;
 		}
 		uint64_t cfa = (r.kind == R_RSP ? sp : bp) + (int64_t)r.cfa_off;
-		x->ra_at = (const uint64_t *)(uintptr_t)(cfa - 8);
-		uint64_t ra = *x->ra_at;
-		x->ra = ra;
-		x->bp_at = &zero_word;
-		x->caller_bp = 0;
+		uint64_t ra = *(const uint64_t *)(uintptr_t)(cfa - 8);
 		bad |= (cfa <= sp) | (cfa >= hi);
 		if (r.bp_saved) {
 			uint64_t a = cfa + (int64_t)r.bp_off;
-			x->bp_at = (const uint64_t *)(uintptr_t)a;
-			bp = x->caller_bp = *x->bp_at;
+			bp = *(const uint64_t *)(uintptr_t)a;
 			bad |= (a < sp) | (a + 8 > hi);
 		}
 		sp = cfa;
