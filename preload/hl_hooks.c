@@ -298,7 +298,8 @@ static inline __attribute__((always_inline)) void record_into(uint8_t type, uint
 	ev->tid = tls.tid;
 	ev->ptr = (uint64_t)(uintptr_t)ptr;
 	ev->size = size;
-	memcpy(ev->ips, buf, (size_t)nnew * 8);
+	for (uint32_t i = 0; i < nnew; i++) /* usually one or two: no call */
+		ev->ips[i] = buf[i];
 	/* Cleared first: a signal handler between the two that ends the
 	 * process finds nothing to abandon (the writer then waits for the
 	 * record a second), never a record already committed. */

@@ -578,7 +578,7 @@ static __attribute__((noinline)) unsigned take_cut(struct uw_thread *t, int q, u
 	return m;
 }
 
-static int walk(uint64_t *out, unsigned max, unsigned limit, unsigned *same, int write_all,
+static inline int walk(uint64_t *out, unsigned max, unsigned limit, unsigned *same, int write_all,
 		const uint64_t *fp);
 static int walk_on(uint64_t *out, unsigned max, unsigned limit, unsigned *same, int write_all);
 #define CUT (-2) /* walk: walk_on goes on */
@@ -646,7 +646,9 @@ unsigned hl_unwind(uint64_t *buf, unsigned max, const uint64_t *prev, unsigned p
 
 /* The walk, from our caller's frame (resume 0), or on from where a walk
  * that returned CUT stopped (resume 1).  Two copies, each with resume
- * known, so the first's code is the same as with no resume at all. */
+ * known, so the first's code is the same as with no resume at all; the
+ * first is inlined into hl_unwind (one call less per event: ~35
+ * instructions of ~600 in a tight loop), the second is out of line. */
 static inline __attribute__((always_inline)) int walk_from(uint64_t *out, unsigned max,
 							    unsigned limit, unsigned *same,
 							    int write_all, const uint64_t *fp,
@@ -804,8 +806,9 @@ static inline __attribute__((always_inline)) int walk_from(uint64_t *out, unsign
 	return (int)m;
 }
 
-__attribute__((noinline)) static int walk(uint64_t *out, unsigned max, unsigned limit,
-					 unsigned *same, int write_all, const uint64_t *fp)
+static inline __attribute__((always_inline)) int walk(uint64_t *out, unsigned max,
+						      unsigned limit, unsigned *same,
+						      int write_all, const uint64_t *fp)
 {
 	return walk_from(out, max, limit, same, write_all, fp, 0);
 }
