@@ -520,7 +520,8 @@ static inline uint8_t bp_matters(const struct uw_frame *x, uint8_t up_matters)
 
 /* This walk's m new frames (s, innermost first) become f[at..at+m), outermost
  * first, out of f[at-1] if at > 0. */
-static void adopt(struct uw_thread *t, unsigned at, unsigned m)
+static inline __attribute__((always_inline)) void adopt(struct uw_thread *t, unsigned at,
+							  unsigned m)
 {
 	struct uw_frame *x = &t->f[at];
 	const struct uw_frame *src = &t->s[m];
