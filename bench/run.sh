@@ -136,10 +136,12 @@ set_case() {
 # when it is installed: the profiler's own memory is heapline's peak RSS
 # minus plain's.
 gnu_time=()
-[ -x /usr/bin/time ] && /usr/bin/time -f %M true 2>/dev/null && gnu_time=(/usr/bin/time -q -f %M -o)
+[ -x /usr/bin/time ] && /usr/bin/time -f %M true 2>/dev/null &&
+	gnu_time=(/usr/bin/time -q -f '%M %U %S' -o)
 
 # Runs one case under one tool; prints the wall seconds, and leaves the
-# peak RSS in KiB in $dir/rss (with GNU time).
+# peak RSS in KiB and the user and system CPU seconds of the whole command
+# (every process and thread it waited for) in $dir/rss (with GNU time).
 run_once() {
 	local tool=$1 c=$2 dir=$work/out/$1.$2 t0 t1
 	local -a timer=()
@@ -159,10 +161,10 @@ run_once() {
 			LD_PRELOAD=$lib HEAPLINE_OUTPUT=$dir/x.%p.hlt exec "${timer[@]}" "${cmd[@]}" ;;
 		heaptrack)
 			if [ "$c" = f ]; then
-				HTWRAP_DIR=$dir exec heaptrack -o "$dir/ht.gcc" \
+				HTWRAP_DIR=$dir exec "${timer[@]}" heaptrack -o "$dir/ht.gcc" \
 					gcc -wrapper "$work/htwrap" "${cmd[@]:1}"
 			fi
-			exec heaptrack -o "$dir/ht" "${cmd[@]}" ;;
+			exec "${timer[@]}" heaptrack -o "$dir/ht" "${cmd[@]}" ;;
 		esac
 	) >"$dir/stdout" 2>"$dir/stderr" || {
 		echo "bench/run.sh: case $c under $tool failed; see $dir/stderr:" >&2
@@ -178,7 +180,7 @@ run_once() {
 
 tools=(plain heapline)
 [ $have_heaptrack -eq 1 ] && tools+=(heaptrack)
-declare -A times rss
+declare -A times rss cpu
 start=$(date +%s)
 echo "heapline bench: $runs run(s) x ${#cases[@]} cases x ${#tools[@]} tools ($(nproc) cores); temp dir $work" >&2
 for ((r = 1; r <= runs; r++)); do
@@ -186,8 +188,11 @@ for ((r = 1; r <= runs; r++)); do
 		for tool in "${tools[@]}"; do
 			t=$(run_once "$tool" "$c")
 			times[$tool.$c]="${times[$tool.$c]:-} $t"
-			[ -s "$work/out/$tool.$c/rss" ] &&
-				rss[$tool.$c]="${rss[$tool.$c]:-} $(tail -1 "$work/out/$tool.$c/rss")"
+			if [ -s "$work/out/$tool.$c/rss" ]; then
+				read -r kib user sys < <(tail -1 "$work/out/$tool.$c/rss")
+				rss[$tool.$c]="${rss[$tool.$c]:-} $kib"
+				cpu[$tool.$c]="${cpu[$tool.$c]:-} $(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')"
+			fi
 			printf '  run %d/%d  %-28s %-9s %8.3f s\n' "$r" "$runs" "${label[$c]}" "$tool" "$t" >&2
 		done
 	done
@@ -246,6 +251,44 @@ done
 	echo "(whose preload leaves children alone) runs cc1 and as through \`gcc -wrapper\`."
 	echo "Events = allocations + frees from \`heapline report --format json\`, summed over processes."
 } >>"$md"
+
+if [ ${#gnu_time[@]} -gt 0 ]; then
+	{
+		echo
+		echo "## CPU time"
+		echo
+		echo "User + system CPU seconds of the whole command (GNU time: every process and"
+		echo "thread it waited for, so heapline's writer thread and heaptrack's"
+		echo "heaptrack_interpret and zstd are in), medians.  Wall time hides the work a"
+		echo "profiler does on a second core; this does not, and a busy virtual machine"
+		echo "disturbs it less."
+		echo
+		echo "| case | plain CPU s | heapline CPU s | heaptrack CPU s | heapline CPU ratio | heaptrack CPU ratio | heapline CPU ns/event | heaptrack CPU ns/event |"
+		echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+	} >>"$md"
+	declare -A cpu_nsev
+	for c in "${cases[@]}"; do
+		shopt -s nullglob
+		hl_files=("$work/out/heapline.$c"/*.hlt)
+		shopt -u nullglob
+		ev=$(events_of "${hl_files[@]}")
+		p=$(echo "${cpu[plain.$c]:-}" | median)
+		h=$(echo "${cpu[heapline.$c]:-}" | median)
+		k=$(echo "${cpu[heaptrack.$c]:-}" | median)
+		cpu_nsev[$c]=$(per_event "$h" "$p" "$ev")
+		printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "${label[$c]}" \
+			"$(awk -v v="$p" 'BEGIN { print v == "n/a" ? v : sprintf("%.2f", v) }')" \
+			"$(awk -v v="$h" 'BEGIN { print v == "n/a" ? v : sprintf("%.2f", v) }')" \
+			"$(awk -v v="$k" 'BEGIN { print v == "n/a" ? v : sprintf("%.2f", v) }')" \
+			"$(ratio_1f "$h" "$p")" "$(ratio_1f "$k" "$p")" "${cpu_nsev[$c]}" \
+			"$(per_event "$k" "$p" "$ev")" >>"$md"
+	done
+	{
+		echo
+		echo "Threads, in CPU time: ${cpu_nsev[a]} ns an event with one thread (a), ${cpu_nsev[c]} ns"
+		echo "with 4 threads on $(nproc) cores (c)."
+	} >>"$md"
+fi
 
 peak_heap_of() { # the largest process's peak heap bytes
 	"$heapline" report --format json --view summary "$@" | python3 -c '
