@@ -7,6 +7,7 @@
  * them all does not make the trace file, opened again, take the number
  * libunwind still holds for its pipe (and closes when it notices). */
 #define HL_FD_UNWIND 24
+#define HL_FD_STATM  16 /* kept open in a seccomp sandbox only */
 #define HL_FD_TRACE  8
 
 /* fd moved up to a free number from below_top below min(RLIMIT_NOFILE,

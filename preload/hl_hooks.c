@@ -1013,6 +1013,21 @@ CREDS_HOOK(int, setresgid, (gid_t r, gid_t e, gid_t s), (r, e, s), 0)
 CREDS_HOOK(int, setgroups, (size_t n, const gid_t *list), (n, list), 0)
 CREDS_HOOK(int, chroot, (const char *path), (path), 1)
 
+/* Before a seccomp filter goes in (hl_sandbox.c): as before a chroot, the
+ * trace file is created and every module's file opened, and the writer
+ * gives up what a filter may forbid later (hl_writer_sandbox).  A thread in
+ * strict mode may make no system call but read, write and exit: it records
+ * nothing more (the ring may have to wait, or wake the writer). */
+void hl_hooks_before_sandbox(int strict)
+{
+	if (!atomic_load(&hl_state.active) || getpid() != hl_state.pid)
+		return;
+	before_creds(1);
+	hl_writer_sandbox();
+	if (strict)
+		tls.busy = 1;
+}
+
 /* In a fork child: a new process, a new trace.  The parent's ring may hold
  * its uncommitted events and its writer thread does not exist here, so all of
  * it is dropped and started afresh (the writer starts at the first event). */
@@ -1020,7 +1035,9 @@ static void fork_child(void)
 {
 	if (!atomic_load(&hl_state.active))
 		return;
-	if (hl_opt.no_children) {
+	/* A child of a sandboxed process could not create its trace, and the
+	 * filter may kill it for trying: it is left unprofiled. */
+	if (hl_opt.no_children || atomic_load(&hl_state.sandboxed)) {
 		atomic_store(&hl_state.active, 0);
 		return;
 	}

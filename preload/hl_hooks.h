@@ -4,5 +4,8 @@
 
 /* The writer thread calls this first: its own allocations pass through. */
 void hl_hooks_enter_writer(void);
+/* A seccomp filter (strict: strict mode) is about to go in on the calling
+ * thread (hl_sandbox.c): do now what it may forbid later. */
+void hl_hooks_before_sandbox(int strict);
 
 #endif

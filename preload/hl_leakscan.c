@@ -932,6 +932,12 @@ void hl_leakscan_run(struct hl_enc *e, uint64_t requester_sp, void (*flush)(void
 		s.nomem = 1;
 		goto out;
 	}
+	if (atomic_load(&hl_state.sandboxed)) {
+		/* /proc/self/maps and /proc/self/mem may be what the filter
+		 * kills for (hl_writer_sandbox) */
+		s.flags |= HL_LEAKS_FAILED;
+		goto out;
+	}
 	open_memory(&s);
 	if (!s.use_vm && s.memfd < 0) {
 		s.flags |= HL_LEAKS_FAILED; /* memory unreadable */

@@ -41,6 +41,7 @@ struct hl_state {
 	_Atomic uint32_t next_tid;
 	_Atomic uint64_t lost;	 /* events dropped in lossy mode */
 	_Atomic uint64_t now_ms; /* ms since the trace began, kept by the writer */
+	_Atomic int sandboxed;	 /* a seccomp filter went in (hl_sandbox.c) */
 	struct hl_ring *ring;
 	int pid;       /* the process this state belongs to */
 	int is_root;   /* the launched process (names its trace as given) */

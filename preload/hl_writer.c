@@ -99,6 +99,7 @@ static struct {
 	int level;	     /* this frame's */
 	int cpus;	     /* this process may run on (affinity), at start */
 	int fd;	    /* -1 until the first block is written */
+	int statm_fd; /* /proc/self/statm in a seccomp sandbox; -1 before */
 	int failed; /* writing failed: drain and discard */
 	dev_t dev;  /* identity of the trace file: a program that closes */
 	ino_t ino;  /* every fd must not make us write into its own file */
@@ -156,12 +157,19 @@ static void z_free(void *opaque, void *addr)
 static uint64_t rss_kib(void)
 {
 	char buf[128];
-	/* Opened each time: the program may close or reuse any descriptor. */
-	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
+	ssize_t n;
+	if (atomic_load_explicit(&hl_state.sandboxed, memory_order_acquire)) {
+		/* Opened before the filter (a program closing it leaves 0). */
+		n = w.statm_fd >= 0 ? pread(w.statm_fd, buf, sizeof(buf) - 1, 0) : -1;
+	} else {
+		/* Opened each time: the program may close or reuse any
+		 * descriptor. */
+		int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return 0;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+	}
 	if (n <= 0)
 		return 0;
 	buf[n] = '\0';
@@ -212,6 +220,8 @@ static int fd_is_trace(int fd)
  * none.  The old number is left alone: it may be the program's now. */
 static int reopen_trace(void)
 {
+	if (atomic_load_explicit(&hl_state.sandboxed, memory_order_relaxed))
+		return -1; /* an open may be what the filter kills for */
 	int fd = hl_fd_high(open(w.path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC), HL_FD_TRACE);
 	if (fd >= 0 && !fd_is_trace(fd)) {
 		close(fd);
@@ -477,7 +487,8 @@ static void refresh_modules_async(void)
 {
 	if (mh.pending && !mods_poll())
 		return; /* the last request is still out */
-	if (!mh.started && !mh.failed) {
+	if (!mh.started && !mh.failed &&
+	    !atomic_load_explicit(&hl_state.sandboxed, memory_order_relaxed)) {
 		/* The writer blocks every signal: so does its helper. */
 		pthread_attr_t attr;
 		pthread_attr_init(&attr);
@@ -927,4 +938,14 @@ void hl_writer_forget(void)
 	atomic_store(&mh.req, 0);
 	atomic_store(&mh.done, 0);
 	hl_state.writer_state = 0;
+}
+
+void hl_writer_sandbox(void)
+{
+	if (atomic_load(&hl_state.sandboxed))
+		return;
+	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	w.statm_fd = fd >= 0 ? hl_fd_high(fd, HL_FD_STATM) : -1;
+	/* release: the writer reads statm_fd after it sees the flag */
+	atomic_store_explicit(&hl_state.sandboxed, 1, memory_order_release);
 }

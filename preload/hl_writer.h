@@ -16,6 +16,11 @@ void hl_writer_flush(void);
 void hl_writer_flush_end(unsigned reason);
 /* Whether the writer has tried to create this process's trace file. */
 int hl_writer_trace_tried(void);
+/* A seccomp filter is about to go in (the trace file is created by then):
+ * from now on the writer opens nothing and starts no thread.  RSS is read
+ * through /proc/self/statm opened here; the leak scan, which reads
+ * /proc/self/maps, does not run. */
+void hl_writer_sandbox(void);
 /* fork child: forget the parent's writer (its thread does not exist here). */
 void hl_writer_forget(void);
 

@@ -614,6 +614,34 @@ def test_chroot_sandbox(tmp, c):
     c.summary("child", child, {"frees": child["allocations"], "leaked_blocks": 0, "end": "_exit"})
 
 
+def test_seccomp_sandbox(tmp, c):
+    """The program installs a seccomp filter that kills it on open and
+    openat, for every thread (TSYNC) or its own, and forks a worker: it must
+    run as plain, its trace whole, with RSS samples (before: the writer's
+    open of /proc/self/statm, or of the trace file, killed it with SIGSYS;
+    a fork child died creating its own trace).  A thread in strict mode
+    records nothing more and lives."""
+    for mode in ("tsync", "prctl"):
+        argv = [example("seccomp_sandbox"), mode]
+        prc, pout = plain_run(argv, tmp)
+        want = f"sandbox {mode}: child exit 0\n".encode()
+        c.eq(f"plain {mode}: exit status and output", (prc, pout), (0, want))
+        r = hl_run(tmp, argv)
+        s = finished(c, r, mode, want)
+        c.summary(mode, s, {"allocations": 2100, "frees": 2100, "leaked_blocks": 0})
+        c.true(f"{mode}: RSS sampled under the filter", s["peak_rss_bytes"] > 0,
+               str(s["peak_rss_bytes"]))
+    argv = [example("seccomp_sandbox"), "strict"]
+    want = b"strict ok\nsandbox strict: done\n"
+    c.eq("plain strict", plain_run(argv, tmp), (0, want))
+    s = finished(c, hl_run(tmp, argv), "strict", want)
+    # the thread's malloc before strict mode and glibc's for the thread are
+    # recorded; its free and malloc in strict mode are not
+    c.summary("strict", s, {"frees": 2100})
+    c.true("strict: the thread's first block recorded", s["allocations"] > 2100,
+           str(s["allocations"]))
+
+
 def cxx_base(tmp, c):
     """cxx_user control: libstdc++'s startup allocations (its EH pool)."""
     exe = example("cxx_user")

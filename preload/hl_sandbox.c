@@ -1,0 +1,147 @@
+/* hl_sandbox.c — a program putting itself in a seccomp sandbox.  Exports
+ * prctl and syscall (glibc's, wrapped), the two ways a filter goes in
+ * (PR_SET_SECCOMP; the seccomp system call, which libseccomp uses).
+ *
+ * A filter may forbid what heapline does later: open /proc/self/statm for
+ * the RSS, create the trace file, open a module's file for its unwind
+ * tables, start a thread.  What it forbids kills the process when the
+ * filter says so, and a filter with SECCOMP_FILTER_FLAG_TSYNC applies to
+ * the writer thread too (examples/seccomp_sandbox.c: the program died of
+ * SIGSYS, with no trace).  So just before a filter goes in,
+ * hl_hooks_before_sandbox does what can no longer be done after. */
+#include <errno.h>
+#include <dlfcn.h>
+#include <linux/seccomp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+
+#include "hl_hooks.h"
+
+#define HL_EXPORT __attribute__((visibility("default")))
+
+/* Filter and strict mode, by either call: whether a sandbox is going in. */
+static int sandbox_call(long nr, unsigned long a1, unsigned long a2, unsigned long a3,
+			int *strict)
+{
+	if (nr == SYS_seccomp) {
+		*strict = a1 == SECCOMP_SET_MODE_STRICT;
+		return *strict || (a1 == SECCOMP_SET_MODE_FILTER && a3);
+	}
+	if (nr == SYS_prctl && a1 == PR_SET_SECCOMP) {
+		*strict = a2 == SECCOMP_MODE_STRICT;
+		return *strict || (a2 == SECCOMP_MODE_FILTER && a3);
+	}
+	return 0;
+}
+
+/* From the assembly below, for the seccomp and prctl system calls only. */
+__attribute__((used, visibility("hidden"))) void hl_sandbox_syscall_hook(long nr, unsigned long a1,
+									unsigned long a2,
+									unsigned long a3)
+{
+	int strict;
+	if (sandbox_call(nr, a1, a2, a3, &strict)) {
+		int e = errno;
+		hl_hooks_before_sandbox(strict);
+		errno = e;
+	}
+}
+
+/* glibc's errno convention for the assembly below. */
+__attribute__((used, visibility("hidden"))) long hl_sandbox_syscall_error(long ret)
+{
+	errno = (int)-ret;
+	return -1;
+}
+
+#define STR_(x) #x
+#define STR(x)	STR_(x)
+
+/* syscall(): glibc's instruction for instruction (a frameless system call:
+ * clone and vfork through it behave as through glibc's), after a look at
+ * the number.  The seccomp and prctl calls first pass the hook, the six
+ * argument registers kept around it. */
+__asm__(".text\n"
+	".globl syscall\n"
+	".type syscall, @function\n"
+	".p2align 4\n"
+	"syscall:\n"
+	".cfi_startproc\n"
+	"	cmpq $" STR(SYS_seccomp) ", %rdi\n"
+	"	je 2f\n"
+	"	cmpq $" STR(SYS_prctl) ", %rdi\n"
+	"	je 2f\n"
+	"1:	movq %rdi, %rax\n"
+	"	movq %rsi, %rdi\n"
+	"	movq %rdx, %rsi\n"
+	"	movq %rcx, %rdx\n"
+	"	movq %r8, %r10\n"
+	"	movq %r9, %r8\n"
+	"	movq 8(%rsp), %r9\n"
+	"	syscall\n"
+	"	cmpq $-4095, %rax\n"
+	"	jae 3f\n"
+	"	ret\n"
+	"3:	movq %rax, %rdi\n"
+	"	jmp hl_sandbox_syscall_error\n"
+	"2:	pushq %rdi\n"
+	".cfi_adjust_cfa_offset 8\n"
+	"	pushq %rsi\n"
+	".cfi_adjust_cfa_offset 8\n"
+	"	pushq %rdx\n"
+	".cfi_adjust_cfa_offset 8\n"
+	"	pushq %rcx\n"
+	".cfi_adjust_cfa_offset 8\n"
+	"	pushq %r8\n"
+	".cfi_adjust_cfa_offset 8\n"
+	"	pushq %r9\n"
+	".cfi_adjust_cfa_offset 8\n"
+	"	subq $8, %rsp\n" /* the call's stack 16-byte aligned */
+	".cfi_adjust_cfa_offset 8\n"
+	"	call hl_sandbox_syscall_hook\n"
+	"	addq $8, %rsp\n"
+	".cfi_adjust_cfa_offset -8\n"
+	"	popq %r9\n"
+	".cfi_adjust_cfa_offset -8\n"
+	"	popq %r8\n"
+	".cfi_adjust_cfa_offset -8\n"
+	"	popq %rcx\n"
+	".cfi_adjust_cfa_offset -8\n"
+	"	popq %rdx\n"
+	".cfi_adjust_cfa_offset -8\n"
+	"	popq %rsi\n"
+	".cfi_adjust_cfa_offset -8\n"
+	"	popq %rdi\n"
+	".cfi_adjust_cfa_offset -8\n"
+	"	jmp 1b\n"
+	".cfi_endproc\n"
+	".size syscall, .-syscall\n");
+
+HL_EXPORT int prctl(int option, ...)
+{
+	static int (*_Atomic next)(int, ...);
+	int (*fn)(int, ...) = atomic_load_explicit(&next, memory_order_relaxed);
+	va_list ap;
+	va_start(ap, option);
+	/* As glibc's own wrapper: four more words, whatever the option. */
+	unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long);
+	unsigned long a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
+	va_end(ap);
+	if (!fn) {
+		*(void **)&fn = dlsym(RTLD_NEXT, "prctl");
+		if (!fn) {
+			errno = ENOSYS;
+			return -1;
+		}
+		atomic_store_explicit(&next, fn, memory_order_relaxed);
+	}
+	int strict;
+	if (sandbox_call(SYS_prctl, (unsigned long)option, a2, a3, &strict)) {
+		int e = errno;
+		hl_hooks_before_sandbox(strict);
+		errno = e;
+	}
+	return fn(option, a2, a3, a4, a5);
+}
