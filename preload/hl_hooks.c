@@ -284,10 +284,13 @@ static inline __attribute__((always_inline)) void record_into(uint8_t type, uint
 	}
 
 	int lossy = hl_opt.lossy || early; /* nobody drains yet: never wait */
-	struct hl_ev *ev = hl_ring_reserve_hint(hl_state.ring, sizeof(*ev) + (size_t)nnew * 8,
-						lossy, &tls.prod);
+	/* Read once: a fork in a signal handler may replace it (fork_child). */
+	struct hl_ring *ring = hl_state.ring;
+	struct hl_ev *ev = hl_ring_reserve_hint(ring, sizeof(*ev) + (size_t)nnew * 8, lossy,
+						&tls.prod);
 	if (unlikely(!ev)) {
-		atomic_fetch_add_explicit(&hl_state.lost, 1, memory_order_relaxed);
+		if (ring == hl_state.ring) /* else the parent's event, in its ring */
+			atomic_fetch_add_explicit(&hl_state.lost, 1, memory_order_relaxed);
 		tls.prev_len = 0; /* the writer did not see this stack */
 		return;
 	}
@@ -304,7 +307,7 @@ static inline __attribute__((always_inline)) void record_into(uint8_t type, uint
 	 * process finds nothing to abandon (the writer then waits for the
 	 * record a second), never a record already committed. */
 	tls.prod.pending_len = 0;
-	hl_ring_commit(hl_state.ring, ev);
+	hl_ring_commit(ring, ev);
 
 	if (prev && !reuse_stack) {
 		for (uint32_t i = k; i < n; i++)
@@ -935,9 +938,14 @@ HL_EXPORT int execle(const char *path, const char *arg0, ...)
  * fork() (a raw clone system call, _Fork: no atfork handler ran) the state
  * is a copy of the parent's and there is no writer at all: it used to wait
  * for ever once its copy of the ring was full.  Such a process is not
- * profiled: recording stops in it (examples/raw_clone.c). */
-static int ring_give_up(void)
+ * profiled: recording stops in it (examples/raw_clone.c).  A ring that is
+ * no longer hl_state.ring is the parent's, kept for an event a signal
+ * handler's fork interrupted (fork_child): nobody drains it, the event
+ * belongs to the parent. */
+static int ring_give_up(const struct hl_ring *r)
 {
+	if (r != hl_state.ring)
+		return 1;
 	if (getpid() == hl_state.pid)
 		return 0;
 	atomic_store(&hl_state.active, 0);
@@ -1060,7 +1068,11 @@ static void fork_child(void)
 	atomic_fetch_add(&hl_state.gen, 1);
 	atomic_store(&hl_state.sync, 0);
 	hl_state.ring = ring_new(hl_ring_size(old));
-	hl_ring_destroy(old);
+	/* A signal handler that forked inside one of our hooks returns into it
+	 * here: that event goes on into the old ring, which stays mapped
+	 * (examples/fork_in_handler.c: the child crashed). */
+	if (!tls.busy)
+		hl_ring_destroy(old);
 	if (!hl_state.ring)
 		atomic_store(&hl_state.active, 0);
 	tls.tid = 0;

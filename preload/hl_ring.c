@@ -91,7 +91,7 @@ struct hl_ring {
 	_Atomic uint32_t consumer_seq;			/* futex: consumer wanted */
 	_Atomic uint32_t consumer_sleeping;
 	_Atomic uint64_t full; /* times a producer found the ring full (waited or dropped) */
-	int (*give_up)(void);  /* may a producer stop waiting? (NULL: never) */
+	int (*give_up)(const struct hl_ring *r); /* may a producer stop waiting? (NULL: never) */
 };
 
 #define STALL_SLEEPS 8 /* ~16 ms of sleeps with cons unmoved before give_up */
@@ -136,7 +136,7 @@ size_t hl_ring_size(const struct hl_ring *r)
 	return r->size;
 }
 
-void hl_ring_set_give_up(struct hl_ring *r, int (*give_up)(void))
+void hl_ring_set_give_up(struct hl_ring *r, int (*give_up)(const struct hl_ring *r))
 {
 	r->give_up = give_up;
 }
@@ -162,7 +162,7 @@ static __attribute__((noinline, cold)) int wait_for_space(struct hl_ring *r, uin
 		}
 		if (++stalls >= STALL_SLEEPS && r->give_up) {
 			stalls = 0;
-			if (r->give_up())
+			if (r->give_up(r))
 				return -1;
 		}
 		hl_ring_wake_consumer(r);

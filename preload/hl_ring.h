@@ -47,9 +47,9 @@ void *hl_ring_reserve_hint(struct hl_ring *r, size_t payload_len, int nowait,
  * is ending the process).  Nothing if none is pending. */
 void hl_ring_abandon(struct hl_ring *r, struct hl_ring_producer *p);
 /* A producer that has waited ~16 ms for space while the consumer did not
- * move asks give_up(); nonzero makes its reservation return NULL.  For a
+ * move asks give_up(r); nonzero makes its reservation return NULL.  For a
  * process with a copy of the ring and no consumer (hl_ring.c). */
-void hl_ring_set_give_up(struct hl_ring *r, int (*give_up)(void));
+void hl_ring_set_give_up(struct hl_ring *r, int (*give_up)(const struct hl_ring *r));
 /* Publishes the record whose payload hl_ring_reserve returned. */
 void hl_ring_commit(struct hl_ring *r, void *payload);
 

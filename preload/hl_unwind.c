@@ -50,6 +50,7 @@
 #include <libunwind.h>
 #include <link.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +68,31 @@ static enum hl_unwind_mode mode = HL_UNWIND_LIBUNWIND;
 static _Atomic uint64_t n_checked, n_differ, n_fallback; /* check mode */
 static uint64_t self_lo, self_hi;
 static uint64_t getattr_lo, getattr_hi; /* libc's pthread_getattr_np */
+
+/* Asynchronous signals wait while the unwinder calls into glibc or libdw
+ * (a thread's first look at its stack, a new return address's rule, a new
+ * module): they allocate, and glibc may hold malloc's arena lock when a
+ * handler runs.  A handler that forks then waited for that lock for ever
+ * (glibc's fork takes every arena's), where the program alone, in tcache,
+ * never held it (examples/fork_in_handler.c: 1 run in ~20 hung).  Faults
+ * stay deliverable: a crash in there is a crash as before. */
+static void signals_hold(sigset_t *old)
+{
+	sigset_t all;
+	sigfillset(&all);
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGILL);
+	sigdelset(&all, SIGFPE);
+	sigdelset(&all, SIGTRAP);
+	sigdelset(&all, SIGSYS);
+	pthread_sigmask(SIG_BLOCK, &all, old);
+}
+
+static void signals_release(const sigset_t *old)
+{
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+}
 
 /* ---- rules -------------------------------------------------------------- */
 
@@ -196,10 +222,13 @@ static struct uw_mod *mod_get(const struct link_map *lm) /* fill_lock held */
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return m;
+	sigset_t old;
+	signals_hold(&old);
 	m->elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
 	/* Everything is read through the mapping from here on. */
 	if (m->elf && elf_cntl(m->elf, ELF_C_FDDONE) == 0)
 		m->cfi = dwarf_getcfi_elf(m->elf);
+	signals_release(&old);
 	close(fd);
 	return m;
 }
@@ -296,12 +325,15 @@ out:
  * thread pass through without coming here; libdw's own allocations do too. */
 static void rule_fill(uint64_t ip, uint64_t *val)
 {
+	sigset_t old;
+	signals_hold(&old);
 	pthread_mutex_lock(&fill_lock);
 	if (!rule_get(ip, val)) {
 		*val = rule_pack(rule_compute(ip));
 		rt_put(ip, *val);
 	}
 	pthread_mutex_unlock(&fill_lock);
+	signals_release(&old);
 	announce_module();
 }
 
@@ -404,6 +436,8 @@ static __attribute__((noinline)) void learn(const uint64_t *ips, unsigned n, int
 	void *addr;
 	size_t size;
 	uint64_t lo = 0, hi = 0;
+	sigset_t old;
+	signals_hold(&old);
 	if (pthread_getattr_np(pthread_self(), &at) == 0) {
 		if (pthread_attr_getstack(&at, &addr, &size) == 0) {
 			lo = (uint64_t)(uintptr_t)addr;
@@ -411,6 +445,7 @@ static __attribute__((noinline)) void learn(const uint64_t *ips, unsigned n, int
 		}
 		pthread_attr_destroy(&at);
 	}
+	signals_release(&old);
 	if (uwt) {
 		uwt->lo = lo;
 		uwt->hi = hi;

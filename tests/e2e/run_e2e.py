@@ -642,6 +642,27 @@ def test_seccomp_sandbox(tmp, c):
            str(s["allocations"]))
 
 
+def test_fork_in_handler(tmp, c):
+    """A SIGALRM handler forks 40 times, mostly while the thread is inside
+    heapline's hook, and each child returns into it: every child must live
+    and be profiled (before: the interrupted event wrote into the ring the
+    child had replaced and unmapped; 9 to 20 children died of SIGSEGV)."""
+    argv = [example("fork_in_handler")]
+    want = b"children ok 40 bad 0\n"
+    c.eq("plain run", plain_run(argv, tmp), (0, want))
+    r = hl_run(tmp, argv, timeout=120)
+    c.eq("exit status", r.rc, 0)
+    c.eq("stdout", r.out, want)
+    c.eq("traces: the parent and 40 children", len(r.traces), 41)
+    sums = [report(t) for t in r.traces]
+    children = [s for s in sums if s["end"] == "_exit"]
+    c.eq("children's traces", len(children), 40)
+    for i, s in enumerate(children):
+        c.true(f"child {i}: 2000 or 2001 allocations",
+               s["allocations"] in (2000, 2001), str(s["allocations"]))
+        c.summary(f"child {i}", s, {"lost_events": 0, "truncated_bytes": 0})
+
+
 def cxx_base(tmp, c):
     """cxx_user control: libstdc++'s startup allocations (its EH pool)."""
     exe = example("cxx_user")
