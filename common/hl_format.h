@@ -106,6 +106,9 @@ enum hl_end {
 	HL_END_EXEC = 1,  /* the image was replaced by execve */
 	HL_END_UEXIT = 2, /* _exit / _Exit called directly */
 	HL_END_ABORT = 3, /* abort() */
+	HL_END_SIGNAL = 4, /* a signal the process sent itself whose default action
+			      ends it (kill(getpid()), raise); the END record then
+			      also holds the signal's number */
 };
 
 /* ---- varints (LEB128) and zigzag --------------------------------------- */

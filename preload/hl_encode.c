@@ -420,11 +420,13 @@ void hl_enc_lost(struct hl_enc *e, uint64_t n)
 	sized_end(e, at);
 }
 
-void hl_enc_end(struct hl_enc *e, unsigned reason, uint64_t ms)
+void hl_enc_end(struct hl_enc *e, unsigned reason, uint64_t ms, unsigned sig)
 {
 	size_t at = sized_begin(e, HL_REC_END);
 	put_uv(e, reason);
 	put_uv(e, ms);
+	if (reason == HL_END_SIGNAL)
+		put_uv(e, sig);
 	sized_end(e, at);
 }
 

@@ -100,7 +100,8 @@ void hl_enc_realloc_fail(struct hl_enc *e, uint64_t ptr);
  * block runs low; call again after a flush. */
 int hl_enc_bind_all(struct hl_enc *e);
 void hl_enc_lost(struct hl_enc *e, uint64_t n);
-void hl_enc_end(struct hl_enc *e, unsigned reason, uint64_t ms);
+/* sig: the signal's number, written for HL_END_SIGNAL only. */
+void hl_enc_end(struct hl_enc *e, unsigned reason, uint64_t ms, unsigned sig);
 void hl_enc_module_unload(struct hl_enc *e, uint64_t id);
 
 /* Sized records with strings: return -ENOSPC if they do not fit. */

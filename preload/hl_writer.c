@@ -119,7 +119,7 @@ static struct {
 static _Atomic uint32_t flush_req, flush_done;
 /* This process's writer has tried to create the trace file (creds hooks). */
 static _Atomic int trace_tried;
-/* hl_writer_flush_end's END reason + 1 (0: none). */
+/* hl_writer_flush_end's END, (signal << 8 | reason) + 1 (0: none). */
 static _Atomic unsigned end_fallback;
 
 uint64_t hl_clock_ns(void)
@@ -570,13 +570,13 @@ static uint64_t tail_hash(uint32_t parent, const uint64_t *ips, uint32_t n)
 	return h;
 }
 
-static void put_end(unsigned reason)
+static void put_end(unsigned reason, unsigned sig)
 {
 	if (reason == HL_END_EXEC)
 		w.ended_by_exec = 1;
 	put_time(now_ms());
 	ensure_room(HL_ENC_MAX_EVENT);
-	hl_enc_end(&w.enc, reason, now_ms());
+	hl_enc_end(&w.enc, reason, now_ms(), sig);
 }
 
 /* The stack of an event as a node id: the thread's shared outer frames,
@@ -700,7 +700,7 @@ static void handle(const struct hl_ev *ev, size_t len)
 		 * END; one the writer wrote itself (hl_writer_flush_end) is
 		 * the last. */
 		if (!w.end_forced)
-			put_end(ev->fn);
+			put_end(ev->fn, (unsigned)ev->ptr);
 		break;
 	default:
 		break;
@@ -734,7 +734,7 @@ static uint64_t drain(uint64_t until)
 				   (end ? 50000000ull : 1000000000ull)) {
 				if (end && !w.end_forced) {
 					w.end_forced = 1;
-					put_end(end - 1);
+					put_end((end - 1) & 0xff, (end - 1) >> 8);
 				}
 				break;
 			}
@@ -887,9 +887,9 @@ fail:
 	return -1;
 }
 
-void hl_writer_flush_end(unsigned reason)
+void hl_writer_flush_end(unsigned reason, unsigned sig)
 {
-	atomic_store_explicit(&end_fallback, reason + 1, memory_order_release);
+	atomic_store_explicit(&end_fallback, (sig << 8 | reason) + 1, memory_order_release);
 	hl_writer_flush();
 }
 

@@ -11,9 +11,9 @@ void hl_writer_flush(void);
 /* hl_writer_flush for a process ending from inside a hook of the calling
  * thread (a signal handler): a record that thread reserved and will never
  * commit may block the ring.  The writer waits 50 ms for it, not a second,
- * then writes END(reason) itself: the interrupted event is not in the
+ * then writes END(reason, sig) itself: the interrupted event is not in the
  * trace (nor counted lost: it never finished). */
-void hl_writer_flush_end(unsigned reason);
+void hl_writer_flush_end(unsigned reason, unsigned sig);
 /* Whether the writer has tried to create this process's trace file. */
 int hl_writer_trace_tried(void);
 /* A seccomp filter is about to go in (the trace file is created by then):

@@ -1014,11 +1014,12 @@ static int on_lost(void *ctx, uint64_t count)
 	return 0;
 }
 
-static int on_end(void *ctx, unsigned reason, uint64_t ms)
+static int on_end(void *ctx, unsigned reason, unsigned sig, uint64_t ms)
 {
 	struct hl_replay *r = ctx;
 	r->s.ended = 1;
 	r->s.end_reason = reason;
+	r->s.end_signal = sig;
 	r->end_ms = ms;
 	return 0;
 }

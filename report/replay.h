@@ -27,6 +27,7 @@ struct hl_summary {
 	uint64_t truncated_bytes; /* nonzero: the trace ended early */
 	int ended;                /* an END record was seen */
 	unsigned end_reason;
+	unsigned end_signal;      /* end_reason HL_END_SIGNAL: which (0: not told) */
 	uint64_t peak_rss_kib;
 };
 

@@ -3,14 +3,16 @@
  * docs/report-json.md list them); also the totals over several processes.
  * Pure formatting: every number comes from replay.c. */
 #include <inttypes.h>
+#include <signal.h>
 #include <string.h>
 
 #include "format.h"
+#include "hl_format.h"
 #include "summary.h"
 
 const char *hl_summary_end_name(const struct hl_summary *s)
 {
-	static const char *const names[] = { "exit", "exec", "_exit", "abort" };
+	static const char *const names[] = { "exit", "exec", "_exit", "abort", "signal" };
 
 	if (!s->ended)
 		return NULL;
@@ -77,7 +79,11 @@ void hl_summary_print_text(FILE *f, const struct hl_summary *s, const char *path
 	fprintf(f, "%-17s%s\n", "Duration", fmt_ms(a, sizeof(a), s->duration_ms));
 	fprintf(f, "%-17s%" PRIu64 "%s\n", "Lost events", s->lost_events,
 		s->lost_events ? " (lossy mode: totals are lower bounds)" : "");
-	if (end)
+	if (end && s->end_reason == HL_END_SIGNAL && s->end_signal) {
+		const char *abbrev = sigabbrev_np((int)s->end_signal);
+		fprintf(f, "%-17s%s %u%s%s%s (sent by the process to itself)\n", "Ended by", end,
+			s->end_signal, abbrev ? " (SIG" : "", abbrev ? abbrev : "", abbrev ? ")" : "");
+	} else if (end)
 		fprintf(f, "%-17s%s\n", "Ended by", end);
 	else
 		fprintf(f, "%-17s%s\n", "Ended by", "unknown: no end record (killed or crashed?)");
@@ -105,6 +111,10 @@ void hl_summary_print_json(struct hl_json *j, const struct hl_summary *s, const 
 	hl_json_kv_uint(j, "peak_rss_bytes", s->peak_rss_kib * 1024);
 	hl_json_kv_uint(j, "truncated_bytes", s->truncated_bytes);
 	hl_json_kv_string(j, "end", hl_summary_end_name(s)); /* NULL -> null */
+	if (s->ended && s->end_reason == HL_END_SIGNAL)
+		hl_json_kv_uint(j, "end_signal", s->end_signal);
+	else
+		hl_json_kv_null(j, "end_signal");
 	hl_json_kv_string(j, "trace", path);
 	hl_json_end_object(j);
 }

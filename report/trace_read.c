@@ -907,12 +907,17 @@ static int sized_rec(struct hl_trace *t, const struct hl_visitor *v, struct curs
 		if (get_uv(c, &a))
 			return DECODE_BAD;
 		return v->lost ? v->lost(v->ctx, a) : 0;
-	case HL_REC_END:
-		if (get_uv(c, &a) || get_uv(c, &b))
+	case HL_REC_END: {
+		uint64_t sig = 0;
+		if (get_uv(c, &a) || get_uv(c, &b) ||
+		    (a == HL_END_SIGNAL && c->p < c->end && get_uv(c, &sig)))
 			return DECODE_BAD;
 		t->has_end = 1;
 		t->end_reason = a > 0xffff ? 0xffff : (unsigned)a;
-		return v->end ? v->end(v->ctx, t->end_reason, b) : 0;
+		return v->end ? v->end(v->ctx, t->end_reason, sig > 0xffff ? 0xffff : (unsigned)sig,
+				       b)
+			      : 0;
+	}
 	case HL_REC_LEAKS:
 		return leaks_rec(t, v, c);
 	default:

@@ -68,7 +68,8 @@ struct hl_visitor {
 	int (*module_load)(void *ctx, const struct hl_module *mod);
 	int (*module_unload)(void *ctx, uint64_t id);
 	int (*lost)(void *ctx, uint64_t count);
-	int (*end)(void *ctx, unsigned reason, uint64_t ms);
+	/* sig: HL_END_SIGNAL's signal number (0 if the record has none) */
+	int (*end)(void *ctx, unsigned reason, unsigned sig, uint64_t ms);
 	/* A LEAKS record (leak-scan mode): leak() once per block it
 	 * classifies, in address order, then leak_scan() with the record's
 	 * statistics.  A scan may span several LEAKS records. */

@@ -257,13 +257,15 @@ static void r_one_uv(struct tw *w, uint8_t type, const char *name, uint64_t v)
 	free(p.p);
 }
 
-static void r_end(struct tw *w, unsigned reason, uint64_t ms)
+static void r_end(struct tw *w, unsigned reason, unsigned sig, uint64_t ms)
 {
 	struct buf p = { 0 };
 	put_uv(&p, reason);
 	put_uv(&p, ms);
+	if (reason == HL_END_SIGNAL)
+		put_uv(&p, sig);
 	r_sized(w, HL_REC_END, &p);
-	logf_(&w->expect, "end %u %" PRIu64 "\n", reason, ms);
+	logf_(&w->expect, "end %u %u %" PRIu64 "\n", reason, sig, ms);
 	free(p.p);
 }
 
@@ -341,9 +343,9 @@ static int v_lost(void *c, uint64_t n)
 	logf_(&((struct log *)c)->b, "lost %" PRIu64 "\n", n);
 	return 0;
 }
-static int v_end(void *c, unsigned reason, uint64_t ms)
+static int v_end(void *c, unsigned reason, unsigned sig, uint64_t ms)
 {
-	logf_(&((struct log *)c)->b, "end %u %" PRIu64 "\n", reason, ms);
+	logf_(&((struct log *)c)->b, "end %u %u %" PRIu64 "\n", reason, sig, ms);
 	return 0;
 }
 
@@ -434,7 +436,7 @@ static void build_reference(struct tw *w, size_t *block1_end)
 	r_alloc(w, HL_FN_POSIX_MEMALIGN, 2, 0x5000, 1000); /* live 1060: peak at 18 */
 	r_free(w, HL_FN_FREE, 2, 0x5000);              /* live 60, frees 4 */
 	r_one_uv(w, HL_REC_MODULE_UNLOAD, "unload", 1);
-	r_end(w, HL_END_EXIT, 20);
+	r_end(w, HL_END_EXIT, 0, 20);
 	tw_block(w);
 }
 
@@ -1090,6 +1092,33 @@ static void test_grow_wrap(void)
 }
 
 /* A second read of the same handle starts again from the first block. */
+/* END "signal" carries the signal's number. */
+static void test_end_signal(void)
+{
+	struct tw w;
+	struct log l = { 0 };
+	uint64_t trunc = 0;
+	char err[512];
+
+	tw_init(&w, HL_VERSION);
+	r_end(&w, HL_END_SIGNAL, 15, 7);
+	tw_block(&w);
+	char *path = tmp_path("signal.hlt");
+	write_file(path, w.file.p, w.file.len);
+	CHECK(read_logged(path, &l, &trunc, err, sizeof(err)) == 0, "read: %s", err);
+	put_u8(&l.b, 0);
+	put_u8(&w.expect, 0);
+	CHECK(!strcmp((char *)l.b.p, (char *)w.expect.p), "decoded:\n%s--- expected\n%s",
+	      (char *)l.b.p, (char *)w.expect.p);
+	struct hl_summary s;
+	CHECK(hl_summary_of(path, &s, err, sizeof(err)) == 0, "summary: %s", err);
+	CHECK(s.ended && s.end_reason == HL_END_SIGNAL && s.end_signal == 15, "end %u signal %u",
+	      s.end_reason, s.end_signal);
+	hl_summary_release(&s);
+	free(l.b.p);
+	tw_free(&w);
+}
+
 static void test_reread(void)
 {
 	struct tw w;
@@ -1400,6 +1429,7 @@ int main(void)
 		test_valid(); /* every version this reader takes */
 	ref_version = HL_VERSION;
 	test_reread();
+	test_end_signal();
 	test_colliding_addresses();
 	test_big_live_set();
 	test_seq_live_set();

@@ -874,6 +874,36 @@ def test_real_python(tmp, c):
     c.eq("traces (python starts no process)", len(sums), 1)
 
 
+def test_self_signal(tmp, c):
+    """A program that ends by sending itself a fatal signal with its default
+    action (kill(getpid()), raise) gets a whole trace with END "signal" and
+    the number (before: no END, and its last ~50 ms were lost); a handled
+    signal ends nothing; python's KeyboardInterrupt, which kills python
+    with SIGINT after its finalization, keeps that finalization's frees."""
+    ex = example("self_signal")
+    for mode, sig in (("kill", 15), ("raise", 2)):
+        r = hl_run(tmp, [ex, mode])
+        c.eq(f"{mode}: exit status (128 + signal)", r.rc, 128 + sig)
+        s = only_trace(c, r, mode)
+        c.summary(mode, s, {"allocations": 100, "frees": 60, "leaked_blocks": 40,
+                            "leaked_bytes": 4000, "end": "signal", "end_signal": sig,
+                            "lost_events": 0, "truncated_bytes": 0})
+    s = finished(c, hl_run(tmp, [ex, "handled"]), "handled", b"handled\n")
+    c.summary("handled", s, {"allocations": 200, "frees": 160, "end_signal": None})
+    code = "l = [bytearray(100) for i in range(1000)]\nraise KeyboardInterrupt\n"
+    argv = [python_exe(), "-c", code]
+    rc0, _ = plain_run(argv, tmp)
+    c.eq("python plain: killed by SIGINT", rc0, -2)
+    r = hl_run(tmp, argv)
+    c.eq("python: heapline run's status (128 + SIGINT)", r.rc, 128 + 2)
+    s = only_trace(c, r, "python KeyboardInterrupt")
+    c.summary("python KeyboardInterrupt", s, {"end": "signal", "end_signal": 2,
+                                               "lost_events": 0, "truncated_bytes": 0})
+    # its finalization frees the list and its 1000 bytearrays
+    c.true("python: the list's blocks freed in finalization", s["leaked_blocks"] < 500,
+           str(s["leaked_blocks"]))
+
+
 def test_real_perl(tmp, c):
     perl = shutil.which("perl")
     if not perl:

@@ -237,9 +237,9 @@ static int v_leak_scan(void *ctx, const struct hl_leak_scan *sc)
 	return mix(ctx, 13, sc->blocks ^ sc->scan_us, sc->root_bytes ^ sc->block_bytes, sc->flags);
 }
 
-static int v_end(void *ctx, unsigned reason, uint64_t ms)
+static int v_end(void *ctx, unsigned reason, unsigned sig, uint64_t ms)
 {
-	return mix(ctx, 11, reason, ms, 0);
+	return mix(ctx, 11, reason, ms, sig);
 }
 
 /* One hl_trace_read; returns its result, the hash of what it saw in *hash. */

@@ -278,9 +278,9 @@ static int v_lost(void *ctx, uint64_t n)
 	log_add(ctx, K_LOST, 0, n, 0, 0, 0);
 	return 0;
 }
-static int v_end(void *ctx, unsigned reason, uint64_t ms)
+static int v_end(void *ctx, unsigned reason, unsigned sig, uint64_t ms)
 {
-	log_add(ctx, K_END, reason, ms, 0, 0, 0);
+	log_add(ctx, K_END, reason, ms, sig, 0, 0);
 	return 0;
 }
 
@@ -638,7 +638,7 @@ static void test_roundtrip(void)
 	 * run back (it would read a huge forward jump otherwise). */
 	hl_enc_time(&e, last_ms / 2, 7);
 	log_add(&want, K_TIME, 0, last_ms, 7, 0, 0);
-	hl_enc_end(&e, HL_END_ABORT, last_ms);
+	hl_enc_end(&e, HL_END_ABORT, last_ms, 0);
 	log_add(&want, K_END, HL_END_ABORT, last_ms, 0, 0, 0);
 	CHECK(e.records == records, "encoder counted %" PRIu64 " events, %" PRIu64 " were written",
 	      e.records, records);
