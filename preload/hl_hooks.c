@@ -851,6 +851,42 @@ HL_EXPORT void abort(void)
 	real.abort();
 }
 
+/* A failed assert() aborts from inside glibc, past the abort above: the
+ * trace ended with no END and without its last ~50 ms.  The assertion's
+ * entry points are finished first, as abort is. */
+typedef void (*assert_fail_fn)(const char *, const char *, unsigned, const char *);
+typedef void (*assert_perror_fn)(int, const char *, unsigned, const char *);
+
+HL_EXPORT void __assert_fail(const char *expr, const char *file, unsigned line,
+			     const char *func)
+{
+	static assert_fail_fn _Atomic next;
+	assert_fail_fn fn = atomic_load_explicit(&next, memory_order_relaxed);
+	if (!fn) {
+		*(void **)&fn = dlsym(RTLD_NEXT, "__assert_fail");
+		atomic_store_explicit(&next, fn, memory_order_relaxed);
+	}
+	end_abruptly(HL_END_ABORT, 0);
+	if (fn)
+		fn(expr, file, line, func);
+	abort();
+}
+
+HL_EXPORT void __assert_perror_fail(int errnum, const char *file, unsigned line,
+				    const char *func)
+{
+	static assert_perror_fn _Atomic next;
+	assert_perror_fn fn = atomic_load_explicit(&next, memory_order_relaxed);
+	if (!fn) {
+		*(void **)&fn = dlsym(RTLD_NEXT, "__assert_perror_fail");
+		atomic_store_explicit(&next, fn, memory_order_relaxed);
+	}
+	end_abruptly(HL_END_ABORT, 0);
+	if (fn)
+		fn(errnum, file, line, func);
+	abort();
+}
+
 /* ---- a process that kills itself ---------------------------------------
  *
  * A program that cleans up on SIGINT or SIGTERM and then dies of the same

@@ -775,14 +775,18 @@ def test_uexit(tmp, c):
 
 
 def test_aborter(tmp, c):
-    r = hl_run(tmp, [example("aborter")])
-    c.eq("exit status (128 + SIGABRT)", r.rc, 128 + signal.SIGABRT)
-    c.eq("stdout", r.out, b"aborter\n")
-    s = only_trace(c, r, "aborter")
-    c.summary("aborter", s, {
-        "allocations": 4, "frees": 2, "bytes_allocated": 1111, "peak_bytes": 1111,
-        "leaked_bytes": 1010, "leaked_blocks": 2, "end": "abort"})
-    clean_end(c, "aborter", s)
+    """abort(), and a failed assert() (glibc aborts from inside; before, the
+    trace had no END and lost its last ~50 ms)."""
+    for argv, label in (([], "aborter"), (["assert"], "aborter assert")):
+        r = hl_run(tmp, [example("aborter"), *argv])
+        c.eq(f"{label}: exit status (128 + SIGABRT)", r.rc, 128 + signal.SIGABRT)
+        c.eq(f"{label}: stdout", r.out, b"aborter\n")
+        s = only_trace(c, r, label)
+        c.summary(label, s, {
+            "allocations": 4, "frees": 2, "bytes_allocated": 1111, "peak_bytes": 1111,
+            "leaked_bytes": 1010, "leaked_blocks": 2, "end": "abort"})
+        clean_end(c, label, s)
+    c.true("assert: glibc's message", "Assertion" in r.err, r.err[-300:])
 
 
 def test_killme(tmp, c):
