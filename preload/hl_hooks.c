@@ -851,6 +851,21 @@ HL_EXPORT void abort(void)
 	real.abort();
 }
 
+/* The next definition of name (libc's), looked up once into *slot; NULL if
+ * there is none. */
+static void *next_fn(void *_Atomic *slot, const char *name)
+{
+	void *fn = atomic_load_explicit(slot, memory_order_relaxed);
+	if (!fn) {
+		fn = dlsym(RTLD_NEXT, name);
+		atomic_store_explicit(slot, fn, memory_order_relaxed);
+	}
+	return fn;
+}
+#define NEXT(type, name)                                                                           \
+	static void *_Atomic next_##name;                                                          \
+	type fn = (type)next_fn(&next_##name, #name)
+
 /* A failed assert() aborts from inside glibc, past the abort above: the
  * trace ended with no END and without its last ~50 ms.  The assertion's
  * entry points are finished first, as abort is. */
@@ -860,12 +875,7 @@ typedef void (*assert_perror_fn)(int, const char *, unsigned, const char *);
 HL_EXPORT void __assert_fail(const char *expr, const char *file, unsigned line,
 			     const char *func)
 {
-	static assert_fail_fn _Atomic next;
-	assert_fail_fn fn = atomic_load_explicit(&next, memory_order_relaxed);
-	if (!fn) {
-		*(void **)&fn = dlsym(RTLD_NEXT, "__assert_fail");
-		atomic_store_explicit(&next, fn, memory_order_relaxed);
-	}
+	NEXT(assert_fail_fn, __assert_fail);
 	end_abruptly(HL_END_ABORT, 0);
 	if (fn)
 		fn(expr, file, line, func);
@@ -875,12 +885,7 @@ HL_EXPORT void __assert_fail(const char *expr, const char *file, unsigned line,
 HL_EXPORT void __assert_perror_fail(int errnum, const char *file, unsigned line,
 				    const char *func)
 {
-	static assert_perror_fn _Atomic next;
-	assert_perror_fn fn = atomic_load_explicit(&next, memory_order_relaxed);
-	if (!fn) {
-		*(void **)&fn = dlsym(RTLD_NEXT, "__assert_perror_fail");
-		atomic_store_explicit(&next, fn, memory_order_relaxed);
-	}
+	NEXT(assert_perror_fn, __assert_perror_fail);
 	end_abruptly(HL_END_ABORT, 0);
 	if (fn)
 		fn(errnum, file, line, func);
@@ -927,21 +932,11 @@ static void before_self_signal(int sig)
 typedef int (*pid_sig_fn)(pid_t, int);
 typedef int (*sig_fn)(int);
 
-#define NEXT(type, name) /* the function, from libc, or return ENOSYS */                        \
-	static type _Atomic next_##name;                                                           \
-	type fn = atomic_load_explicit(&next_##name, memory_order_relaxed);                        \
-	if (!fn) {                                                                                 \
-		*(void **)&fn = dlsym(RTLD_NEXT, #name);                                           \
-		if (!fn) {                                                                         \
-			errno = ENOSYS;                                                            \
-			return -1;                                                                 \
-		}                                                                                  \
-		atomic_store_explicit(&next_##name, fn, memory_order_relaxed);                     \
-	}
-
 HL_EXPORT int kill(pid_t pid, int sig)
 {
 	NEXT(pid_sig_fn, kill);
+	if (!fn)
+		return errno = ENOSYS, -1;
 	/* this process, or its process group (not -1: that skips the caller) */
 	if (sig && (pid == 0 || pid == getpid() || (pid < -1 && -pid == getpgrp())))
 		before_self_signal(sig);
@@ -951,6 +946,8 @@ HL_EXPORT int kill(pid_t pid, int sig)
 HL_EXPORT int killpg(pid_t pgrp, int sig)
 {
 	NEXT(pid_sig_fn, killpg);
+	if (!fn)
+		return errno = ENOSYS, -1;
 	if (sig && (pgrp == 0 || pgrp == getpgrp()))
 		before_self_signal(sig);
 	return fn(pgrp, sig);
@@ -959,6 +956,8 @@ HL_EXPORT int killpg(pid_t pgrp, int sig)
 HL_EXPORT int raise(int sig)
 {
 	NEXT(sig_fn, raise);
+	if (!fn)
+		return errno = ENOSYS, -1;
 	before_self_signal(sig);
 	return fn(sig);
 }
