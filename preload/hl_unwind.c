@@ -69,14 +69,25 @@ static _Atomic uint64_t n_checked, n_differ, n_fallback; /* check mode */
 static uint64_t self_lo, self_hi;
 static uint64_t getattr_lo, getattr_hi; /* libc's pthread_getattr_np */
 
-/* Asynchronous signals wait while the unwinder calls into glibc or libdw
- * (a thread's first look at its stack, a new return address's rule, a new
- * module): they allocate, and glibc may hold malloc's arena lock when a
- * handler runs.  A handler that forks then waited for that lock for ever
- * (glibc's fork takes every arena's), where the program alone, in tcache,
- * never held it (examples/fork_in_handler.c: 1 run in ~20 hung).  Faults
- * stay deliverable: a crash in there is a crash as before. */
-static void signals_hold(sigset_t *old)
+/* While the unwinder is in glibc or libdw (a thread's first look at its
+ * stack, a new return address's rule, a new module):
+ * - asynchronous signals wait.  Those calls allocate, and glibc may hold
+ *   malloc's arena lock when a handler runs; a handler that forks then
+ *   waited for that lock for ever (glibc's fork takes every arena's), where
+ *   the program alone, in tcache, never held it
+ *   (examples/fork_in_handler.c: 1 run in ~20 hung).  Faults stay
+ *   deliverable: a crash in there is a crash as before.
+ * - the thread cannot be cancelled.  They reach cancellation points (open,
+ *   read), and a pthread_cancel pending when the thread allocated took
+ *   effect there, inside the hook, with fill_lock held: every other thread
+ *   then waited for it for ever (examples/cancel_in_hook.c; malloc is no
+ *   cancellation point in a plain run). */
+struct quiet {
+	sigset_t mask;
+	int cancel;
+};
+
+static void quiet_begin(struct quiet *q)
 {
 	sigset_t all;
 	sigfillset(&all);
@@ -86,12 +97,14 @@ static void signals_hold(sigset_t *old)
 	sigdelset(&all, SIGFPE);
 	sigdelset(&all, SIGTRAP);
 	sigdelset(&all, SIGSYS);
-	pthread_sigmask(SIG_BLOCK, &all, old);
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &q->cancel);
+	pthread_sigmask(SIG_BLOCK, &all, &q->mask);
 }
 
-static void signals_release(const sigset_t *old)
+static void quiet_end(const struct quiet *q)
 {
-	pthread_sigmask(SIG_SETMASK, old, NULL);
+	pthread_sigmask(SIG_SETMASK, &q->mask, NULL);
+	pthread_setcancelstate(q->cancel, NULL);
 }
 
 /* ---- rules -------------------------------------------------------------- */
@@ -219,17 +232,17 @@ static struct uw_mod *mod_get(const struct link_map *lm) /* fill_lock held */
 	m->map = lm;
 	m->bias = lm->l_addr;
 	const char *path = lm->l_name && lm->l_name[0] ? lm->l_name : "/proc/self/exe";
+	struct quiet q;
+	quiet_begin(&q);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return m;
-	sigset_t old;
-	signals_hold(&old);
-	m->elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	/* Everything is read through the mapping from here on. */
-	if (m->elf && elf_cntl(m->elf, ELF_C_FDDONE) == 0)
-		m->cfi = dwarf_getcfi_elf(m->elf);
-	signals_release(&old);
-	close(fd);
+	if (fd >= 0) {
+		m->elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+		/* Everything is read through the mapping from here on. */
+		if (m->elf && elf_cntl(m->elf, ELF_C_FDDONE) == 0)
+			m->cfi = dwarf_getcfi_elf(m->elf);
+		close(fd);
+	}
+	quiet_end(&q);
 	return m;
 }
 
@@ -325,15 +338,18 @@ out:
  * thread pass through without coming here; libdw's own allocations do too. */
 static void rule_fill(uint64_t ip, uint64_t *val)
 {
-	sigset_t old;
-	signals_hold(&old);
+	struct quiet q;
+	/* Quiet from before the lock is taken: a thread cancelled between
+	 * the two would leave it held.  (Waiting for it with signals held
+	 * is bounded: its holder is in libdw, quiet itself.) */
+	quiet_begin(&q);
 	pthread_mutex_lock(&fill_lock);
 	if (!rule_get(ip, val)) {
 		*val = rule_pack(rule_compute(ip));
 		rt_put(ip, *val);
 	}
 	pthread_mutex_unlock(&fill_lock);
-	signals_release(&old);
+	quiet_end(&q);
 	announce_module();
 }
 
@@ -436,8 +452,8 @@ static __attribute__((noinline)) void learn(const uint64_t *ips, unsigned n, int
 	void *addr;
 	size_t size;
 	uint64_t lo = 0, hi = 0;
-	sigset_t old;
-	signals_hold(&old);
+	struct quiet q;
+	quiet_begin(&q);
 	if (pthread_getattr_np(pthread_self(), &at) == 0) {
 		if (pthread_attr_getstack(&at, &addr, &size) == 0) {
 			lo = (uint64_t)(uintptr_t)addr;
@@ -445,7 +461,7 @@ static __attribute__((noinline)) void learn(const uint64_t *ips, unsigned n, int
 		}
 		pthread_attr_destroy(&at);
 	}
-	signals_release(&old);
+	quiet_end(&q);
 	if (uwt) {
 		uwt->lo = lo;
 		uwt->hi = hi;
@@ -641,7 +657,13 @@ static void meet_modules(const uint64_t *ips, unsigned n)
 /* libunwind's stack without our own frames, at most max of them, at buf[0]. */
 static int libunwind_stack(uint64_t *buf, unsigned max)
 {
+	/* libunwind checks addresses through a pipe (write, read: points a
+	 * pending pthread_cancel would take effect at, maybe inside the
+	 * loader's dl_iterate_phdr with its lock held) */
+	int cancel;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
 	int got = unw_backtrace((void **)buf, (int)max + 16);
+	pthread_setcancelstate(cancel, NULL);
 	int skip = 0;
 	while (skip < got && buf[skip] >= self_lo && buf[skip] < self_hi)
 		skip++;

@@ -13,6 +13,7 @@ Paths come from the environment (tests/meson.build sets them):
   HL_EX_<NAME>    each example program, e.g. HL_EX_BASIC
   HL_LIBDLALLOC   the library dlopen_user loads
   HL_LIBCXXPLUG   the C++ plugin cxx_plugin_host loads
+  HL_LIBCANCELA, HL_LIBCANCELB  the two modules cancel_in_hook loads
 Python standard library only.
 """
 import glob
@@ -661,6 +662,20 @@ def test_fork_in_handler(tmp, c):
         c.true(f"child {i}: 2000 or 2001 allocations",
                s["allocations"] in (2000, 2001), str(s["allocations"]))
         c.summary(f"child {i}", s, {"lost_events": 0, "truncated_bytes": 0})
+
+
+def test_cancel_in_hook(tmp, c):
+    """A thread with a pthread_cancel pending allocates from a new module:
+    it must be cancelled where a plain run is (at its pthread_testcancel),
+    and the main thread's next new module must not wait for ever (before:
+    the cancellation took effect at the open of the module's file inside
+    the hook, with the unwinder's lock held)."""
+    argv = [example("cancel_in_hook"), env_path("HL_LIBCANCELA"), env_path("HL_LIBCANCELB")]
+    want = b"thread cancelled\n"
+    c.eq("plain run", plain_run(argv, tmp), (0, want))
+    s = finished(c, hl_run(tmp, argv, timeout=30), "cancel_in_hook", want)
+    c.true("both modules' blocks live at exit", s["leaked_bytes"] >= 300,
+           str(s["leaked_bytes"]))
 
 
 def cxx_base(tmp, c):
