@@ -134,32 +134,61 @@ static struct rule rule_unpack(uint64_t v)
 
 /* Open addressing, linear probing, keyed by return address.  Writers hold
  * fill_lock; readers check the key again after reading the value, so an
- * entry emptied and refilled under them reads as a miss. */
-#define RT_BITS 16
-#define RT_SIZE (1u << RT_BITS)
+ * entry emptied and refilled under them reads as a miss (a miss is always
+ * safe: the caller takes the lock and looks again).
+ *
+ * The table starts at 4096 entries and doubles at half full, up to 65536:
+ * a program meets a few thousand return addresses (cc1: 6700), and at
+ * 16 bytes an entry spread by a hash every page of a big table was touched
+ * (1 MiB of RSS).  A doubling copies into a new mapping and publishes it;
+ * the old one stays mapped for readers still in it, its pages given back
+ * (zeros: misses).  Full at 65536, it starts over. */
+#define RT_MIN_BITS 12
+#define RT_MAX_BITS 16
 struct rt_ent {
 	_Atomic uint64_t key;
 	_Atomic uint64_t val;
 };
-static struct rt_ent *rt;
+struct rtab {
+	uint64_t mask;
+	struct rt_ent e[];
+};
+static struct rtab *_Atomic rt;
 static unsigned rt_used;
 /* Bumped when the rules are dropped: the threads' saved walks used them. */
 static _Atomic unsigned rules_gen;
 static pthread_mutex_t fill_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static inline size_t rt_home(uint64_t ip)
+static inline size_t rt_home(uint64_t ip, uint64_t mask)
 {
-	return (size_t)((ip * 0x9e3779b97f4a7c15ull) >> (64 - RT_BITS));
+	return (size_t)((ip * 0x9e3779b97f4a7c15ull) >> 32 & mask);
+}
+
+static size_t rt_bytes(uint64_t mask)
+{
+	return sizeof(struct rtab) + (mask + 1) * sizeof(struct rt_ent);
+}
+
+static struct rtab *rt_new(unsigned bits)
+{
+	uint64_t mask = (1ull << bits) - 1;
+	struct rtab *t = mmap(NULL, rt_bytes(mask), PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (t == MAP_FAILED)
+		return NULL;
+	t->mask = mask;
+	return t;
 }
 
 static inline int rule_get(uint64_t ip, uint64_t *val)
 {
-	for (size_t i = rt_home(ip);; i = (i + 1) & (RT_SIZE - 1)) {
-		uint64_t k = atomic_load_explicit(&rt[i].key, memory_order_acquire);
+	const struct rtab *t = atomic_load_explicit(&rt, memory_order_acquire);
+	for (size_t i = rt_home(ip, t->mask);; i = (i + 1) & t->mask) {
+		uint64_t k = atomic_load_explicit(&t->e[i].key, memory_order_acquire);
 		if (k == ip) {
-			uint64_t v = atomic_load_explicit(&rt[i].val, memory_order_relaxed);
+			uint64_t v = atomic_load_explicit(&t->e[i].val, memory_order_relaxed);
 			atomic_thread_fence(memory_order_acquire);
-			if (atomic_load_explicit(&rt[i].key, memory_order_relaxed) != ip)
+			if (atomic_load_explicit(&t->e[i].key, memory_order_relaxed) != ip)
 				return 0;
 			*val = v;
 			return 1;
@@ -171,24 +200,51 @@ static inline int rule_get(uint64_t ip, uint64_t *val)
 
 static void rt_clear(void) /* fill_lock held */
 {
-	for (size_t i = 0; i < RT_SIZE; i++)
-		atomic_store_explicit(&rt[i].key, 0, memory_order_relaxed);
+	struct rtab *t = atomic_load_explicit(&rt, memory_order_relaxed);
+	for (size_t i = 0; i <= t->mask; i++)
+		atomic_store_explicit(&t->e[i].key, 0, memory_order_relaxed);
 	atomic_thread_fence(memory_order_release);
-	/* The zeroed pages go back to the kernel: the table costs only what
-	 * is in use. */
-	madvise(rt, RT_SIZE * sizeof(*rt), MADV_DONTNEED);
+	/* The zeroed pages go back to the kernel (but the first, which holds
+	 * the mask): the table costs only what is in use. */
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	if (rt_bytes(t->mask) > page)
+		madvise((char *)t + page, rt_bytes(t->mask) - page, MADV_DONTNEED);
 	rt_used = 0;
+}
+
+static void rt_insert(struct rtab *t, uint64_t ip, uint64_t val)
+{
+	size_t i = rt_home(ip, t->mask);
+	while (atomic_load_explicit(&t->e[i].key, memory_order_relaxed))
+		i = (i + 1) & t->mask;
+	atomic_store_explicit(&t->e[i].val, val, memory_order_relaxed);
+	atomic_store_explicit(&t->e[i].key, ip, memory_order_release);
 }
 
 static void rt_put(uint64_t ip, uint64_t val) /* fill_lock held */
 {
-	if (rt_used >= RT_SIZE / 2)
-		rt_clear();
-	size_t i = rt_home(ip);
-	while (atomic_load_explicit(&rt[i].key, memory_order_relaxed))
-		i = (i + 1) & (RT_SIZE - 1);
-	atomic_store_explicit(&rt[i].val, val, memory_order_relaxed);
-	atomic_store_explicit(&rt[i].key, ip, memory_order_release);
+	struct rtab *t = atomic_load_explicit(&rt, memory_order_relaxed);
+	if (rt_used >= (t->mask + 1) / 2) {
+		struct rtab *n = t->mask + 1 < (1ull << RT_MAX_BITS)
+					 ? rt_new((unsigned)__builtin_ctzll(t->mask + 1) + 1)
+					 : NULL;
+		if (n) {
+			for (size_t i = 0; i <= t->mask; i++) {
+				uint64_t k = atomic_load_explicit(&t->e[i].key, memory_order_relaxed);
+				if (k)
+					rt_insert(n, k, atomic_load_explicit(&t->e[i].val,
+									memory_order_relaxed));
+			}
+			atomic_store_explicit(&rt, n, memory_order_release);
+			/* left mapped: a reader may be in it; its pages read as
+			 * zeros (misses) from here on */
+			madvise(t, rt_bytes(t->mask), MADV_DONTNEED);
+			t = n;
+		} else {
+			rt_clear();
+		}
+	}
+	rt_insert(t, ip, val);
 	rt_used++;
 }
 
@@ -900,12 +956,12 @@ void hl_unwind_init(const char *how, uint64_t lo, uint64_t hi, const struct hl_u
 		mode = HL_UNWIND_CHECK;
 	if (mode == HL_UNWIND_LIBUNWIND)
 		return;
-	rt = mmap(NULL, RT_SIZE * sizeof(*rt), PROT_READ | PROT_WRITE,
-		  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (rt == MAP_FAILED || elf_version(EV_CURRENT) == EV_NONE) {
-		rt = NULL;
+	struct rtab *t = rt_new(RT_MIN_BITS);
+	if (!t || elf_version(EV_CURRENT) == EV_NONE) {
 		mode = HL_UNWIND_LIBUNWIND;
+		return;
 	}
+	atomic_store_explicit(&rt, t, memory_order_release);
 }
 
 void hl_unwind_forget(void)
