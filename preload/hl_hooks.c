@@ -851,9 +851,7 @@ HL_EXPORT void abort(void)
 	real.abort();
 }
 
-/* The next definition of name (libc's), looked up once into *slot; NULL if
- * there is none. */
-static void *next_fn(void *_Atomic *slot, const char *name)
+void *hl_next_fn(void *_Atomic *slot, const char *name)
 {
 	void *fn = atomic_load_explicit(slot, memory_order_relaxed);
 	if (!fn) {
@@ -864,7 +862,7 @@ static void *next_fn(void *_Atomic *slot, const char *name)
 }
 #define NEXT(type, name)                                                                           \
 	static void *_Atomic next_##name;                                                          \
-	type fn = (type)next_fn(&next_##name, #name)
+	type fn = (type)hl_next_fn(&next_##name, #name)
 
 /* A failed assert() aborts from inside glibc, past the abort above: the
  * trace ended with no END and without its last ~50 ms.  The assertion's
@@ -1115,15 +1113,12 @@ static void before_creds(int is_chroot)
 #define CREDS_HOOK(ret, name, params, args, is_chroot)                                             \
 	HL_EXPORT ret name params                                                                  \
 	{                                                                                          \
-		static ret(*_Atomic next) params;                                                  \
-		ret(*fn) params = atomic_load_explicit(&next, memory_order_relaxed);               \
+		static void *_Atomic next;                                                         \
+		ret(*fn) params;                                                                   \
+		*(void **)&fn = hl_next_fn(&next, #name);                                          \
 		if (!fn) {                                                                         \
-			*(void **)&fn = dlsym(RTLD_NEXT, #name);                                   \
-			if (!fn) {                                                                 \
-				errno = ENOSYS;                                                    \
-				return -1;                                                         \
-			}                                                                          \
-			atomic_store_explicit(&next, fn, memory_order_relaxed);                    \
+			errno = ENOSYS;                                                            \
+			return -1;                                                                 \
 		}                                                                                  \
 		before_creds(is_chroot);                                                           \
 		return fn args;                                                                    \
@@ -1149,10 +1144,12 @@ void hl_hooks_before_sandbox(int strict)
 {
 	if (!atomic_load(&hl_state.active) || getpid() != hl_state.pid)
 		return;
+	int e = errno;
 	before_creds(1);
 	hl_writer_sandbox();
 	if (strict)
 		tls.busy = 1;
+	errno = e;
 }
 
 /* In a fork child: a new process, a new trace.  The parent's ring may hold

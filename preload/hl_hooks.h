@@ -5,7 +5,10 @@
 /* The writer thread calls this first: its own allocations pass through. */
 void hl_hooks_enter_writer(void);
 /* A seccomp filter (strict: strict mode) is about to go in on the calling
- * thread (hl_sandbox.c): do now what it may forbid later. */
+ * thread (hl_sandbox.c): do now what it may forbid later.  Keeps errno. */
 void hl_hooks_before_sandbox(int strict);
+/* The next definition of name (libc's, for an interposed function), looked
+ * up once into *slot; NULL if there is none. */
+void *hl_next_fn(void *_Atomic *slot, const char *name);
 
 #endif

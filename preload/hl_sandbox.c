@@ -10,10 +10,8 @@
  * SIGSYS, with no trace).  So just before a filter goes in,
  * hl_hooks_before_sandbox does what can no longer be done after. */
 #include <errno.h>
-#include <dlfcn.h>
 #include <linux/seccomp.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
@@ -21,32 +19,18 @@
 
 #define HL_EXPORT __attribute__((visibility("default")))
 
-/* Filter and strict mode, by either call: whether a sandbox is going in. */
-static int sandbox_call(long nr, unsigned long a1, unsigned long a2, unsigned long a3,
-			int *strict)
-{
-	if (nr == SYS_seccomp) {
-		*strict = a1 == SECCOMP_SET_MODE_STRICT;
-		return *strict || (a1 == SECCOMP_SET_MODE_FILTER && a3);
-	}
-	if (nr == SYS_prctl && a1 == PR_SET_SECCOMP) {
-		*strict = a2 == SECCOMP_MODE_STRICT;
-		return *strict || (a2 == SECCOMP_MODE_FILTER && a3);
-	}
-	return 0;
-}
-
-/* From the assembly below, for the seccomp and prctl system calls only. */
+/* The seccomp or prctl system call with its first arguments (from the
+ * assembly below, and prctl): a filter or strict mode is going in. */
 __attribute__((used, visibility("hidden"))) void hl_sandbox_syscall_hook(long nr, unsigned long a1,
 									unsigned long a2,
 									unsigned long a3)
 {
-	int strict;
-	if (sandbox_call(nr, a1, a2, a3, &strict)) {
-		int e = errno;
-		hl_hooks_before_sandbox(strict);
-		errno = e;
-	}
+	if (nr == SYS_seccomp && (a1 == SECCOMP_SET_MODE_STRICT ||
+				  (a1 == SECCOMP_SET_MODE_FILTER && a3)))
+		hl_hooks_before_sandbox(a1 == SECCOMP_SET_MODE_STRICT);
+	else if (nr == SYS_prctl && a1 == PR_SET_SECCOMP &&
+		 (a2 == SECCOMP_MODE_STRICT || (a2 == SECCOMP_MODE_FILTER && a3)))
+		hl_hooks_before_sandbox(a2 == SECCOMP_MODE_STRICT);
 }
 
 /* glibc's errno convention for the assembly below. */
@@ -119,10 +103,12 @@ __asm__(".text\n"
 	".cfi_endproc\n"
 	".size syscall, .-syscall\n");
 
+typedef int (*prctl_fn)(int, ...);
+
 HL_EXPORT int prctl(int option, ...)
 {
-	static int (*_Atomic next)(int, ...);
-	int (*fn)(int, ...) = atomic_load_explicit(&next, memory_order_relaxed);
+	static void *_Atomic next;
+	prctl_fn fn = (prctl_fn)hl_next_fn(&next, "prctl");
 	va_list ap;
 	va_start(ap, option);
 	/* As glibc's own wrapper: four more words, whatever the option. */
@@ -130,18 +116,9 @@ HL_EXPORT int prctl(int option, ...)
 	unsigned long a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
 	va_end(ap);
 	if (!fn) {
-		*(void **)&fn = dlsym(RTLD_NEXT, "prctl");
-		if (!fn) {
-			errno = ENOSYS;
-			return -1;
-		}
-		atomic_store_explicit(&next, fn, memory_order_relaxed);
+		errno = ENOSYS;
+		return -1;
 	}
-	int strict;
-	if (sandbox_call(SYS_prctl, (unsigned long)option, a2, a3, &strict)) {
-		int e = errno;
-		hl_hooks_before_sandbox(strict);
-		errno = e;
-	}
+	hl_sandbox_syscall_hook(SYS_prctl, (unsigned long)option, a2, a3);
 	return fn(option, a2, a3, a4, a5);
 }
