@@ -618,7 +618,10 @@ HL_EXPORT size_t malloc_usable_size(void *p)
 static void push_modules(void)
 {
 	uint8_t *snap = NULL;
+	struct hl_quiet q; /* dl_iterate_phdr holds the loader's lock */
+	hl_quiet_begin(&q);
 	size_t cap = 0, written = hl_modules_snapshot_fit(&snap, &cap);
+	hl_quiet_end(&q);
 	struct hl_ev *ev = written ? hl_ring_reserve(hl_state.ring, sizeof(*ev) + written,
 						     !hl_state.ctor_done)
 				   : NULL;

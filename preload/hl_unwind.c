@@ -75,19 +75,17 @@ static uint64_t getattr_lo, getattr_hi; /* libc's pthread_getattr_np */
  *   malloc's arena lock when a handler runs; a handler that forks then
  *   waited for that lock for ever (glibc's fork takes every arena's), where
  *   the program alone, in tcache, never held it
- *   (examples/fork_in_handler.c: 1 run in ~20 hung).  Faults stay
+ *   (examples/fork_in_handler.c: 1 run in ~20 hung).  The same goes for
+ *   the loader's lock dl_iterate_phdr holds (a module snapshot, libunwind),
+ *   which glibc's fork does not reset: the child waited for it for ever at
+ *   its first module snapshot (1 run in ~50).  Faults stay
  *   deliverable: a crash in there is a crash as before.
  * - the thread cannot be cancelled.  They reach cancellation points (open,
  *   read), and a pthread_cancel pending when the thread allocated took
  *   effect there, inside the hook, with fill_lock held: every other thread
  *   then waited for it for ever (examples/cancel_in_hook.c; malloc is no
  *   cancellation point in a plain run). */
-struct quiet {
-	sigset_t mask;
-	int cancel;
-};
-
-static void quiet_begin(struct quiet *q)
+void hl_quiet_begin(struct hl_quiet *q)
 {
 	sigset_t all;
 	sigfillset(&all);
@@ -101,7 +99,7 @@ static void quiet_begin(struct quiet *q)
 	pthread_sigmask(SIG_BLOCK, &all, &q->mask);
 }
 
-static void quiet_end(const struct quiet *q)
+void hl_quiet_end(const struct hl_quiet *q)
 {
 	pthread_sigmask(SIG_SETMASK, &q->mask, NULL);
 	pthread_setcancelstate(q->cancel, NULL);
@@ -288,8 +286,8 @@ static struct uw_mod *mod_get(const struct link_map *lm) /* fill_lock held */
 	m->map = lm;
 	m->bias = lm->l_addr;
 	const char *path = lm->l_name && lm->l_name[0] ? lm->l_name : "/proc/self/exe";
-	struct quiet q;
-	quiet_begin(&q);
+	struct hl_quiet q;
+	hl_quiet_begin(&q);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
 		m->elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
@@ -298,7 +296,7 @@ static struct uw_mod *mod_get(const struct link_map *lm) /* fill_lock held */
 			m->cfi = dwarf_getcfi_elf(m->elf);
 		close(fd);
 	}
-	quiet_end(&q);
+	hl_quiet_end(&q);
 	return m;
 }
 
@@ -394,18 +392,18 @@ out:
  * thread pass through without coming here; libdw's own allocations do too. */
 static void rule_fill(uint64_t ip, uint64_t *val)
 {
-	struct quiet q;
+	struct hl_quiet q;
 	/* Quiet from before the lock is taken: a thread cancelled between
 	 * the two would leave it held.  (Waiting for it with signals held
 	 * is bounded: its holder is in libdw, quiet itself.) */
-	quiet_begin(&q);
+	hl_quiet_begin(&q);
 	pthread_mutex_lock(&fill_lock);
 	if (!rule_get(ip, val)) {
 		*val = rule_pack(rule_compute(ip));
 		rt_put(ip, *val);
 	}
 	pthread_mutex_unlock(&fill_lock);
-	quiet_end(&q);
+	hl_quiet_end(&q);
 	announce_module();
 }
 
@@ -508,8 +506,8 @@ static __attribute__((noinline)) void learn(const uint64_t *ips, unsigned n, int
 	void *addr;
 	size_t size;
 	uint64_t lo = 0, hi = 0;
-	struct quiet q;
-	quiet_begin(&q);
+	struct hl_quiet q;
+	hl_quiet_begin(&q);
 	if (pthread_getattr_np(pthread_self(), &at) == 0) {
 		if (pthread_attr_getstack(&at, &addr, &size) == 0) {
 			lo = (uint64_t)(uintptr_t)addr;
@@ -517,7 +515,7 @@ static __attribute__((noinline)) void learn(const uint64_t *ips, unsigned n, int
 		}
 		pthread_attr_destroy(&at);
 	}
-	quiet_end(&q);
+	hl_quiet_end(&q);
 	if (uwt) {
 		uwt->lo = lo;
 		uwt->hi = hi;
@@ -572,7 +570,10 @@ void hl_unwind_open_modules(void)
 				     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (l == MAP_FAILED)
 		return;
+	struct hl_quiet q;
+	hl_quiet_begin(&q);
 	dl_iterate_phdr(list_one, l);
+	hl_quiet_end(&q);
 	pthread_mutex_lock(&fill_lock);
 	for (unsigned i = 0; i < l->n; i++)
 		mod_get(l->map[i]);
@@ -713,13 +714,12 @@ static void meet_modules(const uint64_t *ips, unsigned n)
 /* libunwind's stack without our own frames, at most max of them, at buf[0]. */
 static int libunwind_stack(uint64_t *buf, unsigned max)
 {
-	/* libunwind checks addresses through a pipe (write, read: points a
-	 * pending pthread_cancel would take effect at, maybe inside the
-	 * loader's dl_iterate_phdr with its lock held) */
-	int cancel;
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
+	/* libunwind finds modules with dl_iterate_phdr (the loader's lock)
+	 * and checks addresses through a pipe (cancellation points) */
+	struct hl_quiet q;
+	hl_quiet_begin(&q);
 	int got = unw_backtrace((void **)buf, (int)max + 16);
-	pthread_setcancelstate(cancel, NULL);
+	hl_quiet_end(&q);
 	int skip = 0;
 	while (skip < got && buf[skip] >= self_lo && buf[skip] < self_hi)
 		skip++;

@@ -3,6 +3,7 @@
 #ifndef HL_UNWIND_H
 #define HL_UNWIND_H
 
+#include <signal.h>
 #include <stdint.h>
 
 /* Once, from the library's init, before any thread records.  mode is
@@ -23,6 +24,17 @@ struct hl_unwind_hooks {
 };
 void hl_unwind_init(const char *mode, uint64_t self_lo, uint64_t self_hi,
 		    const struct hl_unwind_hooks *hooks);
+
+/* Around calls into glibc or libdw from a hook that may take malloc's
+ * arena lock or the loader's, or reach a cancellation point: asynchronous
+ * signals wait (faults do not) and the thread cannot be cancelled.  See
+ * hl_unwind.c. */
+struct hl_quiet {
+	sigset_t mask;
+	int cancel;
+};
+void hl_quiet_begin(struct hl_quiet *q);
+void hl_quiet_end(const struct hl_quiet *q);
 
 /* Fills buf (room for max + 16) with the return addresses of the calling
  * thread's stack, innermost first, starting at the first frame outside
