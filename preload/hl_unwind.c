@@ -156,6 +156,7 @@ static unsigned rt_used;
 /* Bumped when the rules are dropped: the threads' saved walks used them. */
 static _Atomic unsigned rules_gen;
 static pthread_mutex_t fill_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned long learned; /* rules computed (fill_lock) */
 
 static inline size_t rt_home(uint64_t ip, uint64_t mask)
 {
@@ -253,6 +254,8 @@ struct uw_mod {
 	uint64_t bias;
 	Elf *elf;
 	Dwarf_CFI *cfi; /* NULL: no usable CFI (vdso, unreadable file) */
+	void *file;	/* libelf's read-only mapping of the file, or NULL */
+	size_t file_len;
 };
 #define MOD_MAX 512
 static struct uw_mod mods[MOD_MAX];
@@ -292,8 +295,18 @@ static struct uw_mod *mod_get(const struct link_map *lm) /* fill_lock held */
 	if (fd >= 0) {
 		m->elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
 		/* Everything is read through the mapping from here on. */
-		if (m->elf && elf_cntl(m->elf, ELF_C_FDDONE) == 0)
+		if (m->elf && elf_cntl(m->elf, ELF_C_FDDONE) == 0) {
 			m->cfi = dwarf_getcfi_elf(m->elf);
+			/* Without the descriptor, libelf answers only if it
+			 * mapped the file (PROT_READ, MAP_PRIVATE, from 0):
+			 * then this is that mapping, for hl_unwind_trim. */
+			size_t len;
+			char *p = elf_rawfile(m->elf, &len);
+			if (p && len && !((uintptr_t)p & 4095)) {
+				m->file = p;
+				m->file_len = len;
+			}
+		}
 		close(fd);
 	}
 	hl_quiet_end(&q);
@@ -401,6 +414,7 @@ static void rule_fill(uint64_t ip, uint64_t *val)
 	if (!rule_get(ip, val)) {
 		*val = rule_pack(rule_compute(ip));
 		rt_put(ip, *val);
+		learned++;
 	}
 	pthread_mutex_unlock(&fill_lock);
 	hl_quiet_end(&q);
@@ -972,6 +986,21 @@ void hl_unwind_forget(void)
 	rt_clear();
 	mods_drop();
 	atomic_fetch_add_explicit(&rules_gen, 1, memory_order_release);
+	pthread_mutex_unlock(&fill_lock);
+}
+
+void hl_unwind_trim(void)
+{
+	static unsigned long trimmed;
+
+	if (mode == HL_UNWIND_LIBUNWIND || pthread_mutex_trylock(&fill_lock))
+		return;
+	if (learned != trimmed) {
+		trimmed = learned;
+		for (unsigned i = 0; i < nmods; i++)
+			if (mods[i].file)
+				madvise(mods[i].file, mods[i].file_len, MADV_DONTNEED);
+	}
 	pthread_mutex_unlock(&fill_lock);
 }
 

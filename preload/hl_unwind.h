@@ -75,6 +75,12 @@ void hl_unwind_open_modules(void);
 void hl_unwind_forget(void);
 /* The calling thread ends: its state goes. */
 void hl_unwind_thread_end(void);
+/* Gives back the file pages that computing rules read since the last call
+ * (each module's .eh_frame_hdr and .eh_frame, through libelf's read-only
+ * mapping of its file): they count in the process's RSS, and a rule is
+ * computed once per return address.  A later read maps them again from the
+ * page cache.  Writer thread; nothing if a rule is being computed. */
+void hl_unwind_trim(void);
 /* In a fork child: locks held by other threads of the parent are reset. */
 void hl_unwind_fork_child(void);
 /* Check mode: prints the counts on stderr (at exit). */

@@ -62,6 +62,7 @@
 #include "hl_output.h"
 #include "hl_ring.h"
 #include "hl_state.h"
+#include "hl_unwind.h"
 
 #define uthash_malloc(sz)    hl_arena_alloc(sz)
 #define uthash_free(ptr, sz) hl_arena_free(ptr, sz)
@@ -70,6 +71,7 @@
 #define TIME_EVERY_MS  10
 #define BLOCK_EVERY_MS 50
 #define SLEEP_MS       5
+#define TRIM_EVERY_MS  100 /* file pages the unwinder read: hl_unwind_trim */
 #define ZSTD_LEVEL     3
 #define ZSTD_LEVEL_CALM 6
 #define ZSTD_LEVEL_SYNC 1 /* one-event blocks (hl_state.sync) */
@@ -105,6 +107,7 @@ static struct {
 	ino_t ino;  /* every fd must not make us write into its own file */
 	uint64_t off; /* the file's length: whole blocks written so far */
 	uint64_t last_block_ms;
+	uint64_t last_trim_ms;
 	uint64_t events_seen;
 	uint64_t lost_written;
 	int ended_by_exec;
@@ -823,6 +826,12 @@ static void *writer_main(void *arg)
 			continue;
 		}
 		mods_poll();
+		/* Not under a seccomp filter: it may not allow madvise. */
+		if (ms >= w.last_trim_ms + TRIM_EVERY_MS &&
+		    !atomic_load_explicit(&hl_state.sandboxed, memory_order_relaxed)) {
+			w.last_trim_ms = ms;
+			hl_unwind_trim();
+		}
 		if (n == 0)
 			hl_ring_consumer_sleep(hl_state.ring, SLEEP_MS);
 	}
