@@ -705,9 +705,16 @@ static void finish_end(unsigned reason, unsigned sig)
 	if (atomic_load(&hl_state.writer_state) == 1) {
 		if (!tls.tid || tls.gen != hl_state.gen)
 			register_thread();
+		/* A record this thread reserved and has not committed, if
+		 * the handler interrupted one, lies from its last noted claim
+		 * (the claim is noted just after it is made, and forgotten
+		 * just before its commit) to here. */
+		uint64_t mine = hl_ring_produced(hl_state.ring);
 		push_simple(HL_EV_END, (uint8_t)reason, sig);
 		if (nested && reason != HL_END_EXEC)
 			hl_writer_flush_end(reason, sig);
+		else if (nested)
+			hl_writer_flush_exec(tls.prod.pending_pos, mine);
 		else
 			hl_writer_flush();
 	}

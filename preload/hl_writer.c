@@ -111,7 +111,7 @@ static struct {
 	uint64_t events_seen;
 	uint64_t lost_written;
 	int ended_by_exec;
-	int end_forced; /* put_end ran for hl_writer_flush_end */
+	int end_forced; /* put_end ran for a record stuck behind a handler */
 	char path[4096];
 	pthread_t thread;
 	uint8_t *snap; /* the writer's module snapshot buffer (mmap) */
@@ -124,6 +124,8 @@ static _Atomic uint32_t flush_req, flush_done;
 static _Atomic int trace_tried;
 /* hl_writer_flush_end's END, (signal << 8 | reason) + 1 (0: none). */
 static _Atomic unsigned end_fallback;
+/* hl_writer_flush_exec's ring positions [stuck_lo, stuck_hi) (stuck_hi 0: none). */
+static _Atomic uint64_t stuck_lo, stuck_hi;
 
 uint64_t hl_clock_ns(void)
 {
@@ -700,9 +702,12 @@ static void handle(const struct hl_ev *ev, size_t len)
 		break;
 	case HL_EV_END:
 		/* A failed exec's END is followed by more events and another
-		 * END; one the writer wrote itself (hl_writer_flush_end) is
-		 * the last. */
-		if (!w.end_forced)
+		 * END.  One the writer wrote itself, in place of a record stuck
+		 * behind a signal handler, stands for the END that handler
+		 * pushed behind that record. */
+		if (w.end_forced)
+			w.end_forced = 0;
+		else
 			put_end(ev->fn, (unsigned)ev->ptr);
 		break;
 	default:
@@ -731,6 +736,23 @@ static uint64_t drain(uint64_t until)
 			 * (hl_writer_flush_end), and write its END here, as the
 			 * END it pushed waits behind the stuck record. */
 			unsigned end = atomic_load_explicit(&end_fallback, memory_order_acquire);
+			uint64_t shi = atomic_load_explicit(&stuck_hi, memory_order_acquire);
+			uint64_t at = hl_ring_consumed(hl_state.ring);
+			/* hl_writer_flush_exec: a record where the execing
+			 * thread may have one waits for the exec to fail, and
+			 * the trace must be whole before the exec.  (Another
+			 * thread's commits within microseconds, unless it lost
+			 * its CPU meanwhile: it gets 20 ms.) */
+			if (shi && waited_since && hl_clock_ns() - waited_since > 20000000 &&
+			    at >= atomic_load_explicit(&stuck_lo, memory_order_relaxed) &&
+			    at < shi) {
+				atomic_store_explicit(&stuck_hi, 0, memory_order_relaxed);
+				if (!w.end_forced) {
+					w.end_forced = 1;
+					put_end(HL_END_EXEC, 0);
+				}
+				break;
+			}
 			if (!waited_since) {
 				waited_since = hl_clock_ns();
 			} else if (hl_clock_ns() - waited_since >
@@ -902,6 +924,15 @@ void hl_writer_flush_end(unsigned reason, unsigned sig)
 	hl_writer_flush();
 }
 
+void hl_writer_flush_exec(uint64_t lo, uint64_t hi)
+{
+	atomic_store_explicit(&stuck_lo, lo, memory_order_relaxed);
+	/* release: pairs with the writer's acquire load of stuck_hi */
+	atomic_store_explicit(&stuck_hi, hi, memory_order_release);
+	hl_writer_flush();
+	atomic_store_explicit(&stuck_hi, 0, memory_order_relaxed);
+}
+
 int hl_writer_trace_tried(void)
 {
 	return atomic_load_explicit(&trace_tried, memory_order_acquire);
@@ -937,6 +968,7 @@ void hl_writer_forget(void)
 	w.fd = -1;
 	atomic_store(&trace_tried, 0);
 	atomic_store(&end_fallback, 0);
+	atomic_store(&stuck_hi, 0);
 	w.end_forced = 0;
 	atomic_store(&flush_req, 0);
 	atomic_store(&flush_done, 0);

@@ -2,6 +2,8 @@
 #ifndef HL_WRITER_H
 #define HL_WRITER_H
 
+#include <stdint.h>
+
 /* Starts the writer thread once (later calls return at once).  Returns 0,
  * or -1 if it could not start (recording is then switched off). */
 int hl_writer_start(void);
@@ -14,6 +16,14 @@ void hl_writer_flush(void);
  * then writes END(reason, sig) itself: the interrupted event is not in the
  * trace (nor counted lost: it never finished). */
 void hl_writer_flush_end(unsigned reason, unsigned sig);
+/* hl_writer_flush for an exec from inside a hook of the calling thread (a
+ * signal handler), which may have reserved a record at a ring position in
+ * [lo, hi) that it cannot commit before the handler returns: a record
+ * there still uncommitted after 20 ms is taken for that one, and the writer
+ * writes END "exec" at once in its place.  If the exec fails, the record
+ * follows when the hook commits it, and the END the caller pushed behind
+ * it is not written again. */
+void hl_writer_flush_exec(uint64_t lo, uint64_t hi);
 /* Whether the writer has tried to create this process's trace file. */
 int hl_writer_trace_tried(void);
 /* A seccomp filter is about to go in (the trace file is created by then):
