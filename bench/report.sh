@@ -29,9 +29,12 @@
 # (GNU time's %M if /usr/bin/time exists, else the VmHWM of /proc/PID/status
 # polled every 10 ms) of
 #   heapline report TRACE...             default views: summary, top sites,
-#                                        line tables
+#                                        line tables; symbol cache off (cold)
+#   the same, warm                       with the symbol cache on disk
+#                                        (HEAPLINE_SYMBOL_CACHE) filled by an
+#                                        untimed report of the same traces
 #   heapline report --view all TRACE...  every view (one pass: the peak
-#                                        snapshot is kept during it)
+#                                        snapshot is kept during it), cold
 #   heaptrack_print -f TRACE.zst         its default output: peak, calls and
 #                                        temporary sites, totals; in case f
 #                                        once per trace, times summed, RSS the
@@ -211,9 +214,14 @@ one_run() {
 	mkdir -p "$dir"
 	case $what in
 	hl) # shellcheck disable=SC2086
-	    measure "$dir/stdout" "$dir/stderr" "$heapline" report ${hl_traces[$c]} || st=fail ;;
+	    HEAPLINE_SYMBOL_CACHE=off measure "$dir/stdout" "$dir/stderr" "$heapline" report \
+		    ${hl_traces[$c]} || st=fail ;;
+	hlwarm) # shellcheck disable=SC2086
+	    HEAPLINE_SYMBOL_CACHE=$work/symcache measure "$dir/stdout" "$dir/stderr" "$heapline" \
+		    report ${hl_traces[$c]} || st=fail ;;
 	hlall) # shellcheck disable=SC2086
-	    measure "$dir/stdout" "$dir/stderr" "$heapline" report --view all ${hl_traces[$c]} || st=fail ;;
+	    HEAPLINE_SYMBOL_CACHE=off measure "$dir/stdout" "$dir/stderr" "$heapline" report \
+		    --view all ${hl_traces[$c]} || st=fail ;;
 	htp) # one heaptrack_print per trace: times add up, the peak is the largest
 		: >"$dir/stdout"
 		for f in ${ht_traces[$c]}; do
@@ -232,9 +240,19 @@ one_run() {
 	fi
 }
 
-whats=(hl hlall htp)
+# The warm runs' cache: filled once, untimed.
+for c in "${cases[@]}"; do
+	# shellcheck disable=SC2086
+	HEAPLINE_SYMBOL_CACHE=$work/symcache "$heapline" report ${hl_traces[$c]} >/dev/null 2>&1 || {
+		echo "bench/report.sh: case $c: heapline report failed" >&2
+		exit 1
+	}
+done
+
+whats=(hl hlwarm hlall htp)
 declare -A name
 name[hl]="heapline report"
+name[hlwarm]="heapline report, warm"
 name[hlall]="heapline report --view all"
 name[htp]="heaptrack_print"
 declare -A secs kibs
@@ -255,7 +273,7 @@ done
 # synthetic cases' allocating function is leaf.
 for c in a b; do
 	[[ " ${cases[*]} " == *" $c "* ]] || continue
-	for w in hl htp; do
+	for w in hl hlwarm htp; do
 		grep -q '\bleaf\b' "$work/out/$w.$c/stdout" ||
 			echo "bench/report.sh: warning: case $c: ${name[$w]} output does not name leaf" >&2
 	done
@@ -274,8 +292,8 @@ md=$here/report-results.md
 	bench_md_generated "$repo" bench/report.sh $quick
 	echo "Load average (1 min) at start $load0, at end $(cut -d' ' -f1 /proc/loadavg): wall clock is only as quiet as the machine."
 	echo
-	echo "| case | events | heapline report s | MiB | heapline all views s | MiB | heaptrack_print s | MiB | speed | memory |"
-	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	echo "| case | events | heapline report s | MiB | warm s | MiB | heapline all views s | MiB | heaptrack_print s | MiB | speed | memory | warm speed | warm memory |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 } >"$md"
 declare -A ms mk
 for c in "${cases[@]}"; do
@@ -285,9 +303,12 @@ for c in "${cases[@]}"; do
 	done
 	speed=$(awk -v a="${ms[htp]}" -v b="${ms[hl]}" 'BEGIN { printf "%.2fx", a / b }')
 	mem=$(awk -v a="${mk[hl]}" -v b="${mk[htp]}" 'BEGIN { printf "%.2fx", a / b }')
-	printf '| %s | %s | %.3f | %s | %.3f | %s | %.3f | %s | %s | %s |\n' "${label[$c]}" "${events[$c]}" \
-		"${ms[hl]}" "$(mib "${mk[hl]}")" "${ms[hlall]}" "$(mib "${mk[hlall]}")" \
-		"${ms[htp]}" "$(mib "${mk[htp]}")" "$speed" "$mem" >>"$md"
+	wspeed=$(awk -v a="${ms[htp]}" -v b="${ms[hlwarm]}" 'BEGIN { printf "%.2fx", a / b }')
+	wmem=$(awk -v a="${mk[hlwarm]}" -v b="${mk[htp]}" 'BEGIN { printf "%.2fx", a / b }')
+	printf '| %s | %s | %.3f | %s | %.3f | %s | %.3f | %s | %.3f | %s | %s | %s | %s | %s |\n' \
+		"${label[$c]}" "${events[$c]}" "${ms[hl]}" "$(mib "${mk[hl]}")" \
+		"${ms[hlwarm]}" "$(mib "${mk[hlwarm]}")" "${ms[hlall]}" "$(mib "${mk[hlall]}")" \
+		"${ms[htp]}" "$(mib "${mk[htp]}")" "$speed" "$mem" "$wspeed" "$wmem" >>"$md"
 done
 {
 	echo
@@ -297,7 +318,10 @@ done
 	echo "heaptrack_print's default: peak, calls and temporary sites, totals."
 	echo "Symbolization: heaptrack resolves symbols while recording (heaptrack_interpret), so"
 	echo "heaptrack_print reads names from the trace; heapline symbolizes (ELF + DWARF) inside"
-	echo "\`heapline report\`, and its columns include that work."
+	echo "\`heapline report\`, and its columns include that work: with its symbol cache off"
+	echo "(HEAPLINE_SYMBOL_CACHE=off), the state of a first report.  \"warm\": the default"
+	echo "views again with the cache on disk filled by an earlier report of the same traces"
+	echo "(every later report of binaries whose files did not change)."
 	echo "Case f: three processes (gcc, cc1, as) for both tools: heapline follows children,"
 	echo "heaptrack records cc1 and as through \`gcc -wrapper\`; heaptrack_print runs once per"
 	echo "trace (seconds summed, largest peak RSS), \`heapline report\` once on all three traces."
@@ -317,7 +341,7 @@ if [ $perf -eq 1 ]; then
 	echo >&2
 	echo "perf: heapline report, case ${label[$slow]}" >&2
 	# shellcheck disable=SC2086
-	perf record -q -g -o "$work/perf.data" "$heapline" report ${hl_traces[$slow]} >/dev/null 2>"$work/perf.err" ||
+	HEAPLINE_SYMBOL_CACHE=off perf record -q -g -o "$work/perf.data" "$heapline" report ${hl_traces[$slow]} >/dev/null 2>"$work/perf.err" ||
 		{ echo "bench/report.sh: perf record failed:" >&2; tail -3 "$work/perf.err" >&2; exit 1; }
 	perf report -i "$work/perf.data" --no-children --stdio --sort dso,symbol -g none 2>/dev/null |
 			grep -E '^ +[0-9.]+%' | awk '{ printf "  %8s  %-24s %s\n", $1, $2, $4 }' | head -5

@@ -45,6 +45,7 @@
 #include <uthash.h>
 
 #include "symbolize.h"
+#include "symcache.h"
 #include "symidx.h"
 #include "trace_read.h"
 
@@ -91,6 +92,9 @@ struct sym_module {
 	struct sym_session *ss; /* MOD_OPEN */
 	Dwfl_Module *dm;	/* ss->dm */
 	uint64_t shift;		/* bias - ss->base: ip - shift is the session's address */
+	bool disk_tried;	/* the symbol cache on disk was looked at */
+	bool resolved;		/* an address was resolved here, not taken from it */
+	bool dwarf_used;	/* DWARF answered (worth caching) */
 	UT_hash_handle hh;	/* by id */
 };
 
@@ -121,6 +125,9 @@ struct hl_sym_func {
 	struct func_key key;
 	UT_hash_handle hh;
 	Dwarf_Die die; /* abstract origin, or the subprogram; its Dwfl lives as long as we do */
+	bool has_die;  /* else it came from the cache on disk: */
+	struct sym_module *from; /* a module and an address that resolve to it */
+	uint64_t from_ip;
 	bool computed;
 	unsigned last;
 	uint64_t seen; /* find_functions generation */
@@ -266,6 +273,7 @@ struct hl_symbolizer *hl_symbolizer_new(void)
 }
 
 static void session_release(struct sym_session *ss);
+static void disk_save_all(struct hl_symbolizer *s);
 
 void hl_symbolizer_destroy(struct hl_symbolizer *s)
 {
@@ -276,6 +284,7 @@ void hl_symbolizer_destroy(struct hl_symbolizer *s)
 
 	if (!s)
 		return;
+	disk_save_all(s);
 	HASH_ITER(hh, s->modules, m, mt)
 	{
 		HASH_DEL(s->modules, m);
@@ -752,6 +761,10 @@ static struct hl_sym_func *func_of(struct hl_symbolizer *s, Dwarf_Die *die, cons
 	if (dwarf_decl_line(die, &line) == 0 && line > 0)
 		key.first = line;
 	HASH_FIND(hh, s->funcs, &key, sizeof(key), f);
+	if (f && !f->has_die) { /* known from the cache on disk */
+		f->die = origin;
+		f->has_die = true;
+	}
 	if (f)
 		return f;
 	f = calloc(1, sizeof(*f));
@@ -759,6 +772,7 @@ static struct hl_sym_func *func_of(struct hl_symbolizer *s, Dwarf_Die *die, cons
 		return NULL;
 	f->key = key;
 	f->die = origin;
+	f->has_die = true;
 	HASH_ADD(hh, s->funcs, key, sizeof(f->key), f);
 	return f;
 }
@@ -931,6 +945,9 @@ static unsigned max_line(struct lines_walk *w, struct lines_part *p, unsigned la
 	return last;
 }
 
+static int resolve_uncached(struct hl_symbolizer *s, struct sym_module *m, uint64_t ip,
+			    struct hl_frame *out);
+
 /* Out-of-line copies are preferred: in inlined copies the caller's
  * instructions mingle with the callee's, under the caller's lines. */
 static void compute_lines(struct hl_symbolizer *s, struct hl_sym_func *f)
@@ -939,9 +956,13 @@ static void compute_lines(struct hl_symbolizer *s, struct hl_sym_func *f)
 	Dwarf_Die cu;
 	unsigned last = f->key.first;
 
+	if (!f->has_die && f->from) { /* from the cache: find its DIE again */
+		struct hl_frame tmp[MAX_INLINE_DEPTH];
+		resolve_uncached(s, f->from, f->from_ip, tmp);
+	}
 	f->computed = true;
 	f->last = last;
-	if (!dwarf_diecu(&f->die, &cu, NULL, NULL))
+	if (!f->has_die || !dwarf_diecu(&f->die, &cu, NULL, NULL))
 		return;
 	w.cu = &cu;
 	if (dwarf_getsrcfiles(&cu, &w.files, &w.nfiles) != 0)
@@ -1059,6 +1080,7 @@ static int resolve_dwarf(struct hl_symbolizer *s, struct sym_module *m, uint64_t
 	cu = dwfl_module_addrdie(m->dm, ip - 1 - m->shift, &bias);
 	if (!cu)
 		return 0;
+	m->dwarf_used = true;
 	pc = ip - 1 - m->shift - bias;
 	un = unit_of(m, cu);
 	line_of(s, &un, pc, &file, &line, &col);
@@ -1166,6 +1188,231 @@ static int resolve_uncached(struct hl_symbolizer *s, struct sym_module *m, uint6
 	return n;
 }
 
+/* ---- the cache on disk (symcache.h) ------------------------------------ */
+
+/* A function the cache names: the live one if known, else one without its
+ * DIE, which compute_lines finds again through (from, from_ip). */
+static struct hl_sym_func *disk_func(struct hl_symbolizer *s, const struct hl_symcache_func *cf,
+				     struct sym_module *m)
+{
+	struct func_key key;
+	struct hl_sym_func *f;
+
+	memset(&key, 0, sizeof(key));
+	key.name = intern(s, cf->name);
+	key.file = intern(s, cf->file);
+	key.first = cf->first;
+	if (!key.name || !key.file)
+		return NULL;
+	HASH_FIND(hh, s->funcs, &key, sizeof(key), f);
+	if (f)
+		return f;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	f->key = key;
+	f->from = m;
+	f->computed = cf->last != 0;
+	f->last = cf->last;
+	HASH_ADD(hh, s->funcs, key, sizeof(f->key), f);
+	return f;
+}
+
+/* Puts what the module's cache file knows into the cache, as if each of its
+ * addresses had been resolved here.  Nothing if there is no valid file. */
+static void disk_load(struct hl_symbolizer *s, struct sym_module *m)
+{
+	struct hl_symcache c;
+	struct hl_sym_func **fs;
+
+	m->disk_tried = true;
+	if (!m->build_id_len || hl_symcache_load(m->build_id, m->build_id_len, &c) != 0)
+		return;
+	fs = calloc(c.nfuncs ? c.nfuncs : 1, sizeof(*fs));
+	for (uint32_t i = 0; fs && i < c.nfuncs; i++)
+		fs[i] = disk_func(s, &c.funcs[i], m);
+	for (uint32_t i = 0; fs && i < c.nentries; i++) {
+		const struct hl_symcache_entry *ce = &c.entries[i];
+		struct cache_key key;
+		struct cache_entry *e;
+		uint64_t ip = ce->offset + m->bias;
+
+		memset(&key, 0, sizeof(key));
+		key.module_id = m->id;
+		key.ip = ip;
+		HASH_FIND(hh, s->cache, &key, sizeof(key), e);
+		if (e || !(e = malloc(sizeof(*e) + ce->n * sizeof(e->frames[0]))))
+			continue;
+		e->key = key;
+		e->n = (int)ce->n;
+		for (uint32_t j = 0; j < ce->n; j++) {
+			const struct hl_symcache_frame *cf = &c.frames[ce->first + j];
+			struct hl_frame *fr = &e->frames[j];
+			struct hl_sym_func *f = cf->func >= 0 ? fs[cf->func] : NULL;
+
+			frame_init(fr, m, ip);
+			fr->function = intern(s, cf->function);
+			fr->file = intern(s, cf->file);
+			fr->line = cf->line;
+			fr->column = cf->column;
+			fr->inlined = cf->flags & HL_SYMCACHE_INLINED;
+			fr->symbol_offset = cf->symbol_offset;
+			fr->func = f;
+			if (f && !f->has_die && f->from == m && !f->from_ip)
+				f->from_ip = ip;
+		}
+		HASH_ADD(hh, s->cache, key, sizeof(e->key), e);
+	}
+	free(fs);
+	hl_symcache_free(&c);
+}
+
+struct disk_func_ref {
+	const struct hl_sym_func *f;
+	int32_t index;
+	UT_hash_handle hh;
+};
+
+static int cmp_entry_offset(const void *a, const void *b)
+{
+	const struct hl_symcache_entry *x = a, *y = b;
+
+	return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/* Writes the cache file of m's build-id: every address resolved in any
+ * module with that build-id, by offset. */
+static void disk_save(struct hl_symbolizer *s, struct sym_module *m)
+{
+	struct hl_symcache c;
+	struct disk_func_ref *refs = NULL, *r, *rt;
+	struct cache_entry *e;
+	const char *mainfile = NULL, *debugfile = NULL;
+	size_t ecap = 0, fcap = 0, funcap = 0;
+	bool ok = true;
+
+	memset(&c, 0, sizeof(c));
+	dwfl_module_info(m->dm, NULL, NULL, NULL, NULL, NULL, &mainfile, &debugfile);
+	if (!mainfile || hl_symcache_stamp(mainfile, &c.stamps[c.nstamps]) != 0)
+		return;
+	c.nstamps++;
+	if (debugfile && strcmp(debugfile, mainfile) != 0) {
+		if (hl_symcache_stamp(debugfile, &c.stamps[c.nstamps]) != 0)
+			return;
+		c.nstamps++;
+	}
+	for (e = s->cache; e && ok; e = e->hh.next) {
+		struct sym_module *em;
+
+		HASH_FIND(hh, s->modules, &e->key.module_id, sizeof(e->key.module_id), em);
+		if (!em || em->build_id_len != m->build_id_len ||
+		    memcmp(em->build_id, m->build_id, m->build_id_len) != 0)
+			continue;
+		if (c.nentries == ecap || c.nframes + e->n > fcap) {
+			size_t ne = ecap ? 2 * ecap : 1024, nf = fcap ? 2 * fcap : 4096;
+			while (nf < c.nframes + (size_t)e->n)
+				nf *= 2;
+			void *a = realloc(c.entries, ne * sizeof(*c.entries));
+			if (a)
+				c.entries = a;
+			void *b = a ? realloc(c.frames, nf * sizeof(*c.frames)) : NULL;
+			if (b)
+				c.frames = b;
+			if (!a || !b || ne > UINT32_MAX || nf > UINT32_MAX) {
+				ok = false;
+				break;
+			}
+			ecap = ne;
+			fcap = nf;
+		}
+		c.entries[c.nentries++] = (struct hl_symcache_entry){
+		    .offset = e->key.ip - em->bias, .first = c.nframes, .n = (uint32_t)e->n};
+		for (int j = 0; j < e->n && ok; j++) {
+			const struct hl_frame *fr = &e->frames[j];
+			struct hl_symcache_frame *cf = &c.frames[c.nframes++];
+			int32_t fi = -1;
+
+			if (fr->func) {
+				HASH_FIND_PTR(refs, &fr->func, r);
+				if (!r && c.nfuncs == funcap) {
+					size_t n = funcap ? 2 * funcap : 256;
+					void *a = realloc(c.funcs, n * sizeof(*c.funcs));
+					if (!a) {
+						ok = false;
+						break;
+					}
+					c.funcs = a;
+					funcap = n;
+				}
+				if (!r && (r = malloc(sizeof(*r)))) {
+					const struct hl_sym_func *f = fr->func;
+					r->f = f;
+					r->index = (int32_t)c.nfuncs;
+					c.funcs[c.nfuncs++] = (struct hl_symcache_func){
+					    f->key.name, f->key.file, f->key.first,
+					    f->computed ? f->last : 0};
+					HASH_ADD_PTR(refs, f, r);
+				}
+				if (!r) {
+					ok = false;
+					break;
+				}
+				fi = r->index;
+			}
+			*cf = (struct hl_symcache_frame){
+			    .function = fr->function,
+			    .file = fr->file,
+			    .line = fr->line,
+			    .column = fr->column,
+			    .flags = fr->inlined ? HL_SYMCACHE_INLINED : 0,
+			    .func = fi,
+			    .symbol_offset = fr->symbol_offset,
+			};
+		}
+	}
+	if (ok && c.nentries) {
+		/* Two loads of the module at different places may have both
+		 * resolved an offset: one is enough. */
+		uint32_t n = 0;
+		qsort(c.entries, c.nentries, sizeof(*c.entries), cmp_entry_offset);
+		for (uint32_t i = 0; i < c.nentries; i++)
+			if (!n || c.entries[i].offset != c.entries[n - 1].offset)
+				c.entries[n++] = c.entries[i];
+		c.nentries = n;
+		hl_symcache_save(m->build_id, m->build_id_len, &c);
+	}
+	HASH_ITER(hh, refs, r, rt)
+	{
+		HASH_DEL(refs, r);
+		free(r);
+	}
+	free(c.entries);
+	free(c.frames);
+	free(c.funcs);
+}
+
+/* At the end: the cache file of every build-id whose DWARF answered
+ * something new here. */
+static void disk_save_all(struct hl_symbolizer *s)
+{
+	struct sym_module *m, *o;
+
+	if (!hl_symcache_dir())
+		return;
+	for (m = s->modules; m; m = m->hh.next) {
+		bool done = false;
+
+		if (!m->resolved || !m->dwarf_used || m->state != MOD_OPEN || !m->build_id_len)
+			continue;
+		for (o = s->modules; o != m && !done; o = o->hh.next)
+			done = o->resolved && o->dwarf_used && o->state == MOD_OPEN &&
+			       o->build_id_len == m->build_id_len &&
+			       !memcmp(o->build_id, m->build_id, m->build_id_len);
+		if (!done)
+			disk_save(s, m);
+	}
+}
+
 int hl_symbolizer_resolve(struct hl_symbolizer *s, uint64_t module_id, uint64_t ip,
 			  const struct hl_frame **frames)
 {
@@ -1192,6 +1439,16 @@ int hl_symbolizer_resolve(struct hl_symbolizer *s, uint64_t module_id, uint64_t 
 		if (!m)
 			return -ENOENT;
 	}
+	if (m && !m->disk_tried) {
+		disk_load(s, m);
+		HASH_FIND(hh, s->cache, &key, sizeof(key), e);
+		if (e) {
+			*frames = e->frames;
+			return e->n;
+		}
+	}
+	if (m)
+		m->resolved = true;
 	n = resolve_uncached(s, m, ip, tmp);
 	e = malloc(sizeof(*e) + n * sizeof(e->frames[0]));
 	if (!e)
