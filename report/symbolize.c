@@ -743,6 +743,22 @@ static const char *decl_path(struct hl_symbolizer *s, Dwarf_Die *die, Dwarf_Die 
 	return hl_line_idx_file(li, idx);
 }
 
+/* The function of key: the one known, or a new one (then *made). */
+static struct hl_sym_func *func_get(struct hl_symbolizer *s, const struct func_key *key,
+				    bool *made)
+{
+	struct hl_sym_func *f;
+
+	HASH_FIND(hh, s->funcs, key, sizeof(*key), f);
+	if (f || !(f = calloc(1, sizeof(*f))))
+		return f;
+	f->key = *key;
+	HASH_ADD(hh, s->funcs, key, sizeof(f->key), f);
+	if (made)
+		*made = true;
+	return f;
+}
+
 /* The canonical function of a subprogram or inlined_subroutine DIE; un is
  * the unit being resolved, if any. */
 static struct hl_sym_func *func_of(struct hl_symbolizer *s, Dwarf_Die *die, const char *name,
@@ -760,20 +776,11 @@ static struct hl_sym_func *func_of(struct hl_symbolizer *s, Dwarf_Die *die, cons
 		return NULL;
 	if (dwarf_decl_line(die, &line) == 0 && line > 0)
 		key.first = line;
-	HASH_FIND(hh, s->funcs, &key, sizeof(key), f);
-	if (f && !f->has_die) { /* known from the cache on disk */
+	f = func_get(s, &key, NULL);
+	if (f && !f->has_die) { /* new, or known from the cache on disk */
 		f->die = origin;
 		f->has_die = true;
 	}
-	if (f)
-		return f;
-	f = calloc(1, sizeof(*f));
-	if (!f)
-		return NULL;
-	f->key = key;
-	f->die = origin;
-	f->has_die = true;
-	HASH_ADD(hh, s->funcs, key, sizeof(f->key), f);
 	return f;
 }
 
@@ -1197,6 +1204,7 @@ static struct hl_sym_func *disk_func(struct hl_symbolizer *s, const struct hl_sy
 {
 	struct func_key key;
 	struct hl_sym_func *f;
+	bool made = false;
 
 	memset(&key, 0, sizeof(key));
 	key.name = intern(s, cf->name);
@@ -1204,17 +1212,12 @@ static struct hl_sym_func *disk_func(struct hl_symbolizer *s, const struct hl_sy
 	key.first = cf->first;
 	if (!key.name || !key.file)
 		return NULL;
-	HASH_FIND(hh, s->funcs, &key, sizeof(key), f);
-	if (f)
-		return f;
-	f = calloc(1, sizeof(*f));
-	if (!f)
-		return NULL;
-	f->key = key;
-	f->from = m;
-	f->computed = cf->last != 0;
-	f->last = cf->last;
-	HASH_ADD(hh, s->funcs, key, sizeof(f->key), f);
+	f = func_get(s, &key, &made);
+	if (f && made) {
+		f->from = m;
+		f->computed = cf->last != 0;
+		f->last = cf->last;
+	}
 	return f;
 }
 
