@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uthash.h>
@@ -29,6 +30,8 @@
 static const char magic[8] = {'H', 'L', 'S', 'Y', 'M', 'C', 0, 1};
 
 #define MAX_FILE  (256u << 20)
+#define DIR_MAX	  (256ull << 20) /* the directory is trimmed to DIR_KEEP past this */
+#define DIR_KEEP  (192ull << 20)
 #define MAX_CHAIN 64 /* frames an entry: the symbolizer's own limit */
 #define HDR_LEN	  (8 + 5 * 4)
 #define STAMP_LEN (4 + 4 * 8)
@@ -251,6 +254,7 @@ int hl_symcache_load(const uint8_t *build_id, size_t len, struct hl_symcache *c)
 	}
 	if (r.bad || r.p != r.end)
 		goto bad;
+	utimensat(AT_FDCWD, path, NULL, 0); /* used: the last to go (trim_dir) */
 	return 0;
 bad:
 	if (!c->blob)
@@ -401,6 +405,64 @@ static int make_dir(const char *dir)
 	return 0;
 }
 
+struct old_file {
+	char name[80];
+	uint64_t mtime_ns, bytes;
+};
+
+static int cmp_mtime(const void *a, const void *b)
+{
+	const struct old_file *x = a, *y = b;
+
+	return x->mtime_ns < y->mtime_ns ? -1 : x->mtime_ns > y->mtime_ns;
+}
+
+/* Past DIR_MAX bytes of cache files, the least recently used go until
+ * DIR_KEEP remain (as ccache keeps its size).  Files in use are never
+ * harmed: a reader has read its file whole, and a writer renames a new one
+ * into place. */
+static void trim_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	struct old_file *v = NULL;
+	size_t n = 0, cap = 0;
+	uint64_t total = 0;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		struct stat st;
+		size_t len = strlen(de->d_name);
+
+		if (len < 5 || len >= sizeof(v->name) || strcmp(de->d_name + len - 4, ".sym") != 0 ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		if (n == cap) {
+			size_t nc = cap ? 2 * cap : 256;
+			struct old_file *nv = realloc(v, nc * sizeof(*v));
+			if (!nv)
+				break;
+			v = nv;
+			cap = nc;
+		}
+		memcpy(v[n].name, de->d_name, len + 1);
+		v[n].mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
+		v[n].bytes = (uint64_t)st.st_size;
+		total += v[n].bytes;
+		n++;
+	}
+	if (total > DIR_MAX) {
+		qsort(v, n, sizeof(*v), cmp_mtime);
+		for (size_t i = 0; i < n && total > DIR_KEEP; i++)
+			if (unlinkat(dirfd(d), v[i].name, 0) == 0)
+				total -= v[i].bytes;
+	}
+	closedir(d);
+	free(v);
+}
+
 int hl_symcache_save(const uint8_t *build_id, size_t len, const struct hl_symcache *c)
 {
 	char path[4200];
@@ -455,6 +517,8 @@ int hl_symcache_save(const uint8_t *build_id, size_t len, const struct hl_symcac
 			head.buf[slen_at + i] = (uint8_t)(head.slen >> (8 * i));
 		ret = write_file(path, head.buf, head.len, head.strs, head.slen, body.buf,
 				 body.len);
+		if (ret == 0)
+			trim_dir(hl_symcache_dir());
 	}
 	HASH_ITER(hh, head.refs, e, et)
 	{

@@ -14,7 +14,8 @@
  * debug file installed later is found.
  *
  * Files are written whole to a temporary name, then renamed: a reader sees
- * the old one or the new one.  Anything unreadable, short, of another
+ * the old one or the new one.  Past 256 MiB of files, the least recently
+ * used (a load touches its file) go, down to 192 MiB.  Anything unreadable, short, of another
  * version or stamp is ignored (and replaced at the next save). */
 #ifndef HL_SYMCACHE_H
 #define HL_SYMCACHE_H

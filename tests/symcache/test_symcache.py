@@ -16,7 +16,8 @@ Records a copy of FIXTURE (a -g -O0 program with an inlined helper) under
   - a changed stamp (the program's mtime) makes the file ignored: the true
     name again;
   - damaged files (cut at several lengths, a byte flipped anywhere, a
-    directory in its place) are ignored: exit 0, the true output, no stderr.
+    directory in its place) are ignored: exit 0, the true output, no stderr;
+  - past 256 MiB of files, the least recently used go, down to 192 MiB.
 Exit 0 pass, 1 fail, 77 skip (the profiler cannot run here).
 """
 import glob
@@ -145,6 +146,25 @@ def main(argv):
     os.mkdir(path)
     got = report(cache)
     check(got == want, "a directory in the file's place: ignored")
+
+    # Past 256 MiB of cache files the least recently used go, down to 192:
+    # three sparse 100 MiB files, older than anything else.
+    cache = os.path.join(tmp, "full")
+    os.mkdir(cache)
+    for i in range(3):
+        old = os.path.join(cache, f"{i:040x}.sym")
+        with open(old, "wb") as f:
+            f.truncate(100 << 20)
+        os.utime(old, (1000000000 + i, 1000000000 + i))
+    got = report(cache)
+    left = sorted(os.listdir(cache))
+    total = sum(os.path.getsize(os.path.join(cache, f)) for f in left)
+    check(got == want, "with a full cache directory: the same report")
+    check(f"{0:040x}.sym" not in left and f"{1:040x}.sym" not in left and
+          f"{2:040x}.sym" in left and total <= 192 << 20,
+          f"the two oldest went, the newest stayed, {total >> 20} MiB left: {left}")
+    check(any(f.endswith(".sym") and not f.startswith("0000") for f in left),
+          "the report's own file stayed")
 
     shutil.rmtree(tmp, ignore_errors=True)
     return 1 if failures else 0
