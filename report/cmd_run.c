@@ -120,10 +120,11 @@ static const char *short_name(const struct hl_summary *s, char *buf, size_t len)
 
 /* One line per traced process.  An unreadable trace is an error and is
  * printed even with -q. */
-static void print_process(const struct hl_session_entry *e, bool quiet)
+static void print_process(const struct hl_launch *l, const struct hl_session_entry *e, bool quiet)
 {
 	struct hl_summary s;
-	char err[512], name[256], peak[32], leaked[32], extra[128] = "";
+	char err[512], name[256], peak[32], leaked[32], extra[256] = "";
+	int st;
 	const char *nm;
 
 	memset(&s, 0, sizeof(s));
@@ -143,6 +144,15 @@ static void print_process(const struct hl_session_entry *e, bool quiet)
 	if (s.lost_events)
 		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra),
 			 ", %" PRIu64 " events lost", s.lost_events);
+	/* No END: the process died without a word to its writer.  If it was
+	 * ours to reap, the wait status says how (an image that ended by exec
+	 * has its END: this is the pid's last image). */
+	if (!s.ended && hl_launch_status_of(l, e->pid, &st) && WIFSIGNALED(st)) {
+		const char *abbrev = sigabbrev_np(WTERMSIG(st));
+		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra),
+			 ", killed by signal %d%s%s%s: its last ~60 ms may be missing",
+			 WTERMSIG(st), abbrev ? " (SIG" : "", abbrev ? abbrev : "", abbrev ? ")" : "");
+	}
 	nm = short_name(&s, name, sizeof(name));
 	fprintf(stderr,
 		"heapline: pid %d%s%s%s: %" PRIu64 " %s, %s peak, %s leaked in %" PRIu64
@@ -171,7 +181,7 @@ static void print_session(const struct hl_launch *l, const char *prog, bool quie
 	/* "-": the library loaded but could not write (it said why). */
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(v[i].path, "-"))
-			print_process(&v[i], quiet);
+			print_process(l, &v[i], quiet);
 	/* A process killed by a signal may have had no chance to write; one
 	 * that exited normally without a trace never loaded us, or the library
 	 * had no descriptor left for the trace or the log (ulimit -n). */

@@ -397,6 +397,9 @@ void hl_launch_session_remove(struct hl_launch *l)
 	DIR *d;
 	struct dirent *de;
 
+	free(l->reaped);
+	l->reaped = NULL;
+	l->nreaped = l->reaped_cap = 0;
 	if (!l->session_dir[0])
 		return;
 	d = opendir(l->session_dir);
@@ -526,6 +529,31 @@ static void signal_children(int sig)
 	fclose(f);
 }
 
+/* Remembers how a descendant ended, for its trace's line; out of memory,
+ * that line only says less. */
+static void note_reaped(struct hl_launch *l, pid_t pid, int status)
+{
+	if (l->nreaped == l->reaped_cap) {
+		size_t cap = l->reaped_cap ? 2 * l->reaped_cap : 64;
+		struct hl_reaped *v = realloc(l->reaped, cap * sizeof(*v));
+		if (!v)
+			return;
+		l->reaped = v;
+		l->reaped_cap = cap;
+	}
+	l->reaped[l->nreaped++] = (struct hl_reaped){pid, status};
+}
+
+bool hl_launch_status_of(const struct hl_launch *l, pid_t pid, int *status)
+{
+	for (size_t i = l->nreaped; i-- > 0;)
+		if (l->reaped[i].pid == pid) {
+			*status = l->reaped[i].status;
+			return true;
+		}
+	return false;
+}
+
 /* Reaps until no child is left.  The forwarded signals and SIGCHLD are
  * blocked, so one that arrives between the reaping pass and sigtimedwait stays
  * pending and wakes it: no wakeup is lost.  The timeout is only a backstop. */
@@ -540,6 +568,7 @@ static void wait_all(struct hl_launch *l, const sigset_t *set)
 		int st, sig;
 
 		while ((pid = waitpid(-1, &st, WNOHANG | __WALL)) > 0) {
+			note_reaped(l, pid, st);
 			if (pid == l->root_pid) {
 				l->root_status = st;
 				root_alive = false;

@@ -36,6 +36,11 @@ struct hl_launch {
 	pid_t root_pid;             /* PROG's pid */
 	int root_status;            /* PROG's wait status */
 	int exec_errno;             /* nonzero: PROG could not be executed at all */
+	struct hl_reaped {          /* every descendant reaped, in order */
+		pid_t pid;
+		int status;
+	} *reaped;                  /* freed by hl_launch_session_remove */
+	size_t nreaped, reaped_cap;
 };
 
 /* One line of the session log: a process that created a trace. */
@@ -73,6 +78,10 @@ void hl_launch_session_free(struct hl_session_entry *e, size_t n);
 
 /* Removes the session dir and everything in it. */
 void hl_launch_session_remove(struct hl_launch *l);
+
+/* The wait status of the last descendant reaped with this pid: true, or
+ * false if none was (still running, or not ours). */
+bool hl_launch_status_of(const struct hl_launch *l, pid_t pid, int *status);
 
 /* A wait status as a shell reports it: the exit code, or 128 + signal. */
 int hl_launch_exit_code(int status);

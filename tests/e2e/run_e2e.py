@@ -847,7 +847,7 @@ def test_aborter(tmp, c):
 
 def test_killme(tmp, c):
     pattern = os.path.join(tmp, "killme.%p.hlt")
-    cmd = [heapline(), "run", "-q", "-o", pattern, "--", example("killme")]
+    cmd = [heapline(), "run", "-o", pattern, "--", example("killme")]
     p = subprocess.Popen(cmd, cwd=tmp, env=clean_env(), stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE)
     try:
@@ -879,6 +879,10 @@ def test_killme(tmp, c):
     c.true("bytes_allocated >= 64000", s["bytes_allocated"] >= 64000,
            f"got {s['bytes_allocated']}")
     c.eq("end (no end record after SIGKILL)", s["end"], None)
+    err = err.decode(errors="replace")
+    c.true("the launcher's line tells how it ended",
+           f"pid {pid} (killme): " in err and
+           "killed by signal 9 (SIGKILL): its last ~60 ms may be missing" in err, err)
 
 
 # ---- real programs ------------------------------------------------------------
