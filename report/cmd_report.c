@@ -270,6 +270,10 @@ static const char usage[] =
 	"while the line ran, callees included; Mem usage = the largest live heap\n"
 	"just after such a call; Occurrences = such allocator calls.\n"
 	"\n"
+	"Symbols resolved from DWARF are kept for later reports, per build-id, in\n"
+	"$HEAPLINE_SYMBOL_CACHE (default ~/.cache/heapline/symbols; 'off': none),\n"
+	"and used while the files they came from are unchanged.\n"
+	"\n"
 	"A truncated trace (the program was killed) is reported up to its last\n"
 	"complete block, with a warning.  Exit status: 0, or 2 for a bad command\n"
 	"line or a trace that is missing, not a trace, too new or corrupt.\n";
