@@ -205,12 +205,18 @@ static void hl_init(void)
 	atomic_store(&init_state, 2);
 }
 
+/* The writer thread is started by the first event after this (or at the
+ * process's end, or before a sandbox), not here unless events are already
+ * waiting (constructors that ran before ours allocated): a process that
+ * allocates nothing through us stays single-threaded.  Chromium's zygote,
+ * whose allocator is its own, checks that it is and died of a failed CHECK
+ * (SIGTRAP) under heapline, and with it every page Chromium rendered. */
 __attribute__((constructor)) static void hl_ctor(void)
 {
 	tls.busy++;
 	hl_init();
 	hl_state.ctor_done = 1;
-	if (atomic_load(&hl_state.active))
+	if (atomic_load(&hl_state.active) && hl_ring_produced(hl_state.ring))
 		hl_writer_start();
 	tls.busy--;
 }
@@ -335,9 +341,9 @@ static __attribute__((noinline)) void record(uint8_t type, uint8_t fn, const voi
 	if (unlikely(tls.gen != atomic_load_explicit(&hl_state.gen, memory_order_relaxed) ||
 		     !tls.tid))
 		register_thread();
-	/* The writer is started by our constructor; before it has run (another
-	 * library's constructor allocating) events wait in the ring.  After it
-	 * (a fork child) the first event starts it. */
+	/* The first event after our constructor starts the writer (hl_ctor);
+	 * before it has run (another library's constructor allocating) events
+	 * wait in the ring. */
 	int early = 0;
 	if (unlikely(atomic_load_explicit(&hl_state.writer_state, memory_order_relaxed) != 1)) {
 		if (!hl_state.ctor_done)

@@ -968,6 +968,44 @@ def test_self_signal(tmp, c):
            str(s["leaked_blocks"]))
 
 
+def test_single_threaded(tmp, c):
+    """A program that must be single-threaded until it allocates (as
+    Chromium's zygote): heapline's writer thread starts with the first
+    event, not in the library's constructor (before: the program saw two
+    threads and exited 3)."""
+    s = finished(c, hl_run(tmp, [example("single_threaded")]), "single_threaded", b"")
+    c.summary("single_threaded", s, {"allocations": 10, "frees": 10, "leaked_blocks": 0,
+                                     "bytes_allocated": 1000, "end": "exit"})
+
+
+def test_real_chromium(tmp, c):
+    """Headless Chromium renders a page with a script, following its
+    children (zygote, renderer, GPU and utility processes): the same DOM
+    and status as a plain run, every trace readable (before: its zygote,
+    which checks that it is single-threaded, died of a failed CHECK, and
+    Chromium aborted).  Chromium's allocator is its own, so its processes
+    show few allocations or none; the shell of its wrapper script shows
+    its own."""
+    chromium = shutil.which("chromium")
+    if not chromium:
+        raise Skip("chromium not installed")
+    page = os.path.join(tmp, "page.html")
+    with open(page, "w") as f:
+        f.write('<html><body><p id="x">static</p><script>'
+                'document.getElementById("x").textContent = "js ran " + (1 + 2)'
+                '</script></body></html>\n')
+    argv = [chromium, "--headless", "--no-sandbox", "--disable-gpu",
+            "--user-data-dir=" + os.path.join(tmp, "profile"), "--dump-dom", "file://" + page]
+    rc0, out0 = plain_run(argv, tmp, timeout=120)
+    c.true("plain: the script ran", b"js ran 3" in out0, out0[:200])
+    r = hl_run(tmp, argv, timeout=120)
+    c.eq("exit status: heapline run vs plain", r.rc, rc0)
+    c.true("under heapline: the script ran", b"js ran 3" in r.out, r.out[:200])
+    c.true("traces of several processes", len(r.traces) > 3, str(len(r.traces)))
+    for t in r.traces:
+        report(t, allow_warning=True)
+
+
 def test_real_perl(tmp, c):
     perl = shutil.which("perl")
     if not perl:
