@@ -32,6 +32,7 @@
 #include <string.h>
 #include <grp.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -828,6 +829,25 @@ __attribute__((destructor)) static void hl_dtor(void)
 	atomic_store(&hl_state.sync, 1);
 }
 
+/* A process made by vfork or by clone with CLONE_VM (posix_spawn, Chromium's
+ * sandbox: clone(CLONE_VM|CLONE_VFORK|CLONE_SETTLS), then _exit) runs on
+ * our memory, maybe with a thread pointer of its own: its _exit and exec
+ * get the real call at once, with no look at our thread-local state or
+ * errno and no dlsym (the real functions are resolved by hl_init).  Such a
+ * child's _exit used to read errno through that thread pointer and crash;
+ * its parent, Chromium's sandboxed zygote, then failed a CHECK. */
+static inline int not_ours(void)
+{
+	return getpid() != hl_state.pid;
+}
+
+/* exit_group, as glibc's _exit makes it, for when even that is not known. */
+static __attribute__((noreturn)) void exit_group_now(int status)
+{
+	for (;;)
+		syscall(SYS_exit_group, status);
+}
+
 /* _exit, _Exit, abort, a fatal signal to itself: the trace is finished
  * (and, in leak-scan mode, the live blocks classified, without freeres)
  * before the process goes. */
@@ -845,6 +865,8 @@ static void end_abruptly(unsigned reason, unsigned sig)
 
 HL_EXPORT void _exit(int status)
 {
+	if (not_ours())
+		real._exit ? real._exit(status) : exit_group_now(status);
 	end_abruptly(HL_END_UEXIT, 0);
 	if (!real._exit)
 		RESOLVE(_exit);
@@ -853,6 +875,8 @@ HL_EXPORT void _exit(int status)
 
 HL_EXPORT void _Exit(int status)
 {
+	if (not_ours())
+		real._Exit ? real._Exit(status) : exit_group_now(status);
 	end_abruptly(HL_END_UEXIT, 0);
 	if (!real._Exit)
 		RESOLVE(_Exit);
@@ -861,9 +885,11 @@ HL_EXPORT void _Exit(int status)
 
 HL_EXPORT void abort(void)
 {
-	end_abruptly(HL_END_ABORT, 0);
-	if (!real.abort)
-		RESOLVE(abort);
+	if (!not_ours() || !real.abort) {
+		end_abruptly(HL_END_ABORT, 0);
+		if (!real.abort)
+			RESOLVE(abort);
+	}
 	real.abort();
 }
 
@@ -976,12 +1002,15 @@ HL_EXPORT int raise(int sig)
 	return fn(sig);
 }
 
+/* Nothing of ours in a vfork or CLONE_VM child (not_ours). */
 #define BEFORE_EXEC(name)                                                                          \
-	int saved_errno_ = errno;                                                                  \
-	if (!real.name)                                                                            \
-		hl_init();                                                                         \
-	finish(HL_END_EXEC);                                                                       \
-	errno = saved_errno_
+	if (!real.name || !not_ours()) {                                                           \
+		int saved_errno_ = errno;                                                          \
+		if (!real.name)                                                                    \
+			hl_init();                                                                 \
+		finish(HL_END_EXEC);                                                               \
+		errno = saved_errno_;                                                              \
+	}
 
 HL_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
