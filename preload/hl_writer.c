@@ -860,7 +860,7 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-int hl_writer_start(void)
+static int writer_start(void)
 {
 	int expected = 0;
 	if (!atomic_compare_exchange_strong(&hl_state.writer_state, &expected, 1))
@@ -916,6 +916,24 @@ fail:
 	atomic_store(&hl_state.writer_state, 2);
 	atomic_store(&hl_state.active, 0);
 	return -1;
+}
+
+/* The state says "started" before the thread exists: a signal handler on
+ * this thread that ends or execs the process meanwhile would wait for a
+ * writer that never comes (10 s, then no trace at all: the first event of
+ * a process starts it, see hl_ctor).  So asynchronous signals wait until it
+ * runs (hl_unwind.h's quiet section). */
+int hl_writer_start(void)
+{
+	struct hl_quiet q;
+	int rc, state = atomic_load(&hl_state.writer_state);
+
+	if (state != 0)
+		return state == 1 ? 0 : -1;
+	hl_quiet_begin(&q);
+	rc = writer_start();
+	hl_quiet_end(&q);
+	return rc;
 }
 
 void hl_writer_flush_end(unsigned reason, unsigned sig)
