@@ -6,16 +6,16 @@
  * returns, which a successful exec never does.
  *
  * Usage: exec_in_handler [fail]
- *   malloc/free pairs until SIGALRM, 20 ms (plus a few µs from the pid)
- *   after start; the handler execs this program again as
+ *   100 malloc/free pairs (the trace has begun), then pairs until SIGALRM,
+ *   20 ms (plus a few µs from the pid) after that; the handler execs this program again as
  *   `exec_in_handler done`, which prints "done" and exits 0.
  *   With `fail`, the handler execs a path that does not exist; the exec
  *   fails and the handler returns (into the hook, if that is where it
  *   landed); the loop stops and prints how many pairs it ran.
  * Expected: exit status 0.  The first image's trace ends with END "exec",
  * written at once (the writer used to wait a second for the stuck record).
- * With `fail`: one trace, allocations = pairs + 1 (stdout's buffer), frees
- * = pairs, no event lost; it has END "exec", then the events after it and
+ * With `fail`: one trace, allocations = pairs + 101 (stdout's buffer), frees
+ * = pairs + 100, no event lost; it has END "exec", then the events after it and
  * END "exit".
  */
 #include <signal.h>
@@ -46,6 +46,10 @@ int main(int argc, char **argv)
 	}
 	self = argv[0];
 	fail = argc > 1 && !strcmp(argv[1], "fail");
+	for (int i = 0; i < 100; i++) {
+		sink = malloc(32);
+		free(sink);
+	}
 	struct sigaction sa = {0};
 	sa.sa_handler = on_alarm;
 	sigaction(SIGALRM, &sa, NULL);
