@@ -706,8 +706,9 @@ static void finish_end(unsigned reason, unsigned sig)
 		hl_ring_abandon(hl_state.ring, &tls.prod);
 	hl_unwind_report();
 	tls.busy++;
-	if (atomic_load(&hl_state.writer_state) == 0 &&
-	    (hl_ring_produced(hl_state.ring) || reason != HL_END_EXEC))
+	int state = atomic_load(&hl_state.writer_state);
+	/* 3: paused (hl_writer_pause) */
+	if ((state == 0 || state == 3) && (hl_ring_produced(hl_state.ring) || reason != HL_END_EXEC))
 		hl_writer_start();
 	if (atomic_load(&hl_state.writer_state) == 1) {
 		if (!tls.tid || tls.gen != hl_state.gen)
@@ -1146,7 +1147,8 @@ static void before_creds(int is_chroot)
 	 * (examples/chroot_sandbox.c: sshd's pre-auth child). */
 	hl_unwind_open_modules();
 	if (!hl_writer_trace_tried()) {
-		if (atomic_load(&hl_state.writer_state) == 0)
+		int state = atomic_load(&hl_state.writer_state);
+		if (state == 0 || state == 3) /* 3: paused (hl_writer_pause) */
 			hl_writer_start();
 		hl_writer_flush();
 	}
@@ -1185,6 +1187,18 @@ CREDS_HOOK(int, chroot, (const char *path), (path), 1)
  * gives up what a filter may forbid later (hl_writer_sandbox).  A thread in
  * strict mode may make no system call but read, write and exit: it records
  * nothing more (the ring may have to wait, or wake the writer). */
+int hl_hooks_before_single_thread(void)
+{
+	if (!atomic_load(&hl_state.active) || getpid() != hl_state.pid || tls.busy)
+		return 0;
+	int e = errno, paused;
+	tls.busy++;
+	paused = hl_writer_pause();
+	tls.busy--;
+	errno = e;
+	return paused;
+}
+
 void hl_hooks_before_sandbox(int strict)
 {
 	if (!atomic_load(&hl_state.active) || getpid() != hl_state.pid)

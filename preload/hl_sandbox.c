@@ -1,6 +1,7 @@
-/* hl_sandbox.c — a program putting itself in a seccomp sandbox.  Exports
- * prctl and syscall (glibc's, wrapped), the two ways a filter goes in
- * (PR_SET_SECCOMP; the seccomp system call, which libseccomp uses).
+/* hl_sandbox.c — a program putting itself in a sandbox.  Exports prctl and
+ * syscall (glibc's, wrapped), the two ways a seccomp filter goes in
+ * (PR_SET_SECCOMP; the seccomp system call, which libseccomp uses), and
+ * unshare and setns, whose user namespaces want a single-threaded process.
  *
  * A filter may forbid what heapline does later: open /proc/self/statm for
  * the RSS, create the trace file, open a module's file for its unwind
@@ -9,8 +10,10 @@
  * the writer thread too (examples/seccomp_sandbox.c: the program died of
  * SIGSYS, with no trace).  So just before a filter goes in,
  * hl_hooks_before_sandbox does what can no longer be done after. */
+#define _GNU_SOURCE 1 /* CLONE_* */
 #include <errno.h>
 #include <linux/seccomp.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -21,11 +24,28 @@
 
 /* The seccomp or prctl system call with its first arguments (from the
  * assembly below, and prctl): a filter or strict mode is going in. */
+/* unshare and setns that need the process to be one thread: a user
+ * namespace (the kernel refuses it to a multi-threaded process: `unshare -U`,
+ * bubblewrap, podman), and setns into a mount namespace (refused while
+ * another thread shares the filesystem context, as heapline's writer does).
+ * The writer thread is stopped for them (hl_hooks_before_single_thread);
+ * the next event starts it again, on the same trace. */
+static int needs_one_thread(long nr, unsigned long a1, unsigned long a2)
+{
+	if (nr == SYS_unshare)
+		return (a1 & (CLONE_NEWUSER | CLONE_THREAD | CLONE_SIGHAND | CLONE_VM)) != 0;
+	if (nr == SYS_setns)
+		return a2 == 0 || a2 == CLONE_NEWUSER || a2 == CLONE_NEWNS;
+	return 0;
+}
+
 __attribute__((used, visibility("hidden"))) void hl_sandbox_syscall_hook(long nr, unsigned long a1,
 									unsigned long a2,
 									unsigned long a3)
 {
-	if (nr == SYS_seccomp && (a1 == SECCOMP_SET_MODE_STRICT ||
+	if (needs_one_thread(nr, a1, a2))
+		hl_hooks_before_single_thread();
+	else if (nr == SYS_seccomp && (a1 == SECCOMP_SET_MODE_STRICT ||
 				  (a1 == SECCOMP_SET_MODE_FILTER && a3)))
 		hl_hooks_before_sandbox(a1 == SECCOMP_SET_MODE_STRICT);
 	else if (nr == SYS_prctl && a1 == PR_SET_SECCOMP &&
@@ -56,6 +76,10 @@ __asm__(".text\n"
 	"	cmpq $" STR(SYS_seccomp) ", %rdi\n"
 	"	je 2f\n"
 	"	cmpq $" STR(SYS_prctl) ", %rdi\n"
+	"	je 2f\n"
+	"	cmpq $" STR(SYS_unshare) ", %rdi\n"
+	"	je 2f\n"
+	"	cmpq $" STR(SYS_setns) ", %rdi\n"
 	"	je 2f\n"
 	"1:	movq %rdi, %rax\n"
 	"	movq %rsi, %rdi\n"
@@ -121,4 +145,33 @@ HL_EXPORT int prctl(int option, ...)
 	}
 	hl_sandbox_syscall_hook(SYS_prctl, (unsigned long)option, a2, a3);
 	return fn(option, a2, a3, a4, a5);
+}
+
+typedef int (*unshare_fn)(int);
+typedef int (*setns_fn)(int, int);
+
+HL_EXPORT int unshare(int flags)
+{
+	static void *_Atomic next;
+	unshare_fn fn = (unshare_fn)hl_next_fn(&next, "unshare");
+	if (!fn) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (needs_one_thread(SYS_unshare, (unsigned long)flags, 0))
+		hl_hooks_before_single_thread();
+	return fn(flags);
+}
+
+HL_EXPORT int setns(int fd, int nstype)
+{
+	static void *_Atomic next;
+	setns_fn fn = (setns_fn)hl_next_fn(&next, "setns");
+	if (!fn) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (needs_one_thread(SYS_setns, (unsigned long)fd, (unsigned long)nstype))
+		hl_hooks_before_single_thread();
+	return fn(fd, nstype);
 }

@@ -36,7 +36,7 @@ struct hl_ev {
 struct hl_state {
 	_Atomic int active;	  /* recording; 0 = every hook passes through */
 	_Atomic int sync;	  /* after our destructor: each event is written at once */
-	_Atomic int writer_state; /* 0 none, 1 starting/running, 2 failed */
+	_Atomic int writer_state; /* 0 none, 1 starting/running, 2 failed, 3 paused */
 	_Atomic uint32_t gen;	  /* bumped in a fork child: threads re-register */
 	_Atomic uint32_t next_tid;
 	_Atomic uint64_t lost;	 /* events dropped in lossy mode */

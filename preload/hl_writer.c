@@ -124,6 +124,9 @@ static _Atomic uint32_t flush_req, flush_done;
 static _Atomic int trace_tried;
 /* hl_writer_flush_end's END, (signal << 8 | reason) + 1 (0: none). */
 static _Atomic unsigned end_fallback;
+/* hl_writer_pause: the thread is to end once it has nothing to do. */
+static _Atomic int pause_req;
+static _Atomic pid_t writer_tid; /* the kernel's id of the writer thread */
 /* hl_writer_flush_exec's ring positions [stuck_lo, stuck_hi) (stuck_hi 0: none). */
 static _Atomic uint64_t stuck_lo, stuck_hi;
 
@@ -819,6 +822,7 @@ static void *writer_main(void *arg)
 {
 	(void)arg;
 	hl_hooks_enter_writer();
+	atomic_store(&writer_tid, (pid_t)syscall(SYS_gettid));
 	prctl(PR_SET_NAME, "heapline-write", 0, 0, 0);
 	uint32_t handled_req = 0;
 	for (;;) {
@@ -848,6 +852,10 @@ static void *writer_main(void *arg)
 			continue;
 		}
 		mods_poll();
+		if (n == 0 && atomic_load_explicit(&pause_req, memory_order_acquire)) {
+			write_block();
+			return NULL;
+		}
 		/* Not under a seccomp filter: it may not allow madvise. */
 		if (ms >= w.last_trim_ms + TRIM_EVERY_MS &&
 		    !atomic_load_explicit(&hl_state.sandboxed, memory_order_relaxed)) {
@@ -858,6 +866,26 @@ static void *writer_main(void *arg)
 			hl_ring_consumer_sleep(hl_state.ring, SLEEP_MS);
 	}
 	return NULL;
+}
+
+/* The thread, joinable (hl_writer_pause waits for it to be gone).  0 or -1. */
+static int spawn(void)
+{
+	/* The writer must never receive the program's signals. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	int rc = pthread_create(&w.thread, &attr, writer_main, NULL);
+	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc) {
+		errno = rc;
+		return -1;
+	}
+	return 0;
 }
 
 static int writer_start(void)
@@ -894,22 +922,8 @@ static int writer_start(void)
 	if (write_preamble())
 		goto fail;
 	w.last_block_ms = now_ms();
-
-	/* The writer must never receive the program's signals. */
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 256 * 1024);
-	int rc = pthread_create(&w.thread, &attr, writer_main, NULL);
-	pthread_attr_destroy(&attr);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc) {
-		errno = rc;
+	if (spawn())
 		goto fail;
-	}
 	return 0;
 fail:
 	say_once("cannot start the trace writer for");
@@ -928,12 +942,52 @@ int hl_writer_start(void)
 	struct hl_quiet q;
 	int rc, state = atomic_load(&hl_state.writer_state);
 
-	if (state != 0)
+	if (state == 1 || state == 2)
 		return state == 1 ? 0 : -1;
 	hl_quiet_begin(&q);
-	rc = writer_start();
+	if (state == 3) { /* paused: the same trace goes on */
+		rc = -1;
+		if (atomic_compare_exchange_strong(&hl_state.writer_state, &state, 1)) {
+			rc = spawn();
+			if (rc) {
+				say_once("cannot restart the trace writer for");
+				atomic_store(&hl_state.writer_state, 2);
+				atomic_store(&hl_state.active, 0);
+			}
+		} else {
+			rc = atomic_load(&hl_state.writer_state) == 1 ? 0 : -1;
+		}
+	} else {
+		rc = writer_start();
+	}
 	hl_quiet_end(&q);
 	return rc;
+}
+
+int hl_writer_pause(void)
+{
+	if (atomic_load(&hl_state.writer_state) != 1 || mh.started)
+		return 0;
+	hl_writer_flush(); /* everything so far is in the file */
+	atomic_store_explicit(&pause_req, 1, memory_order_release);
+	hl_ring_wake_consumer(hl_state.ring);
+	if (pthread_join(w.thread, NULL) != 0) {
+		atomic_store(&pause_req, 0);
+		return 0;
+	}
+	atomic_store(&pause_req, 0);
+	atomic_store(&hl_state.writer_state, 3);
+	/* pthread_join returns when the thread's id is cleared, a moment
+	 * before the kernel takes it out of the thread group, which is what
+	 * unshare(CLONE_NEWUSER) counts: until tgkill no longer finds it
+	 * (at most ~100 ms; it is microseconds). */
+	pid_t tid = atomic_load(&writer_tid);
+	for (int i = 0; tid > 0 && i < 2000 &&
+			syscall(SYS_tgkill, (pid_t)getpid(), tid, 0) == 0; i++) {
+		struct timespec ts = {0, 50 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	return 1;
 }
 
 void hl_writer_flush_end(unsigned reason, unsigned sig)

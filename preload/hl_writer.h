@@ -24,6 +24,11 @@ void hl_writer_flush_end(unsigned reason, unsigned sig);
  * follows when the hook commits it, and the END the caller pushed behind
  * it is not written again. */
 void hl_writer_flush_exec(uint64_t lo, uint64_t hi);
+/* For a call that needs the process single-threaded (unshare or setns of
+ * a user namespace): everything so far written, then the writer thread
+ * ends and is gone.  Returns 1 if it was running (the next
+ * hl_writer_start starts it again on the same trace), 0 if not. */
+int hl_writer_pause(void);
 /* Whether the writer has tried to create this process's trace file. */
 int hl_writer_trace_tried(void);
 /* A seccomp filter is about to go in (the trace file is created by then):

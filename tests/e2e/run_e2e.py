@@ -1001,6 +1001,27 @@ def test_clone_vm_exit(tmp, c):
         c.eq(f"{mode}: traces", len(r.traces), 2 if mode == "exec" else 1)
 
 
+def test_userns(tmp, c):
+    """A program that enters a user namespace after allocating (the kernel
+    wants a single-threaded process for that): heapline's writer thread
+    stops for the unshare, through the C library and through syscall(),
+    and starts again on the same trace; `unshare -U` too (before: EINVAL,
+    the program failed)."""
+    ex = example("userns")
+    rc0, _ = plain_run([ex, "libc"], tmp)
+    if rc0 != 0:
+        raise Skip("user namespaces are not allowed here")
+    for mode in ("libc", "syscall"):
+        s = finished(c, hl_run(tmp, [ex, mode]), mode, b"userns ok\n")
+        # 20 blocks of 100 bytes, and stdout's 4096-byte buffer
+        c.summary(mode, s, {"allocations": 21, "frees": 20, "bytes_allocated": 6096,
+                            "lost_events": 0})
+    tool = shutil.which("unshare")
+    if tool:
+        r = compare_plain(c, tmp, [tool, "-U", "id", "-u"], want_rc=0)
+        check_process_traces(c, r)
+
+
 def test_real_chromium(tmp, c):
     """Headless Chromium renders a page with a script, following its
     children (zygote, renderer, GPU and utility processes): the same DOM
