@@ -7,11 +7,13 @@
  *
  * Usage: exec_in_handler [fail]
  *   100 malloc/free pairs (the trace has begun), then pairs until SIGALRM,
- *   20 ms (plus a few µs from the pid) after that; the handler execs this program again as
- *   `exec_in_handler done`, which prints "done" and exits 0.
+ *   20 ms (plus a few µs from the pid) after that; the handler execs this
+ *   program again as `exec_in_handler done T` (T: when the exec call began),
+ *   which prints "done MS", MS the milliseconds the exec took, and exits 0.
  *   With `fail`, the handler execs a path that does not exist; the exec
  *   fails and the handler returns (into the hook, if that is where it
- *   landed); the loop stops and prints how many pairs it ran.
+ *   landed); the loop stops and prints how many pairs it ran and the
+ *   milliseconds the failed exec took.
  * Expected: exit status 0.  The first image's trace ends with END "exec",
  * written at once (the writer used to wait a second for the stuck record).
  * With `fail`: one trace, allocations = pairs + 101 (stdout's buffer), frees
@@ -23,25 +25,51 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 static void *volatile sink;
 static volatile sig_atomic_t stop;
 static char *self;
 static int fail;
+static long long exec_ms;
+
+static long long now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Decimal, without stdio (the handler may have interrupted malloc). */
+static void put_ll(char *out, long long v)
+{
+	char tmp[24];
+	int n = 0;
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10) > 0);
+	while (n)
+		*out++ = tmp[--n];
+	*out = '\0';
+}
 
 static void on_alarm(int sig)
 {
 	(void)sig;
-	char *argv[] = {self, "done", NULL};
+	char t0[24];
+	long long start = now_ns();
+	put_ll(t0, start);
+	char *argv[] = {self, "done", t0, NULL};
 	execv(fail ? "/nonexistent/exec_in_handler" : self, argv);
+	exec_ms = (now_ns() - start) / 1000000;
 	stop = 1; /* the exec failed: back to the loop (or the hook) */
 }
 
 int main(int argc, char **argv)
 {
-	if (argc > 1 && !strcmp(argv[1], "done")) {
-		puts("done");
+	if (argc > 2 && !strcmp(argv[1], "done")) {
+		printf("done %lld\n", (now_ns() - atoll(argv[2])) / 1000000);
 		return 0;
 	}
 	self = argv[0];
@@ -61,6 +89,6 @@ int main(int argc, char **argv)
 		free(sink);
 		pairs++;
 	}
-	printf("%lu\n", pairs);
+	printf("%lu %lld\n", pairs, exec_ms);
 	return 0;
 }

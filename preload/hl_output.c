@@ -142,16 +142,83 @@ static void log_session(const char *path)
 	close(lfd);
 }
 
-int hl_output_open(int is_root, char *path, unsigned long cap)
+static int put_all(int fd, const void *p, size_t n)
 {
-	int fd = -1;
+	const char *b = p;
+	off_t at = 0;
+	while (n) {
+		ssize_t r = pwrite(fd, b, n, at);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		b += r;
+		at += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+/* The file made whole before it has a name: an unnamed file (O_TMPFILE) in
+ * the trace's directory, the header written, then linked at path, so a
+ * process killed meanwhile leaves no file rather than an empty one, which
+ * no reader could take for a trace (Chromium kills its children at its
+ * end).  The fd; -2 if this filesystem or a missing /proc cannot do it
+ * (the caller creates the file the plain way); -1 with errno (EEXIST: the
+ * name is taken). */
+static int create_whole(const char *path, const void *hdr, size_t hdr_len)
+{
+	char dir[4096], link[64];
+	const char *slash = strrchr(path, '/');
+	size_t n = slash ? (size_t)(slash - path) : 0;
+	int fd, e;
+
+	if (!slash || n + 1 >= sizeof(dir))
+		return -2;
+	memcpy(dir, path, n);
+	dir[n ? n : 1] = '\0';
+	if (!n)
+		dir[0] = '/';
+	fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -2;
+	if (put_all(fd, hdr, hdr_len)) {
+		close(fd);
+		return -2;
+	}
+	size_t at = put_str(link, 0, sizeof(link), "/proc/self/fd/");
+	put_num(link, at, sizeof(link), (unsigned long)fd);
+	if (linkat(AT_FDCWD, link, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0)
+		return fd;
+	e = errno;
+	close(fd);
+	if (e == EEXIST) {
+		errno = EEXIST;
+		return -1;
+	}
+	return -2;
+}
+
+int hl_output_open(int is_root, char *path, unsigned long cap, const void *hdr, size_t hdr_len)
+{
+	int fd = -1, whole = 1;
 	for (unsigned serial = 1; serial < 1000; serial++) {
 		if (expand(path, cap, is_root ? 0 : (unsigned long)getpid(), serial)) {
 			say("trace path too long: ", pattern, "");
 			log_session("-");
 			return -1;
 		}
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		fd = whole ? create_whole(path, hdr, hdr_len) : -2;
+		if (fd == -2) {
+			whole = 0;
+			fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+			if (fd >= 0 && put_all(fd, hdr, hdr_len)) {
+				say("cannot write trace ", path, "");
+				close(fd);
+				log_session("-");
+				return -1;
+			}
+		}
 		if (fd >= 0)
 			break;
 		if (errno != EEXIST) {

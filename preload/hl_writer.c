@@ -362,7 +362,11 @@ static void write_block(void)
 	if (w.fd < 0 && w.ended_by_exec && w.events_seen == 0)
 		return;
 	if (!w.failed && w.fd < 0) {
-		w.fd = hl_output_open(hl_state.is_root, w.path, sizeof(w.path));
+		uint8_t hdr[HL_HEADER_LEN];
+		memcpy(hdr, HL_MAGIC, HL_MAGIC_LEN);
+		hl_put_u32le(hdr + 8, HL_VERSION);
+		hl_put_u32le(hdr + 12, 0);
+		w.fd = hl_output_open(hl_state.is_root, w.path, sizeof(w.path), hdr, sizeof(hdr));
 		atomic_store_explicit(&trace_tried, 1, memory_order_release);
 		struct stat st;
 		if (w.fd < 0 || fstat(w.fd, &st)) {
@@ -370,15 +374,7 @@ static void write_block(void)
 		} else {
 			w.dev = st.st_dev;
 			w.ino = st.st_ino;
-			w.off = 0;
-			uint8_t hdr[HL_HEADER_LEN];
-			memcpy(hdr, HL_MAGIC, HL_MAGIC_LEN);
-			hl_put_u32le(hdr + 8, HL_VERSION);
-			hl_put_u32le(hdr + 12, 0);
-			if (write_all(hdr, sizeof(hdr))) {
-				say_once("cannot write trace");
-				w.failed = 1;
-			}
+			w.off = sizeof(hdr); /* the header is in (hl_output_open) */
 		}
 	}
 	if (!w.failed)
