@@ -706,9 +706,8 @@ static void finish_end(unsigned reason, unsigned sig)
 		hl_ring_abandon(hl_state.ring, &tls.prod);
 	hl_unwind_report();
 	tls.busy++;
-	int state = atomic_load(&hl_state.writer_state);
-	/* 3: paused (hl_writer_pause) */
-	if ((state == 0 || state == 3) && (hl_ring_produced(hl_state.ring) || reason != HL_END_EXEC))
+	/* (not started, or paused: it starts; running or failed: nothing) */
+	if (hl_ring_produced(hl_state.ring) || reason != HL_END_EXEC)
 		hl_writer_start();
 	if (atomic_load(&hl_state.writer_state) == 1) {
 		if (!tls.tid || tls.gen != hl_state.gen)
@@ -842,7 +841,7 @@ static inline int not_ours(void)
 	return getpid() != hl_state.pid;
 }
 
-/* exit_group, as glibc's _exit makes it, for when even that is not known. */
+/* exit_group, as glibc's _exit makes it, for before hl_init has found it. */
 static __attribute__((noreturn)) void exit_group_now(int status)
 {
 	for (;;)
@@ -854,6 +853,8 @@ static __attribute__((noreturn)) void exit_group_now(int status)
  * before the process goes. */
 static void end_abruptly(unsigned reason, unsigned sig)
 {
+	if (not_ours()) /* before errno, which is thread-local */
+		return;
 	int e = errno;
 	finish_end(reason, sig);
 	if (leak_scan_wanted()) {
@@ -866,31 +867,21 @@ static void end_abruptly(unsigned reason, unsigned sig)
 
 HL_EXPORT void _exit(int status)
 {
-	if (not_ours())
-		real._exit ? real._exit(status) : exit_group_now(status);
 	end_abruptly(HL_END_UEXIT, 0);
-	if (!real._exit)
-		RESOLVE(_exit);
-	real._exit(status);
+	real._exit ? real._exit(status) : exit_group_now(status);
 }
 
 HL_EXPORT void _Exit(int status)
 {
-	if (not_ours())
-		real._Exit ? real._Exit(status) : exit_group_now(status);
 	end_abruptly(HL_END_UEXIT, 0);
-	if (!real._Exit)
-		RESOLVE(_Exit);
-	real._Exit(status);
+	real._Exit ? real._Exit(status) : exit_group_now(status);
 }
 
 HL_EXPORT void abort(void)
 {
-	if (!not_ours() || !real.abort) {
-		end_abruptly(HL_END_ABORT, 0);
-		if (!real.abort)
-			RESOLVE(abort);
-	}
+	end_abruptly(HL_END_ABORT, 0);
+	if (!real.abort)
+		RESOLVE(abort);
 	real.abort();
 }
 
@@ -1147,9 +1138,7 @@ static void before_creds(int is_chroot)
 	 * (examples/chroot_sandbox.c: sshd's pre-auth child). */
 	hl_unwind_open_modules();
 	if (!hl_writer_trace_tried()) {
-		int state = atomic_load(&hl_state.writer_state);
-		if (state == 0 || state == 3) /* 3: paused (hl_writer_pause) */
-			hl_writer_start();
+		hl_writer_start();
 		hl_writer_flush();
 	}
 	tls.busy--;

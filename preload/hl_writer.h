@@ -4,8 +4,9 @@
 
 #include <stdint.h>
 
-/* Starts the writer thread once (later calls return at once).  Returns 0,
- * or -1 if it could not start (recording is then switched off). */
+/* Starts the writer thread once, or again after hl_writer_pause (while it
+ * runs, or after it failed, calls return at once).  Returns 0, or -1 if it
+ * could not start (recording is then switched off). */
 int hl_writer_start(void);
 /* Waits until everything committed before the call is in the file.
  * Bounded: gives up after a few seconds rather than hang the program. */

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "symbolize.h"
 #include "symbolize_fixture.h"
 #include "symidx.h"
@@ -153,17 +154,7 @@ static const struct mod *mod_named(const char *glob)
 
 /* ---- checks -------------------------------------------------------------- */
 
-static int failures;
 
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);            \
-			fprintf(stderr, __VA_ARGS__);                                              \
-			fputc('\n', stderr);                                                       \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
 
 static const char *str(const char *s)
 {

@@ -14,21 +14,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "symcache.h"
 
-static int failures;
 static char dir[] = "/tmp/hl-test-symcache.XXXXXX";
 static const uint8_t id[] = {0xab, 0xcd, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06};
 
-#define CHECK(cond, ...)                                                          \
-	do {                                                                      \
-		if (!(cond)) {                                                    \
-			failures++;                                               \
-			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                             \
-			fputc('\n', stderr);                                      \
-		}                                                                 \
-	} while (0)
 
 static uint64_t fnv1a(const uint8_t *p, size_t n)
 {

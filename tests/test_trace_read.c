@@ -16,22 +16,13 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "check.h"
 #include "hl_format.h"
 #include "replay.h"
 #include "trace_read.h"
 
-static int failures;
 static char tmpdir[] = "/tmp/hl-test-trace-read.XXXXXX";
 
-#define CHECK(cond, ...)                                                          \
-	do {                                                                      \
-		if (!(cond)) {                                                    \
-			failures++;                                               \
-			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                             \
-			fputc('\n', stderr);                                      \
-		}                                                                 \
-	} while (0)
 
 /* ---- building traces ------------------------------------------------------ */
 
