@@ -101,6 +101,14 @@ enum hl_fn {
 	HL_FN_COUNT = 9,
 };
 
+/* INFO's flags. */
+enum hl_info_flag {
+	HL_INFO_LOSSY = 1,	/* lossy mode: events may have been dropped */
+	HL_INFO_OWN_MALLOC = 2, /* the process's malloc was not heapline's: a module
+				   before it in symbol lookup (the executable)
+				   defines one, and its calls were not seen */
+};
+
 enum hl_end {
 	HL_END_EXIT = 0,  /* normal exit: destructors ran */
 	HL_END_EXEC = 1,  /* the image was replaced by execve */

@@ -195,6 +195,12 @@ static void hl_init(void)
 		hl_output_prepare();
 		hl_modules_init();
 		hl_modules_self_range(&hl_state.self_lo, &hl_state.self_hi);
+		/* A malloc the symbol lookup finds before ours (defined by the
+		 * executable: a statically linked jemalloc, as rustc's, or
+		 * Chromium's PartitionAlloc) takes the program's calls: the
+		 * trace says so, rather than let "0 allocations" pass for true. */
+		uint64_t m = (uint64_t)(uintptr_t)dlsym(RTLD_DEFAULT, "malloc");
+		hl_state.own_malloc = m && (m < hl_state.self_lo || m >= hl_state.self_hi);
 		static const struct hl_unwind_hooks uh = {push_modules, stack_known};
 		hl_unwind_init(hl_opt.unwind, hl_state.self_lo, hl_state.self_hi, &uh);
 		hl_state.ring = ring_new(hl_opt.ring_bytes);

@@ -46,6 +46,7 @@ struct hl_state {
 	int pid;       /* the process this state belongs to */
 	int is_root;   /* the launched process (names its trace as given) */
 	int ctor_done; /* our constructor ran: starting the writer is safe */
+	int own_malloc; /* the program's malloc is not ours (hl_init) */
 	unsigned depth;
 	uint64_t self_lo, self_hi; /* our own code: frames dropped from stacks */
 	uint64_t start_ns;	   /* CLOCK_MONOTONIC at trace start */

@@ -236,7 +236,7 @@ static const char usage[] =
 	"                         memory_profiler; elsewhere auto, per table)\n"
 	"  --precision N          decimals of sizes (default 3)\n"
 	"  --function GLOB        line tables of the functions matching GLOB\n"
-	"                         (repeatable; C++ names demangled)\n"
+	"                         (repeatable; C++ and Rust names demangled)\n"
 	"  --file PATH            line tables of every function defined in PATH\n"
 	"                         (a glob; relative paths match any directory)\n"
 	"                         that allocated or freed memory\n"

@@ -153,6 +153,9 @@ static void print_process(const struct hl_launch *l, const struct hl_session_ent
 			 ", killed by signal %d%s%s%s: its last ~60 ms may be missing",
 			 WTERMSIG(st), abbrev ? " (SIG" : "", abbrev ? abbrev : "", abbrev ? ")" : "");
 	}
+	if (s.own_malloc)
+		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra),
+			 ", its own malloc took its allocations: not seen");
 	nm = short_name(&s, name, sizeof(name));
 	fprintf(stderr,
 		"heapline: pid %d%s%s%s: %" PRIu64 " %s, %s peak, %s leaked in %" PRIu64

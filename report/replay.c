@@ -918,6 +918,7 @@ static int on_info(void *ctx, const struct hl_info *in)
 	r->have_info = 1;
 	r->s.pid = c.pid;
 	r->s.ppid = c.ppid;
+	r->s.own_malloc = (c.flags & HL_INFO_OWN_MALLOC) != 0;
 	return 0;
 nomem:
 	free_info(&c);

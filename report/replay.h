@@ -29,6 +29,7 @@ struct hl_summary {
 	unsigned end_reason;
 	unsigned end_signal;      /* end_reason HL_END_SIGNAL: which (0: not told) */
 	uint64_t peak_rss_kib;
+	int own_malloc;           /* the process's malloc was its own: not seen */
 };
 
 /* Replays the whole trace at PATH and fills *out (free with

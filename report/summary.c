@@ -90,6 +90,8 @@ void hl_summary_print_text(FILE *f, const struct hl_summary *s, const char *path
 	if (s->truncated_bytes)
 		fprintf(f, "warning: trace truncated, last %" PRIu64
 			" bytes lost (the program was probably killed)\n", s->truncated_bytes);
+	if (s->own_malloc)
+		fprintf(f, "warning: %s\n", HL_OWN_MALLOC_TEXT);
 }
 
 void hl_summary_print_json(struct hl_json *j, const struct hl_summary *s, const char *path)
@@ -110,6 +112,7 @@ void hl_summary_print_json(struct hl_json *j, const struct hl_summary *s, const 
 	hl_json_kv_uint(j, "unknown_frees", s->unknown_frees);
 	hl_json_kv_uint(j, "peak_rss_bytes", s->peak_rss_kib * 1024);
 	hl_json_kv_uint(j, "truncated_bytes", s->truncated_bytes);
+	hl_json_kv_bool(j, "own_malloc", s->own_malloc);
 	hl_json_kv_string(j, "end", hl_summary_end_name(s)); /* NULL -> null */
 	if (s->ended && s->end_reason == HL_END_SIGNAL)
 		hl_json_kv_uint(j, "end_signal", s->end_signal);

@@ -13,6 +13,12 @@
  * not know, or NULL when the trace has no END record. */
 const char *hl_summary_end_name(const struct hl_summary *s);
 
+/* What a trace whose process had a malloc of its own (s->own_malloc) is
+ * told with: its numbers are not the program's. */
+#define HL_OWN_MALLOC_TEXT                                                              \
+	"the program's malloc is its own (defined ahead of heapline's, as by a "         \
+	"statically linked allocator): the allocations it served are not in this trace"
+
 /* The "Summary" section of one trace (path names it in the title). */
 void hl_summary_print_text(FILE *f, const struct hl_summary *s, const char *path);
 /* The summary as one JSON object value (the caller writes its key). */

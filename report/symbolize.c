@@ -180,7 +180,7 @@ static const char *intern(struct hl_symbolizer *s, const char *str)
 	return e ? e->s : NULL;
 }
 
-/* A symbol name as shown: demangled when it is a C++ symbol. */
+/* A symbol name as shown: demangled when it is a C++ or Rust symbol. */
 static const char *intern_symbol(struct hl_symbolizer *s, const char *sym)
 {
 	struct istr *e = sym ? intern_entry(s, sym) : NULL;

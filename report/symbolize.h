@@ -104,8 +104,8 @@ int hl_symbolizer_find_functions(struct hl_symbolizer *s, const char *name_glob,
 				 const char *file_glob,
 				 int (*cb)(void *ctx, const struct hl_sym_func *f), void *ctx);
 
-/* C++ (Itanium ABI) demangler, demangle.cpp: a malloc'd string, or NULL when
- * the name is not mangled. */
+/* C++ (Itanium ABI) and Rust (legacy and v0) demangler, demangle.c: a
+ * malloc'd string, or NULL when the name is not mangled. */
 char *hl_demangle(const char *mangled);
 
 #endif

@@ -4,7 +4,7 @@
 # Runs apt-get only when something is missing; needs root for that.
 set -euo pipefail
 
-build_pkgs=(gcc g++ meson ninja-build pkg-config libunwind-dev uthash-dev libdw-dev libelf-dev libzstd-dev)
+build_pkgs=(gcc g++ meson ninja-build pkg-config libunwind-dev uthash-dev libdw-dev libelf-dev libzstd-dev libiberty-dev)
 test_pkgs=(python3 perl valgrind binutils clang libfuzzer-14-dev libclang-rt-14-dev chromium)
 bench_pkgs=(heaptrack python3 perl time)
 

@@ -711,6 +711,31 @@ int main(void)
 	CHECK(streq(d, "ns::foo(int)"), "%s", str(d));
 	free(d);
 	CHECK(hl_demangle("main") == NULL && hl_demangle("i") == NULL, "plain names");
+	{
+		/* C++ as libstdc++ prints it; Rust's legacy scheme without its
+		 * hash and with its $-escapes undone, and its v0 scheme */
+		static const char *const cases[][2] = {
+		    {"_ZNSt6vectorIiSaIiEE9push_backERKi",
+		     "std::vector<int, std::allocator<int> >::push_back(int const&)"},
+		    {"_ZN9hashbrown3raw21RawTable$LT$T$C$A$GT$14reserve_rehash17hca0f02aa33451b57E",
+		     "hashbrown::raw::RawTable<T,A>::reserve_rehash"},
+		    {"_ZN3std2rt10lang_start17h0123456789abcdefE", "std::rt::lang_start"},
+		    {"_RNvNtCs1234_7mycrate3foo3bar", "mycrate::foo::bar"},
+		    {"_RNvMs0_NtNtNtCsjrHSEGnQ3l9_3std3sys6thread4unixNtB5_6Thread3new",
+		     "<std::sys::thread::unix::Thread>::new"},
+		    {"_ZN4core3ops8function6FnOnce40call_once$u7b$$u7b$vtable.shim$u7d$$u7d$"
+		     "17h7655c1afea20f557E",
+		     "core::ops::function::FnOnce::call_once{{vtable.shim}}"},
+		};
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			d = hl_demangle(cases[i][0]);
+			CHECK(streq(d, cases[i][1]), "%s: %s", cases[i][0], str(d));
+			free(d);
+		}
+		CHECK(hl_demangle("_R") == NULL && hl_demangle("_Rfoo") == NULL &&
+			  hl_demangle("_Z") == NULL,
+		      "malformed names");
+	}
 
 	hl_symbolizer_destroy(s);
 

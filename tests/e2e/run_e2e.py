@@ -208,6 +208,7 @@ def test_basic(tmp, c):
     clean_end(c, "basic", s)
     c.eq("command", s["command"], exe)
     c.true("ppid is set", s["ppid"] > 0)
+    c.eq("own_malloc", s["own_malloc"], False)
 
 
 def test_valgrind_basic(tmp, c):
@@ -988,6 +989,26 @@ def test_single_threaded(tmp, c):
     s = finished(c, hl_run(tmp, [example("single_threaded")]), "single_threaded", b"")
     c.summary("single_threaded", s, {"allocations": 10, "frees": 10, "leaked_blocks": 0,
                                      "bytes_allocated": 1000, "end": "exit"})
+
+
+def test_own_malloc(tmp, c):
+    """A program whose executable defines malloc, free, calloc and realloc
+    (as rustc with its jemalloc): its calls never reach heapline, and the
+    trace, the report and `heapline run`'s line say so (before: "0
+    allocations" and nothing else, as if that were the program's heap)."""
+    exe = example("own_malloc")
+    r = hl_run(tmp, [exe])
+    s = finished(c, r, "own_malloc", b"own malloc: 10 calls, 10 frees\n")
+    c.eq("own_malloc", s["own_malloc"], True)
+    c.eq("its 10 blocks are not seen", s["bytes_allocated"] < 1000, True)
+    p = subprocess.run([heapline(), "report", "--view", "summary", r.traces[0]],
+                       capture_output=True, timeout=60)
+    c.true("the report warns", b"the program's malloc is its own" in p.stdout,
+           p.stdout.decode(errors="replace")[-400:])
+    p = subprocess.run([heapline(), "run", "-o", os.path.join(tmp, "v.hlt"), "--", exe],
+                       cwd=tmp, env=clean_env(), capture_output=True, timeout=60)
+    c.true("heapline run says so", b"its own malloc took its allocations: not seen" in p.stderr,
+           p.stderr.decode(errors="replace"))
 
 
 def test_clone_vm_exit(tmp, c):
