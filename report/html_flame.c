@@ -111,19 +111,6 @@ static int64_t frame_of(struct tree *t, const struct hl_frame *fr, bool own)
 	return e->idx;
 }
 
-/* stacks.c's rule for frames of the program's modules that are not its
- * own code (a C++ std:: template instantiated in it, a glibc inline); here
- * because frames come from hl_stacks_node_frames, not hl_stacks_walk. */
-static bool system_header(const char *file)
-{
-	static const char *const dirs[] = {"/usr/include/", "/usr/lib/gcc/", "/usr/local/include/"};
-
-	for (size_t i = 0; file && i < sizeof(dirs) / sizeof(dirs[0]); i++)
-		if (!strncmp(file, dirs[i], strlen(dirs[i])))
-			return true;
-	return false;
-}
-
 static uint32_t node_new(struct tree *t, uint32_t parent, int64_t frame)
 {
 	if (t->count == t->cap) {
@@ -231,7 +218,7 @@ static uint32_t tree_at(struct tree *t, struct hl_stacks *st, const struct hl_re
 			}
 		}
 		for (int i = from; i >= 0; i--) {
-			int64_t fr = frame_of(t, &f[i], own && !system_header(f[i].file));
+			int64_t fr = frame_of(t, &f[i], own && !hl_stacks_system_frame(&f[i]));
 			if (fr < 0 || (at = child_of(t, at, fr)) == NO_NODE)
 				goto nomem;
 		}

@@ -116,12 +116,25 @@ bool hl_stacks_own_path(const char *exe, const char *path)
 	return (exe && path && !strcmp(path, exe)) || hl_stacks_own_module(path);
 }
 
-/* Code from the system's headers (a C++ std:: template instantiated in the
- * program, a glibc inline) is not the program's own, wherever it landed. */
-static bool system_header(const char *file)
+bool hl_stacks_system_frame(const struct hl_frame *f)
 {
-	return file && (has_prefix(file, "/usr/include/") || has_prefix(file, "/usr/lib/gcc/") ||
-			has_prefix(file, "/usr/local/include/"));
+	static const char *const dirs[] = {"/usr/include/", "/usr/lib/gcc/",
+					   "/usr/local/include/", "/rustc/",
+					   "/rust/deps/", "/usr/src/rustc-"};
+	static const char *const names[] = {"std::", "core::", "alloc::", "__gnu_cxx::"};
+	const char *name = f->function;
+
+	for (size_t i = 0; f->file && i < sizeof(dirs) / sizeof(dirs[0]); i++)
+		if (has_prefix(f->file, dirs[i]))
+			return true;
+	if (f->file || !name)
+		return false;
+	if (name[0] == '<')
+		name++;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (has_prefix(name, names[i]))
+			return true;
+	return false;
 }
 
 /* Whether node's return address lies in a module of the program's own
@@ -169,7 +182,7 @@ int hl_stacks_node_frames(struct hl_stacks *st, uint64_t node, const struct hl_f
 		nf->own = hl_stacks_own_path(st->exe, nf->f[0].module);
 		nf->sys_header = 0;
 		for (int i = 0; i < n && i < 64; i++)
-			if (system_header(nf->f[i].file))
+			if (hl_stacks_system_frame(&nf->f[i]))
 				nf->sys_header |= 1ull << i;
 	}
 	*frames = nf->f;
@@ -180,7 +193,8 @@ int hl_stacks_node_frames(struct hl_stacks *st, uint64_t node, const struct hl_f
 
 static inline bool frame_own(const struct node_frames *nf, int i)
 {
-	return nf->own && !(i < 64 ? (nf->sys_header >> i) & 1 : system_header(nf->f[i].file));
+	return nf->own &&
+	       !(i < 64 ? (nf->sys_header >> i) & 1 : hl_stacks_system_frame(&nf->f[i]));
 }
 
 /* The frames of one node to cb, from frame `from` on. */

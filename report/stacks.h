@@ -80,6 +80,15 @@ bool hl_stacks_own_module(const char *path);
  * /usr/lib): the rule of the stacks and of the symbol thread. */
 bool hl_stacks_own_path(const char *exe, const char *path);
 
+/* Whether a frame is a library's code, not the program's, wherever it
+ * landed: from the system's headers (a C++ std:: template instantiated in
+ * the program, a glibc inline) or Rust's standard library, which every Rust
+ * executable carries (/rustc/<commit>/library/..., its dependencies under
+ * /rust/deps/, Debian's under /usr/src/rustc-<version>/); without a source
+ * file, by name: C++'s and Rust's standard libraries (std::, core::,
+ * alloc::, __gnu_cxx::, and their <...> impl forms). */
+bool hl_stacks_system_frame(const struct hl_frame *f);
+
 /* "function file:line" (path via hl_fmt_path), "function (module+0x1a)"
  * without a line, "module+0x1a" without a name. */
 void hl_frame_print(FILE *f, const struct hl_frame *fr);

@@ -699,12 +699,13 @@ static const char *die_name(struct hl_symbolizer *s, Dwarf_Die *die)
 	Dwarf_Attribute a;
 	const char *n = NULL;
 
-	/* The linkage name only when mangled: in C it is an asm label, such as
-	 * glibc's internal "__GI_qsort" for qsort. */
+	/* The linkage name only when mangled (C++'s and Rust's legacy "_Z",
+	 * Rust's v0 "_R"): in C it is an asm label, such as glibc's internal
+	 * "__GI_qsort" for qsort. */
 	if (dwarf_attr_integrate(die, DW_AT_linkage_name, &a) ||
 	    dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &a))
 		n = dwarf_formstring(&a);
-	if (n && strncmp(n, "_Z", 2) != 0)
+	if (n && strncmp(n, "_Z", 2) != 0 && strncmp(n, "_R", 2) != 0)
 		n = NULL;
 	if (!n && dwarf_attr_integrate(die, DW_AT_name, &a))
 		n = dwarf_formstring(&a);
@@ -894,7 +895,19 @@ static void note_next_start(struct lines_walk *w, Dwarf_Die *die)
 		w->next_start = line;
 }
 
-static void walk_for_instances(struct lines_walk *w, Dwarf_Die *parent, int depth)
+/* Whether a namespace holds what is defined inside our function's body:
+ * Rust puts a function's closures and nested items, and theirs, in a
+ * namespace named after it ("{closure#0}" of r::main in namespace r::main,
+ * its own closures in r::main::{closure#0}). */
+static bool ours_namespace(struct lines_walk *w, Dwarf_Die *ns)
+{
+	const char *a = dwarf_diename(ns), *b = dwarf_diename(&w->f->die);
+
+	return dwarf_tag(ns) == DW_TAG_namespace && a && b && !strcmp(a, b);
+}
+
+/* in_ours: parent is (inside) a namespace of our function's. */
+static void walk_for_instances(struct lines_walk *w, Dwarf_Die *parent, int depth, bool in_ours)
 {
 	Dwarf_Die c;
 
@@ -904,7 +917,7 @@ static void walk_for_instances(struct lines_walk *w, Dwarf_Die *parent, int dept
 		int tag = dwarf_tag(&c);
 		int ptag = dwarf_tag(parent);
 
-		if (tag == DW_TAG_subprogram &&
+		if (tag == DW_TAG_subprogram && !in_ours &&
 		    (ptag == DW_TAG_compile_unit || ptag == DW_TAG_namespace))
 			note_next_start(w, &c);
 		if ((tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine) &&
@@ -914,7 +927,7 @@ static void walk_for_instances(struct lines_walk *w, Dwarf_Die *parent, int dept
 			ranges_add_die(&p->code, &c);
 			walk_instance_body(w, p, &c, depth + 1);
 		} else {
-			walk_for_instances(w, &c, depth + 1);
+			walk_for_instances(w, &c, depth + 1, in_ours || ours_namespace(w, &c));
 		}
 	} while (dwarf_siblingof(&c, &c) == 0);
 }
@@ -974,7 +987,7 @@ static void compute_lines(struct hl_symbolizer *s, struct hl_sym_func *f)
 	w.cu = &cu;
 	if (dwarf_getsrcfiles(&cu, &w.files, &w.nfiles) != 0)
 		w.nfiles = 0;
-	walk_for_instances(&w, &cu, 0);
+	walk_for_instances(&w, &cu, 0, false);
 	last = max_line(&w, w.ool.code.n ? &w.ool : &w.inl, last);
 	if (w.next_start && last >= w.next_start)
 		last = w.next_start > f->key.first ? w.next_start - 1 : f->key.first;

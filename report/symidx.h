@@ -40,7 +40,8 @@ int hl_symtab_idx_lookup(const struct hl_symtab_idx *x, GElf_Addr addr, const ch
 struct hl_scope_idx;
 
 /* Indexes the CU's top-level DIEs with code (imported units walked in
- * place, as libdw does).  NULL when out of memory. */
+ * place, as libdw does), and those in namespaces, classes, structures and
+ * modules (where Rust defines its functions).  NULL when out of memory. */
 struct hl_scope_idx *hl_scope_idx_new(Dwarf_Die *cudie);
 void hl_scope_idx_free(struct hl_scope_idx *x);
 
@@ -48,9 +49,13 @@ void hl_scope_idx_free(struct hl_scope_idx *x);
 
 /* The DIEs that dwarf_getscopes(cu, pc) followed by dwarf_getscopes_die()
  * on its innermost scope would return: chain[0] the innermost scope holding
- * pc, then its parents up to (not including) the CU.  Returns their count,
- * 0 where dwarf_getscopes() would find no scope (or fail), or -1 when
- * undecided (ask libdw). */
+ * pc, then its parents up to (not including) the CU or the namespace-like
+ * DIEs around the function.  Returns their count, 0 where there is no
+ * scope, or -1 when undecided (ask libdw).  Two differences, both where
+ * libdw finds nothing at all: a function inside a namespace (Rust's, whose
+ * functions are never at the top level: libdw does not look inside DIEs
+ * without code) is found, and an inlined call whose abstract definition is
+ * in another unit (across Rust's crates, LTO) keeps its place. */
 int hl_scope_idx_lookup(struct hl_scope_idx *x, Dwarf_Addr pc, Dwarf_Die chain[HL_SCOPE_MAX]);
 
 /* ---- lines and files of a compilation unit (symidx_lines.c) ------------- */

@@ -19,12 +19,16 @@
  *   - if an inlined_subroutine is on that path, the deepest one's
  *     DW_AT_abstract_origin must be found by a walk of the unit (through
  *     every DIE that may hold scopes), else the call finds nothing.
- * The index keeps, once per unit, the top-level children with code (their
- * ranges, their order) and the subprogram DIEs reachable without entering
- * a function's body, where abstract definitions live.  A lookup then
- * binary-searches the top level and descends by dwarf_haspc() through one
- * function only.  Anything else (an origin elsewhere, a range error, an
- * imported unit below the top level) is "undecided": the caller asks libdw.
+ * Where libdw finds nothing, the index answers what it means (symidx.h):
+ * a DIE without code (a namespace) is never descended into by libdw, so
+ * it finds no Rust function, all of which are in namespaces; and the
+ * origin rule fails every call inlined from another unit (Rust's crates,
+ * LTO).  The index keeps, once per unit, the children with code of the top
+ * level and of the namespaces, classes, structures and modules in it
+ * (their ranges, their order in the walk).  A lookup then binary-searches
+ * those and descends by dwarf_haspc() through one function only.  Anything
+ * else (a range error, an imported unit below the top level, an inlined
+ * call without an origin) is "undecided": the caller asks libdw.
  *
  * Below the top level, a DIE descended into a second time gets an index of
  * its children's ranges like the top level's (struct kids), so a function
@@ -68,8 +72,6 @@ struct hl_scope_idx {
 	struct top *v;	   /* sorted by lo */
 	Dwarf_Addr *maxhi; /* maxhi[k]: highest hi in v[0..k] */
 	size_t n, cap;
-	void **origins; /* DIE addresses, sorted */
-	size_t norigins, ocap;
 	uint32_t order;
 	bool broken; /* a range error or an import cycle: always undecided */
 	bool nomem;
@@ -122,33 +124,16 @@ static void add_top(struct hl_scope_idx *x, Dwarf_Addr lo, Dwarf_Addr hi, uint32
 		x->nomem = true;
 }
 
-static void add_origin(struct hl_scope_idx *x, void *addr)
-{
-	if (x->norigins == x->ocap) {
-		size_t cap = x->ocap ? 2 * x->ocap : 64;
-		void **v = realloc(x->origins, cap * sizeof(*v));
-
-		if (!v) {
-			x->nomem = true;
-			return;
-		}
-		x->origins = v;
-		x->ocap = cap;
-	}
-	x->origins[x->norigins++] = addr;
-}
-
 struct import {
 	void *addr; /* an imported_unit DIE being walked */
 	const struct import *up;
 };
 
-/* A list of siblings from c on, as libdw's walk_children() sees it.  At the
- * top level (top) every child's ranges are kept; everywhere, subprograms
- * are noted as possible abstract origins, and namespaces and classes are
- * entered for theirs. */
-static void walk(struct hl_scope_idx *x, Dwarf_Die c, bool top, const struct import *imports,
-		 int depth)
+/* A list of siblings from c on, as libdw's walk_children() sees it: every
+ * child's ranges are kept.  Namespaces, classes, structures and modules are
+ * entered for the functions defined in them (Rust's compiler puts every
+ * function there; libdw's walk never looks inside a DIE without code). */
+static void walk(struct hl_scope_idx *x, Dwarf_Die c, const struct import *imports, int depth)
 {
 	if (depth > MAX_WALK_DEPTH) {
 		x->broken = true;
@@ -171,32 +156,28 @@ static void walk(struct hl_scope_idx *x, Dwarf_Die c, bool top, const struct imp
 						x->broken = true; /* libdw: an error */
 						return;
 					}
-				walk(x, child, top, &link, depth + 1);
+				walk(x, child, &link, depth + 1);
 				if (x->broken || x->nomem)
 					return;
 			}
 			if (dwarf_siblingof(&orig, &c) != 0)
 				return;
 		}
-		if (top) {
-			Dwarf_Addr base, lo, hi;
-			ptrdiff_t off = 0;
+		Dwarf_Addr base, lo, hi;
+		ptrdiff_t off = 0;
 
-			while ((off = dwarf_ranges(&c, off, &base, &lo, &hi)) > 0)
-				add_top(x, lo, hi, x->order, &c);
-			if (off < 0)
-				x->broken = true;
-			x->order++;
-		}
-		if (tag == DW_TAG_subprogram)
-			add_origin(x, c.addr);
+		while ((off = dwarf_ranges(&c, off, &base, &lo, &hi)) > 0)
+			add_top(x, lo, hi, x->order, &c);
+		if (off < 0)
+			x->broken = true;
+		x->order++;
 		if ((tag == DW_TAG_namespace || tag == DW_TAG_class_type ||
 		     tag == DW_TAG_structure_type || tag == DW_TAG_module) &&
 		    dwarf_haschildren(&c)) {
 			Dwarf_Die child;
 
 			if (dwarf_child(&c, &child) == 0)
-				walk(x, child, false, imports, depth + 1);
+				walk(x, child, imports, depth + 1);
 		}
 		if (x->broken || x->nomem)
 			return;
@@ -226,13 +207,6 @@ static Dwarf_Addr *stab_prepare(struct top *v, size_t n)
 	return maxhi;
 }
 
-static int cmp_ptr(const void *a, const void *b)
-{
-	uintptr_t p = (uintptr_t) * (void *const *)a, q = (uintptr_t) * (void *const *)b;
-
-	return (p > q) - (p < q);
-}
-
 struct hl_scope_idx *hl_scope_idx_new(Dwarf_Die *cudie)
 {
 	struct hl_scope_idx *x = calloc(1, sizeof(*x));
@@ -241,11 +215,9 @@ struct hl_scope_idx *hl_scope_idx_new(Dwarf_Die *cudie)
 	if (!x)
 		return NULL;
 	if (dwarf_child(cudie, &child) == 0)
-		walk(x, child, true, NULL, 0);
+		walk(x, child, NULL, 0);
 	if (x->nomem)
 		goto fail;
-	if (x->norigins)
-		qsort(x->origins, x->norigins, sizeof(*x->origins), cmp_ptr);
 	x->maxhi = stab_prepare(x->v, x->n);
 	if (!x->maxhi)
 		goto fail;
@@ -269,14 +241,7 @@ void hl_scope_idx_free(struct hl_scope_idx *x)
 	}
 	free(x->v);
 	free(x->maxhi);
-	free(x->origins);
 	free(x);
-}
-
-static bool is_origin(const struct hl_scope_idx *x, void *addr)
-{
-	return x->norigins &&
-	       bsearch(&addr, x->origins, x->norigins, sizeof(*x->origins), cmp_ptr) != NULL;
 }
 
 /* Of entries v[0..n) sorted by lo (maxhi[k]: the highest hi in v[0..k]),
@@ -433,10 +398,12 @@ int hl_scope_idx_lookup(struct hl_scope_idx *x, Dwarf_Addr pc, Dwarf_Die chain[H
 			return -1;
 		path[n++] = c;
 	}
-	/* libdw must find the deepest inlined call's abstract definition. */
+	/* Without its abstract definition the deepest inlined call has no
+	 * name: libdw's answer then (it fails).  Where that definition lies
+	 * does not matter here (libdw finds no scope at all when it is in
+	 * another unit, as across Rust's crates). */
 	if (inlined >= 0 &&
-	    (!dwarf_formref_die(dwarf_attr(&path[inlined], DW_AT_abstract_origin, &a), &origin) ||
-	     !is_origin(x, origin.addr)))
+	    !dwarf_formref_die(dwarf_attr(&path[inlined], DW_AT_abstract_origin, &a), &origin))
 		return -1;
 	for (int i = 0; i < n; i++)
 		chain[i] = path[n - 1 - i];

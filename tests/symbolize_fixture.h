@@ -24,6 +24,12 @@ extern int hl_fix_line[HL_FIX_NLINES];
 void *hl_fix_direct(size_t n);
 void *hl_fix_inlined(size_t n);
 
+/* symbolize_fixture_lto_a.c and _b.c, built -g -O2 -flto: a call inlined
+ * from another unit */
+enum { HL_FIXLTO_CALL, HL_FIXLTO_MALLOC, HL_FIXLTO_AFTER, HL_FIXLTO_NLINES };
+extern int hl_fixlto_line[HL_FIXLTO_NLINES];
+void *hl_fixlto_outer(size_t n);
+
 /* symbolize_fixture_nodebug.c, built -g0, dlopen'd by the test */
 void *hl_fixnd_alloc(size_t n);
 

@@ -184,6 +184,13 @@ static bool streq(const char *a, const char *b)
 	return a && b && !strcmp(a, b);
 }
 
+static bool ends_with(const char *s, const char *tail)
+{
+	size_t n = s ? strlen(s) : 0, k = strlen(tail);
+
+	return n >= k && !strcmp(s + n - k, tail);
+}
+
 /* last_min < last: an always-inlined function has no epilogue, so its code
  * may end before its closing brace; any line from last_min to last will do. */
 static void check_lines(struct hl_symbolizer *s, const struct hl_frame *f, const char *name,
@@ -415,7 +422,7 @@ int main(void)
 	struct hl_symbolizer *s;
 	const struct hl_frame *f;
 	const struct mod *fix, *exe, *libc;
-	uint64_t ip_direct, ip_inlined, ip_local, ip_nd, ip_libc, nd_symoff = 0;
+	uint64_t ip_direct, ip_inlined, ip_local, ip_nd, ip_libc, ip_lto, nd_symoff = 0;
 	void *nd;
 	void *(*nd_alloc)(size_t);
 	int n, arr[64];
@@ -432,6 +439,7 @@ int main(void)
 	ip_inlined = CAPTURE(hl_fix_inlined(10));
 	ip_local = CAPTURE(local_alloc(10));
 	ip_nd = CAPTURE(nd_alloc(10));
+	ip_lto = CAPTURE(hl_fixlto_outer(10));
 	for (int i = 0; i < 64; i++)
 		arr[i] = (i * 37) % 64;
 	qsort(arr, 64, sizeof(arr[0]), qsort_cmp);
@@ -461,6 +469,20 @@ int main(void)
 	for (size_t i = 0; i < nmods; i++)
 		CHECK(hl_symbolizer_add_module(s, &mods[i].m) == 0, "add %s", mods[i].path);
 	CHECK(hl_symbolizer_add_module(s, &mods[0].m) == -EEXIST, "duplicate id");
+
+	/* A call inlined at link time from another unit (-flto): its abstract
+	 * definition is in that unit, where libdw's dwarf_getscopes() finds no
+	 * scope.  The helper, inlined, then the function at the call. */
+	n = hl_symbolizer_resolve(s, HL_SYM_CURRENT, ip_lto, &f);
+	print_frames("inlined from another unit (LTO)", f, n);
+	CHECK(n == 2 && streq(f[0].function, "fixlto_helper") && f[0].inlined &&
+		  ends_with(f[0].file, "/symbolize_fixture_lto_b.c") &&
+		  f[0].line == (unsigned)hl_fixlto_line[HL_FIXLTO_MALLOC] &&
+		  streq(f[1].function, "hl_fixlto_outer") && !f[1].inlined &&
+		  ends_with(f[1].file, "/symbolize_fixture_lto_a.c") &&
+		  f[1].line == (unsigned)hl_fixlto_line[HL_FIXLTO_CALL],
+	      "want fixlto_helper (inlined) at lto_b.c:%d, hl_fixlto_outer at lto_a.c:%d",
+	      hl_fixlto_line[HL_FIXLTO_MALLOC], hl_fixlto_line[HL_FIXLTO_CALL]);
 
 	/* A plain call, in a shared library. */
 	CHECK(hl_symbolizer_module_at(s, ip_direct) == fix->m.id, "module_at");
