@@ -1,7 +1,8 @@
 /* symcache.c — the symbolizer's answers on disk, per build-id (symcache.h).
  *
  * File layout, little-endian:
- *   "HLSYMC\0\2"                        magic and version (2: libiberty names)
+ *   "HLSYMC\0\3"                        magic and version (2: libiberty's names; 3:
+ *                                       scopes in namespaces and across units)
  *   u32 nstamps, nfuncs, nentries, nframes, strings_bytes
  *   nstamps  x { u32 path; u64 dev, ino, size, mtime_ns }
  *   strings_bytes of NUL-terminated strings; a string is named by its
@@ -27,7 +28,7 @@
 #include <unistd.h>
 #include <uthash.h>
 
-static const char magic[8] = {'H', 'L', 'S', 'Y', 'M', 'C', 0, 2};
+static const char magic[8] = {'H', 'L', 'S', 'Y', 'M', 'C', 0, 3};
 
 #define MAX_FILE  (256u << 20)
 #define DIR_MAX	  (256ull << 20) /* the directory is trimmed to DIR_KEEP past this */
