@@ -117,6 +117,8 @@ enum hl_end {
 	HL_END_SIGNAL = 4, /* a signal the process sent itself whose default action
 			      ends it (kill(getpid()), raise); the END record then
 			      also holds the signal's number */
+	HL_END_QUICK_EXIT = 5, /* quick_exit(): at_quick_exit handlers, no
+				  destructors; their events follow the END */
 };
 
 /* ---- varints (LEB128) and zigzag --------------------------------------- */

@@ -12,7 +12,8 @@
 
 const char *hl_summary_end_name(const struct hl_summary *s)
 {
-	static const char *const names[] = { "exit", "exec", "_exit", "abort", "signal" };
+	static const char *const names[] = { "exit", "exec", "_exit", "abort", "signal",
+						     "quick_exit" };
 
 	if (!s->ended)
 		return NULL;

@@ -841,6 +841,16 @@ def test_uexit(tmp, c):
         "allocations": 3, "frees": 1, "bytes_allocated": 6000, "peak_bytes": 6000,
         "leaked_bytes": 4000, "leaked_blocks": 2, "end": "_exit"})
     clean_end(c, "uexit", s)
+    # quick_exit: glibc's own _exit call is not seen; before, a run this
+    # short left no trace at all
+    r = hl_run(tmp, [example("uexit"), "quick"])
+    c.eq("quick: exit status", r.rc, 5)
+    c.eq("quick: stdout", r.out, b"uexit\nhandler\n")
+    s = only_trace(c, r, "uexit quick")
+    c.summary("uexit quick", s, {
+        "allocations": 4, "frees": 2, "bytes_allocated": 6500, "peak_bytes": 6000,
+        "leaked_bytes": 4000, "leaked_blocks": 2, "end": "quick_exit"})
+    clean_end(c, "uexit quick", s)
 
 
 def test_aborter(tmp, c):
