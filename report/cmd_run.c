@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "hl_format.h"
 #include "commands.h"
 #include "launch.h"
 #include "replay.h"
@@ -120,7 +121,8 @@ static const char *short_name(const struct hl_summary *s, char *buf, size_t len)
 
 /* One line per traced process.  An unreadable trace is an error and is
  * printed even with -q. */
-static void print_process(const struct hl_launch *l, const struct hl_session_entry *e, bool quiet)
+static void print_process(const struct hl_launch *l, const struct hl_session_entry *e, bool last,
+			  bool quiet)
 {
 	struct hl_summary s;
 	char err[512], name[256], peak[32], leaked[32], extra[256] = "";
@@ -147,10 +149,12 @@ static void print_process(const struct hl_launch *l, const struct hl_session_ent
 	/* No END: the process died without a word to its writer.  If it was
 	 * ours to reap, the wait status says how (an image that ended by exec
 	 * has its END: this is the pid's last image). */
-	if (!s.ended && hl_launch_status_of(l, e->pid, &st) && WIFSIGNALED(st)) {
+	if ((!s.ended || (last && s.end_reason == HL_END_EXEC)) &&
+	    hl_launch_status_of(l, e->pid, &st) && WIFSIGNALED(st)) {
 		const char *abbrev = sigabbrev_np(WTERMSIG(st));
 		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra),
-			 ", killed by signal %d%s%s%s: its last ~60 ms may be missing",
+			 s.ended ? ", then its next image died of signal %d%s%s%s before it wrote a trace"
+				 : ", killed by signal %d%s%s%s: its last ~60 ms may be missing",
 			 WTERMSIG(st), abbrev ? " (SIG" : "", abbrev ? abbrev : "", abbrev ? ")" : "");
 	}
 	if (s.own_malloc)
@@ -182,9 +186,14 @@ static void print_session(const struct hl_launch *l, const char *prog, bool quie
 		return;
 	}
 	/* "-": the library loaded but could not write (it said why). */
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		bool last = true;
+
+		for (size_t k = i + 1; k < n && last; k++)
+			last = v[k].pid != v[i].pid;
 		if (strcmp(v[i].path, "-"))
-			print_process(l, &v[i], quiet);
+			print_process(l, &v[i], last, quiet);
+	}
 	/* A process killed by a signal may have had no chance to write; one
 	 * that exited normally without a trace never loaded us, or the library
 	 * had no descriptor left for the trace or the log (ulimit -n). */
@@ -193,6 +202,29 @@ static void print_session(const struct hl_launch *l, const char *prog, bool quie
 			"heapline: no trace was written: %s did not load the preload library "
 			"(LD_PRELOAD=%s), or the library could not create or report its trace\n",
 			prog, l->lib);
+	/* One that died of a signal before its writer wrote a block (a crash
+	 * in its first ~50 ms, such as glibc's abort on a double free) left
+	 * nothing: say so rather than nothing. */
+	const char *base = strrchr(prog, '/') ? strrchr(prog, '/') + 1 : prog;
+	for (size_t i = 0; i < l->nreaped; i++) {
+		const struct hl_reaped *r = &l->reaped[i];
+		const char *abbrev;
+		bool traced = false;
+
+		for (size_t k = 0; k < n && !traced; k++)
+			traced = v[k].pid == r->pid;
+		if (traced || !WIFSIGNALED(r->status))
+			continue;
+		abbrev = sigabbrev_np(WTERMSIG(r->status));
+		fprintf(stderr,
+			"heapline: pid %d%s%s%s died of signal %d%s%s%s and left no trace: it ended "
+			"before its first block (heapline writes one every 50 ms), or did not load "
+			"heapline\n",
+			(int)r->pid, r->pid == l->root_pid ? " (" : "",
+			r->pid == l->root_pid ? base : "", r->pid == l->root_pid ? ")" : "",
+			WTERMSIG(r->status), abbrev ? " (SIG" : "", abbrev ? abbrev : "",
+			abbrev ? ")" : "");
+	}
 	hl_launch_session_free(v, n);
 }
 

@@ -1001,6 +1001,30 @@ def test_single_threaded(tmp, c):
                                      "bytes_allocated": 1000, "end": "exit"})
 
 
+def test_crasher(tmp, c):
+    """A process that dies of a signal no hook sees coming (glibc's abort
+    inside free on a double free, a null pointer write) before its first
+    block is written: `heapline run` says it left no trace (before: not a
+    word), and for an image exec'd by a traced one, says so on that one's
+    line."""
+    exe = example("crasher")
+    for mode, sig in (("double-free", signal.SIGABRT), ("segv", signal.SIGSEGV)):
+        r = hl_run(tmp, [exe, mode])
+        c.eq(f"{mode}: exit status", r.rc, 128 + sig)
+        c.eq(f"{mode}: no trace", r.traces, [])
+        want = (f"(crasher) died of signal {int(sig)} (SIG{signal.Signals(sig).name[3:]}) "
+                "and left no trace")
+        c.true(f"{mode}: heapline run says so", want in r.err, r.err)
+    r = hl_run(tmp, ["/bin/sh", "-c", f"exec {exe} double-free"])
+    c.eq("exec: exit status", r.rc, 128 + signal.SIGABRT)
+    p = subprocess.run([heapline(), "run", "-o", os.path.join(tmp, "x.hlt"), "--", "/bin/sh",
+                        "-c", f"exec {exe} double-free"], cwd=tmp, env=clean_env(),
+                       capture_output=True, timeout=60)
+    err = p.stderr.decode(errors="replace")
+    c.true("exec: the shell's line says what became of its pid",
+           "then its next image died of signal 6 (SIGABRT) before it wrote a trace" in err, err)
+
+
 def test_own_malloc(tmp, c):
     """A program whose executable defines malloc, free, calloc and realloc
     (as rustc with its jemalloc): its calls never reach heapline, and the
