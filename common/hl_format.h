@@ -119,6 +119,9 @@ enum hl_end {
 			      also holds the signal's number */
 	HL_END_QUICK_EXIT = 5, /* quick_exit(): at_quick_exit handlers, no
 				  destructors; their events follow the END */
+	HL_END_CRASH = 6, /* a fatal signal no hook saw coming (a fault, glibc's
+			     abort inside free on a corrupt heap); the END
+			     record then also holds the signal's number */
 };
 
 /* ---- varints (LEB128) and zigzag --------------------------------------- */

@@ -1,30 +1,85 @@
-/* crasher.c — a program that dies of a signal no heapline hook sees coming,
- * within its first milliseconds: "double-free" frees a block twice, and
- * glibc aborts from inside free (SIGABRT, through no interposable call);
- * "segv" writes through a null pointer (SIGSEGV).  Its trace never gets a
- * first block (heapline writes one every 50 ms), and `heapline run` must
- * say so rather than nothing.
- *
- * Expected: exit status 134 or 139, no trace, and heapline run's line
- * "pid N (...) died of signal 6 (SIGABRT) and left no trace".  Under sh -c
- * 'exec crasher ...' the shell's trace (END "exec") gets ", then its next
- * image died of signal ...". */
+/* crasher.c — programs that die of a signal no heapline hook sees coming,
+ * within their first milliseconds (heapline writes a block every 50 ms):
+ *   double-free  frees a block twice: glibc aborts from inside free
+ *                (SIGABRT through no interposable call).  Trace: 101
+ *                allocations, 102 frees (1 unknown: the second), END
+ *                "crash" with signal 6; exit status 134.
+ *   segv         writes through a null pointer.  Trace: 101 allocations,
+ *                100 frees, 64 bytes leaked in 1 block, END "crash" with
+ *                signal 11; exit status 139.
+ *   sigkill      SIGKILL to itself by a raw system call: nothing can see
+ *                it, no trace; heapline run says so; exit status 137.
+ *   own-handler  sees the default action on SIGSEGV and SIGABRT, as
+ *                without heapline (whose crash handler is invisible),
+ *                installs its own SIGSEGV handler, faults, recovers with
+ *                siglongjmp, prints "recovered" and exits 0.
+ * Before each: one 64-byte block kept, 100 malloc/free pairs of 1..100
+ * bytes. */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 static char *volatile sink;
+static sigjmp_buf back;
+
+static void on_segv(int sig)
+{
+	(void)sig;
+	siglongjmp(back, 1);
+}
+
+static int own_handler(void)
+{
+	struct sigaction old;
+	if (sigaction(SIGSEGV, NULL, &old) != 0 || (old.sa_flags & SA_SIGINFO) ||
+	    old.sa_handler != SIG_DFL) {
+		puts("SIGSEGV is not at its default action");
+		return 1;
+	}
+	if (signal(SIGABRT, SIG_DFL) != SIG_DFL) {
+		puts("SIGABRT is not at its default action");
+		return 1;
+	}
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_segv;
+	if (sigaction(SIGSEGV, &sa, NULL) != 0)
+		return 1;
+	if (sigsetjmp(back, 1) == 0) {
+		sink = NULL;
+		*sink = 1;
+		puts("no fault");
+		return 1;
+	}
+	if (sigaction(SIGSEGV, NULL, &old) != 0 || old.sa_handler != on_segv) {
+		puts("our handler is not in place");
+		return 1;
+	}
+	puts("recovered");
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
-	sink = malloc(64);
+	const char *mode = argc > 1 ? argv[1] : "";
+	char *keep = malloc(64);
+	sink = keep;
 	for (int i = 0; i < 100; i++)
 		free(malloc((size_t)i + 1));
-	if (argc > 1 && !strcmp(argv[1], "double-free")) {
-		free(sink);
-		free(sink);
-	} else if (argc > 1 && !strcmp(argv[1], "segv")) {
+	if (!strcmp(mode, "double-free")) {
+		free(keep);
+		free(sink); /* keep, again */
+	} else if (!strcmp(mode, "segv")) {
 		sink = NULL;
 		*sink = 1;
+	} else if (!strcmp(mode, "sigkill")) {
+		syscall(SYS_kill, getpid(), SIGKILL);
+	} else if (!strcmp(mode, "own-handler")) {
+		return own_handler();
 	}
 	return 0;
 }

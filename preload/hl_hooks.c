@@ -18,6 +18,7 @@
  * Before the real functions are found (dlsym itself calls calloc), requests
  * are served from a small static bootstrap arena whose blocks are never
  * freed and never recorded. */
+#include "hl_crash.h"
 #include "hl_hooks.h"
 
 #include <dlfcn.h>
@@ -75,6 +76,7 @@ struct hl_tls {
 	struct hl_ring_producer prod; /* stale cons; the record being written */
 	struct hl_thread_mem *mem; /* NULL: none (mmap failed, or the thread ended) */
 	int ended;		   /* past its key destructor: no memory taken again */
+	int in_real;		   /* in the real allocator, from a recording hook */
 };
 static __thread struct hl_tls tls __attribute__((tls_model("initial-exec")));
 
@@ -209,8 +211,11 @@ static void hl_init(void)
 		hl_state.ring = ring_new(hl_opt.ring_bytes);
 		if (hl_state.ring &&
 		    pthread_key_create(&hl_state.thread_key, thread_key_end) == 0 &&
-		    pthread_atfork(NULL, NULL, fork_child) == 0)
+		    pthread_atfork(NULL, NULL, fork_child) == 0) {
 			atomic_store(&hl_state.active, 1);
+			if (hl_opt.crash)
+				hl_crash_install();
+		}
 	}
 	atomic_store(&init_state, 2);
 }
@@ -419,6 +424,15 @@ static inline void leave(void)
 	tls.busy = 0;
 }
 
+/* A call of the real allocator from a recording hook: a crash in it (glibc
+ * aborting on a double free) finds this thread holding nothing of ours. */
+#define IN_REAL(stmt)                                                                              \
+	do {                                                                                       \
+		tls.in_real = 1;                                                                   \
+		stmt;                                                                              \
+		tls.in_real = 0;                                                                   \
+	} while (0)
+
 /* ---- the allocator ------------------------------------------------------ */
 
 HL_EXPORT void *malloc(size_t n)
@@ -428,7 +442,8 @@ HL_EXPORT void *malloc(size_t n)
 			return boot_alloc(n, 16);
 		return real.malloc(n);
 	}
-	void *p = real.malloc(n);
+	void *p;
+	IN_REAL(p = real.malloc(n));
 	int e = errno;
 	if (p)
 		record(HL_EV_ALLOC, HL_FN_MALLOC, p, n, 0);
@@ -451,7 +466,7 @@ HL_EXPORT void free(void *p)
 	int e = errno;
 	record(HL_EV_FREE, HL_FN_FREE, p, 0, 0); /* before the block can be reused */
 	errno = e;
-	real.free(p);
+	IN_REAL(real.free(p));
 	leave();
 }
 
@@ -468,7 +483,8 @@ HL_EXPORT void *calloc(size_t n, size_t sz)
 		}
 		return real.calloc(n, sz);
 	}
-	void *p = real.calloc(n, sz);
+	void *p;
+	IN_REAL(p = real.calloc(n, sz));
 	int e = errno;
 	if (p)
 		record(HL_EV_ALLOC, HL_FN_CALLOC, p, n * sz, 0);
@@ -509,7 +525,9 @@ static void *realloc_common(void *p, size_t n, size_t elem, int fn)
 	if (p)
 		record(HL_EV_FREE, (uint8_t)fn, p, 0, 0);
 	errno = e;
-	void *q = fn == HL_FN_REALLOCARRAY ? real.reallocarray(p, n, elem) : real.realloc(p, total);
+	void *q;
+	IN_REAL(q = fn == HL_FN_REALLOCARRAY ? real.reallocarray(p, n, elem)
+					     : real.realloc(p, total));
 	e = errno;
 	if (q)
 		record(HL_EV_ALLOC, (uint8_t)fn, q, total, p != NULL);
@@ -550,6 +568,7 @@ static void *aligned_common(size_t align, size_t n, int fn)
 		}
 	}
 	void *p;
+	tls.in_real = 1;
 	switch (fn) {
 	case HL_FN_ALIGNED_ALLOC:
 		p = real.aligned_alloc(align, n);
@@ -564,6 +583,7 @@ static void *aligned_common(size_t align, size_t n, int fn)
 		p = real.memalign(align, n);
 		break;
 	}
+	tls.in_real = 0;
 	int e = errno;
 	if (p)
 		record(HL_EV_ALLOC, (uint8_t)fn, p, n, 0);
@@ -604,7 +624,8 @@ HL_EXPORT int posix_memalign(void **out, size_t align, size_t n)
 		}
 		return real.posix_memalign(out, align, n);
 	}
-	int rc = real.posix_memalign(out, align, n);
+	int rc;
+	IN_REAL(rc = real.posix_memalign(out, align, n));
 	int e = errno;
 	if (rc == 0)
 		record(HL_EV_ALLOC, HL_FN_POSIX_MEMALIGN, *out, n, 0);
@@ -700,6 +721,9 @@ HL_EXPORT int dlclose(void *handle)
 /* Writes everything so far and an END record (sig: HL_END_SIGNAL's
  * number).  Only for the process that owns the state: a vfork child shares
  * our memory but is not us. */
+/* This image's trace has its END (not exec's, which may fail). */
+static _Atomic int image_ended;
+
 static void finish_end(unsigned reason, unsigned sig)
 {
 	if (!atomic_load(&hl_state.active) || getpid() != hl_state.pid)
@@ -734,6 +758,8 @@ static void finish_end(unsigned reason, unsigned sig)
 		else
 			hl_writer_flush();
 	}
+	if (reason != HL_END_EXEC)
+		atomic_store(&image_ended, 1);
 	tls.busy--;
 }
 
@@ -872,6 +898,20 @@ static void end_abruptly(unsigned reason, unsigned sig)
 		tls.busy--;
 	}
 	errno = e;
+}
+
+void hl_hooks_on_crash(int sig)
+{
+	/* Inside our own code (tls.busy, and not in the real allocator) this
+	 * thread may hold what the writer waits for (the unwinder's lock);
+	 * the writer thread itself always is. */
+	if (not_ours() || !atomic_load(&hl_state.active) || (tls.busy && !tls.in_real) ||
+	    atomic_load(&image_ended))
+		return;
+	/* in leak-scan mode the live blocks are classified too, as on abort
+	 * (the scan reads memory through process_vm_readv: a corrupt heap
+	 * cannot fault it) */
+	end_abruptly(HL_END_CRASH, (unsigned)sig);
 }
 
 HL_EXPORT void _exit(int status)
@@ -1235,6 +1275,7 @@ static void fork_child(void)
 		return;
 	}
 	struct hl_ring *old = hl_state.ring;
+	atomic_store(&image_ended, 0); /* the child's trace is its own */
 	hl_writer_forget();
 	hl_arena_forget();
 	hl_modules_forget();

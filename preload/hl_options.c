@@ -19,6 +19,7 @@
  * | HEAPLINE_LEAK_SCAN   | 0                    | 1: reachability scan at exit (check)  |
  * | HEAPLINE_UNWIND      | fast                 | libunwind: its unw_backtrace only;    |
  * |                      |                      | check: both, differences on stderr    |
+ * | HEAPLINE_CRASH       | 1                    | 0: no crash handler (hl_crash.c)      |
  */
 #include "hl_options.h"
 
@@ -49,6 +50,7 @@ static const struct {
     {"HEAPLINE_RING_KIB", K_KIB, &hl_opt.ring_bytes, 64, 1048576},
     {"HEAPLINE_LEAK_SCAN", K_BOOL, &hl_opt.leak_scan, 0, 1},
     {"HEAPLINE_UNWIND", K_STR, &hl_opt.unwind, 0, 0},
+    {"HEAPLINE_CRASH", K_BOOL, &hl_opt.crash, 0, 1},
 };
 
 void hl_options_read(void)
@@ -57,6 +59,7 @@ void hl_options_read(void)
 	hl_opt.output = "heapline.%e.%p.hlt";
 	hl_opt.depth = HL_DEPTH_DEFAULT;
 	hl_opt.ring_bytes = 2u << 20;
+	hl_opt.crash = 1;
 
 	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
 		const char *v = getenv(table[i].name);

@@ -19,6 +19,7 @@ struct hl_options {
 	size_t ring_bytes;	 /* HEAPLINE_RING_KIB */
 	int leak_scan;		 /* HEAPLINE_LEAK_SCAN: classify leaks at exit */
 	const char *unwind;	 /* HEAPLINE_UNWIND: fast, libunwind or check */
+	int crash;		 /* HEAPLINE_CRASH: finish the trace on a crash */
 };
 
 extern struct hl_options hl_opt;

@@ -149,6 +149,12 @@ static void print_process(const struct hl_launch *l, const struct hl_session_ent
 	/* No END: the process died without a word to its writer.  If it was
 	 * ours to reap, the wait status says how (an image that ended by exec
 	 * has its END: this is the pid's last image). */
+	if (s.ended && s.end_reason == HL_END_CRASH) {
+		const char *abbrev = sigabbrev_np((int)s.end_signal);
+		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra),
+			 ", crashed: signal %u%s%s%s", s.end_signal, abbrev ? " (SIG" : "",
+			 abbrev ? abbrev : "", abbrev ? ")" : "");
+	}
 	if ((!s.ended || (last && s.end_reason == HL_END_EXEC)) &&
 	    hl_launch_status_of(l, e->pid, &st) && WIFSIGNALED(st)) {
 		const char *abbrev = sigabbrev_np(WTERMSIG(st));

@@ -13,7 +13,7 @@
 const char *hl_summary_end_name(const struct hl_summary *s)
 {
 	static const char *const names[] = { "exit", "exec", "_exit", "abort", "signal",
-						     "quick_exit" };
+						     "quick_exit", "crash" };
 
 	if (!s->ended)
 		return NULL;
@@ -80,10 +80,13 @@ void hl_summary_print_text(FILE *f, const struct hl_summary *s, const char *path
 	fprintf(f, "%-17s%s\n", "Duration", fmt_ms(a, sizeof(a), s->duration_ms));
 	fprintf(f, "%-17s%" PRIu64 "%s\n", "Lost events", s->lost_events,
 		s->lost_events ? " (lossy mode: totals are lower bounds)" : "");
-	if (end && s->end_reason == HL_END_SIGNAL && s->end_signal) {
+	if (end && (s->end_reason == HL_END_SIGNAL || s->end_reason == HL_END_CRASH) &&
+	    s->end_signal) {
 		const char *abbrev = sigabbrev_np((int)s->end_signal);
-		fprintf(f, "%-17s%s %u%s%s%s (sent by the process to itself)\n", "Ended by", end,
-			s->end_signal, abbrev ? " (SIG" : "", abbrev ? abbrev : "", abbrev ? ")" : "");
+		fprintf(f, "%-17s%s%s %u%s%s%s%s\n", "Ended by", end,
+			s->end_reason == HL_END_CRASH ? ": signal" : "", s->end_signal,
+			abbrev ? " (SIG" : "", abbrev ? abbrev : "", abbrev ? ")" : "",
+			s->end_reason == HL_END_SIGNAL ? " (sent by the process to itself)" : "");
 	} else if (end)
 		fprintf(f, "%-17s%s\n", "Ended by", end);
 	else
@@ -115,7 +118,7 @@ void hl_summary_print_json(struct hl_json *j, const struct hl_summary *s, const 
 	hl_json_kv_uint(j, "truncated_bytes", s->truncated_bytes);
 	hl_json_kv_bool(j, "own_malloc", s->own_malloc);
 	hl_json_kv_string(j, "end", hl_summary_end_name(s)); /* NULL -> null */
-	if (s->ended && s->end_reason == HL_END_SIGNAL)
+	if (s->ended && (s->end_reason == HL_END_SIGNAL || s->end_reason == HL_END_CRASH))
 		hl_json_kv_uint(j, "end_signal", s->end_signal);
 	else
 		hl_json_kv_null(j, "end_signal");

@@ -1002,27 +1002,48 @@ def test_single_threaded(tmp, c):
 
 
 def test_crasher(tmp, c):
-    """A process that dies of a signal no hook sees coming (glibc's abort
-    inside free on a double free, a null pointer write) before its first
-    block is written: `heapline run` says it left no trace (before: not a
-    word), and for an image exec'd by a traced one, says so on that one's
-    line."""
+    """A process that dies of a signal no hook sees coming, in its first
+    milliseconds: glibc's abort inside free on a double free, a null pointer
+    write.  heapline's one-shot crash handler finishes the trace (END
+    "crash" and the signal) and the signal then does what it would have
+    done (before: no trace at all, and not a word).  A SIGKILL leaves no
+    trace, and `heapline run` says so, also on the line of a traced image
+    whose exec'd successor died so.  A program's own SIGSEGV handler sees
+    the default action before it and works as without heapline."""
     exe = example("crasher")
-    for mode, sig in (("double-free", signal.SIGABRT), ("segv", signal.SIGSEGV)):
+    base = {"allocations": 101, "bytes_allocated": 64 + 5050, "lost_events": 0,
+            "truncated_bytes": 0, "end": "crash"}
+    for mode, sig, want in (
+            ("double-free", signal.SIGABRT, {"frees": 102, "unknown_frees": 1,
+                                             "leaked_blocks": 0, "end_signal": 6}),
+            ("segv", signal.SIGSEGV, {"frees": 100, "unknown_frees": 0, "leaked_bytes": 64,
+                                      "leaked_blocks": 1, "end_signal": 11})):
         r = hl_run(tmp, [exe, mode])
         c.eq(f"{mode}: exit status", r.rc, 128 + sig)
-        c.eq(f"{mode}: no trace", r.traces, [])
-        want = (f"(crasher) died of signal {int(sig)} (SIG{signal.Signals(sig).name[3:]}) "
-                "and left no trace")
-        c.true(f"{mode}: heapline run says so", want in r.err, r.err)
-    r = hl_run(tmp, ["/bin/sh", "-c", f"exec {exe} double-free"])
-    c.eq("exec: exit status", r.rc, 128 + signal.SIGABRT)
+        s = only_trace(c, r, mode)
+        c.summary(mode, s, dict(base, **want))
+        p = subprocess.run([heapline(), "run", "-o", os.path.join(tmp, "v.hlt"), "--", exe,
+                            mode], cwd=tmp, env=clean_env(), capture_output=True, timeout=60)
+        err = p.stderr.decode(errors="replace")
+        c.true(f"{mode}: heapline run's line", f"crashed: signal {int(sig)} (SIG" in err, err)
+    r = hl_run(tmp, [exe, "segv"], extra_env={"HEAPLINE_CRASH": "0"})
+    c.eq("HEAPLINE_CRASH=0: exit status", r.rc, 128 + signal.SIGSEGV)
+    c.eq("HEAPLINE_CRASH=0: no crash handler, no trace", r.traces, [])
+    r = hl_run(tmp, [exe, "sigkill"])
+    c.eq("sigkill: exit status", r.rc, 128 + signal.SIGKILL)
+    c.eq("sigkill: no trace", r.traces, [])
+    c.true("sigkill: heapline run says so",
+           "(crasher) died of signal 9 (SIGKILL) and left no trace" in r.err, r.err)
     p = subprocess.run([heapline(), "run", "-o", os.path.join(tmp, "x.hlt"), "--", "/bin/sh",
-                        "-c", f"exec {exe} double-free"], cwd=tmp, env=clean_env(),
+                        "-c", f"exec {exe} sigkill"], cwd=tmp, env=clean_env(),
                        capture_output=True, timeout=60)
     err = p.stderr.decode(errors="replace")
+    c.eq("exec: exit status", p.returncode, 128 + signal.SIGKILL)
     c.true("exec: the shell's line says what became of its pid",
-           "then its next image died of signal 6 (SIGABRT) before it wrote a trace" in err, err)
+           "then its next image died of signal 9 (SIGKILL) before it wrote a trace" in err, err)
+    s = finished(c, hl_run(tmp, [exe, "own-handler"]), "own-handler", b"recovered\n")
+    # stdout's buffer, one more allocation than the others
+    c.summary("own-handler", s, {"allocations": 102, "frees": 100})
 
 
 def test_own_malloc(tmp, c):
