@@ -11,8 +11,9 @@
  *     status are the program's own, from the place it crashed;
  *   - a signal sent (abort's raise, kill) is sent again, under the
  *     default action.
- * The handler is one-shot (SA_RESETHAND) and invisible: sigaction() and
- * signal() report the default action while it is in place, and a handler
+ * The handler is one-shot (SA_RESETHAND) and invisible: sigaction(),
+ * signal() and its older forms (bsd_signal, sysv_signal, sigset) report
+ * the default action while it is in place, and a handler
  * the program installs simply replaces it (Rust's runtime, a JVM, Python's
  * faulthandler).  The hook side (hl_hooks_on_crash) declines where
  * finishing could wait on the crashed thread itself: inside heapline's own
@@ -116,10 +117,11 @@ HL_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *
 	return r;
 }
 
-HL_EXPORT sighandler_fn signal(int sig, sighandler_fn handler)
+/* signal() and its older forms: the same, through the libc function. */
+static sighandler_fn set_handler(void *_Atomic *next, const char *name, int sig,
+				 sighandler_fn handler)
 {
-	static void *_Atomic next;
-	signal_fn fn = (signal_fn)hl_next_fn(&next, "signal");
+	signal_fn fn = (signal_fn)hl_next_fn(next, name);
 	if (!fn)
 		return errno = ENOSYS, SIG_ERR;
 	int was_ours = is_ours(sig);
@@ -131,3 +133,15 @@ HL_EXPORT sighandler_fn signal(int sig, sighandler_fn handler)
 	}
 	return r;
 }
+
+#define SET_HANDLER(name)                                                                          \
+	HL_EXPORT sighandler_fn name(int sig, sighandler_fn handler)                               \
+	{                                                                                          \
+		static void *_Atomic next;                                                         \
+		return set_handler(&next, #name, sig, handler);                                    \
+	}
+
+SET_HANDLER(signal)
+SET_HANDLER(bsd_signal)
+SET_HANDLER(sysv_signal)
+SET_HANDLER(sigset)
