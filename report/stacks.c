@@ -27,6 +27,17 @@ struct node_frames {
 	/* whether it is the C library's start-up code (below_main): 0 not
 	 * known yet, 1 yes, 2 no */
 	uint8_t below_main;
+	/* the replay module that held its return address: index + 1, 0 not
+	 * known yet, -1 none */
+	int32_t mod;
+};
+
+/* hl_stacks_system_frame of frames with a source file, by the file's
+ * (interned) name: a few hundred files answer for millions of frames. */
+#define SYS_MEMO 1024
+struct sys_memo {
+	const char *file;
+	bool sys;
 };
 
 struct hl_stacks {
@@ -36,6 +47,7 @@ struct hl_stacks {
 	uint64_t nnodes;
 	uint8_t *mod_own; /* per replay module: 0 not known yet, 1 own, 2 not */
 	const char *exe;  /* the traced executable's path (INFO), or NULL */
+	struct sys_memo sys_memo[SYS_MEMO];
 };
 
 struct hl_stacks *hl_stacks_new(const struct hl_replay *r)
@@ -137,6 +149,42 @@ bool hl_stacks_system_frame(const struct hl_frame *f)
 	return false;
 }
 
+static bool frame_system(struct hl_stacks *st, const struct hl_frame *f)
+{
+	if (!f->file)
+		return hl_stacks_system_frame(f);
+	struct sys_memo *e = &st->sys_memo[((uintptr_t)f->file >> 4) % SYS_MEMO];
+	if (e->file != f->file) {
+		e->file = f->file;
+		e->sys = hl_stacks_system_frame(f);
+	}
+	return e->sys;
+}
+
+/* The module that held node's return address ip when the node was
+ * recorded (NULL outside every module), looked up once per node; and,
+ * with it, whether that module is the program's own (once per module). */
+static const struct hl_replay_module *node_module(struct hl_stacks *st, uint64_t node,
+						  uint64_t ip)
+{
+	struct node_frames *nf = &st->nodes[node];
+
+	if (!nf->mod) {
+		const struct hl_replay_module *m = hl_replay_module_of(st->r, node, ip);
+		if (!m) {
+			nf->mod = -1;
+			nf->module_own = 2;
+		} else {
+			size_t i = (size_t)(m - hl_replay_module(st->r, 0));
+			if (!st->mod_own[i])
+				st->mod_own[i] = hl_stacks_own_path(st->exe, m->mod.path) ? 1 : 2;
+			nf->mod = (int32_t)i + 1;
+			nf->module_own = st->mod_own[i];
+		}
+	}
+	return nf->mod > 0 ? hl_replay_module(st->r, (size_t)nf->mod - 1) : NULL;
+}
+
 /* Whether node's return address lies in a module of the program's own
  * code, from the trace's module records alone: nothing is symbolized. */
 static bool node_module_own(struct hl_stacks *st, uint64_t node)
@@ -145,18 +193,8 @@ static bool node_module_own(struct hl_stacks *st, uint64_t node)
 	uint64_t ip;
 
 	if (!nf->module_own) {
-		const struct hl_replay_module *m;
-
 		hl_replay_node(st->r, node, NULL, &ip);
-		m = hl_replay_module_of(st->r, node, ip);
-		if (!m) {
-			nf->module_own = 2;
-		} else {
-			size_t i = (size_t)(m - hl_replay_module(st->r, 0));
-			if (!st->mod_own[i])
-				st->mod_own[i] = hl_stacks_own_path(st->exe, m->mod.path) ? 1 : 2;
-			nf->module_own = st->mod_own[i];
-		}
+		node_module(st, node, ip);
 	}
 	return nf->module_own == 1;
 }
@@ -171,7 +209,7 @@ int hl_stacks_node_frames(struct hl_stacks *st, uint64_t node, const struct hl_f
 		return -ENOENT;
 	nf = &st->nodes[node];
 	if (!nf->f) {
-		const struct hl_replay_module *m = hl_replay_module_of(st->r, node, ip);
+		const struct hl_replay_module *m = node_module(st, node, ip);
 		int n =
 		    hl_symbolizer_resolve(st->sym, m ? m->mod.id : HL_SYM_NO_MODULE, ip, &nf->f);
 		if (n < 0) {
@@ -179,10 +217,11 @@ int hl_stacks_node_frames(struct hl_stacks *st, uint64_t node, const struct hl_f
 			return n;
 		}
 		nf->n = n;
-		nf->own = hl_stacks_own_path(st->exe, nf->f[0].module);
+		/* the module's path is the one the symbolizer names */
+		nf->own = nf->module_own == 1;
 		nf->sys_header = 0;
 		for (int i = 0; i < n && i < 64; i++)
-			if (hl_stacks_system_frame(&nf->f[i]))
+			if (frame_system(st, &nf->f[i]))
 				nf->sys_header |= 1ull << i;
 	}
 	*frames = nf->f;
@@ -307,7 +346,7 @@ static bool node_below_main(struct hl_stacks *st, uint64_t node)
 
 		nf->below_main = 2;
 		hl_replay_node(st->r, node, NULL, &ip);
-		m = hl_replay_module_of(st->r, node, ip);
+		m = node_module(st, node, ip);
 		if (m && !node_module_own(st, node) &&
 		    hl_stacks_below_main_name(hl_symbolizer_symbol(st->sym, m->mod.id, ip)))
 			nf->below_main = 1;
