@@ -7,6 +7,11 @@
  *   segv         writes through a null pointer.  Trace: 101 allocations,
  *                100 frees, 64 bytes leaked in 1 block, END "crash" with
  *                signal 11; exit status 139.
+ *   thread-segv  two threads allocate and free without end while a third
+ *                writes through a null pointer 20 ms in.  Trace: END
+ *                "crash" with signal 11, nothing lost, at most 6 blocks
+ *                live (the kept one, 3 threads' TLS vectors, 2 churners'
+ *                blocks in flight); exit status 139.
  *   sigkill      SIGKILL to itself by a raw system call: nothing can see
  *                it, no trace; heapline run says so; exit status 137.
  *   own-handler  sees the default action on SIGSEGV, SIGABRT, SIGBUS and
@@ -16,8 +21,10 @@
  *                siglongjmp, prints "recovered" and exits 0.
  * Before each: one 64-byte block kept, 100 malloc/free pairs of 1..100
  * bytes. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +38,33 @@ static void on_segv(int sig)
 {
 	(void)sig;
 	siglongjmp(back, 1);
+}
+
+static void *churn(void *arg)
+{
+	for (size_t n = 16 + (size_t)(uintptr_t)arg;; n = n % 4000 + 16)
+		free(malloc(n));
+	return NULL;
+}
+
+static void *fault(void *arg)
+{
+	(void)arg;
+	usleep(20000);
+	*(volatile char *)(uintptr_t)sink = 1; /* sink is NULL by now */
+	return NULL;
+}
+
+static int thread_segv(void)
+{
+	pthread_t t[3];
+	sink = NULL;
+	if (pthread_create(&t[0], NULL, churn, (void *)(uintptr_t)1) ||
+	    pthread_create(&t[1], NULL, churn, (void *)(uintptr_t)2) ||
+	    pthread_create(&t[2], NULL, fault, NULL))
+		return 1;
+	pthread_join(t[2], NULL);
+	return 1; /* not reached */
 }
 
 /* sigset is obsolete, and still in programs */
@@ -81,6 +115,8 @@ int main(int argc, char **argv)
 	} else if (!strcmp(mode, "segv")) {
 		sink = NULL;
 		*sink = 1;
+	} else if (!strcmp(mode, "thread-segv")) {
+		return thread_segv();
 	} else if (!strcmp(mode, "sigkill")) {
 		syscall(SYS_kill, getpid(), SIGKILL);
 	} else if (!strcmp(mode, "own-handler")) {

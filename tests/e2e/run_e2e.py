@@ -1026,6 +1026,17 @@ def test_crasher(tmp, c):
                             mode], cwd=tmp, env=clean_env(), capture_output=True, timeout=60)
         err = p.stderr.decode(errors="replace")
         c.true(f"{mode}: heapline run's line", f"crashed: signal {int(sig)} (SIG" in err, err)
+    # a crash in one thread while two others allocate, 20 runs: never a hang
+    for i in range(20):
+        r = hl_run(tmp, [exe, "thread-segv"], timeout=30)
+        c.eq(f"thread-segv {i}: exit status", r.rc, 128 + signal.SIGSEGV)
+        s = only_trace(c, r, f"thread-segv {i}")
+        c.summary(f"thread-segv {i}", s, {"end": "crash", "end_signal": 11, "lost_events": 0,
+                                          "truncated_bytes": 0, "unknown_frees": 0})
+        # live at the crash: the kept 64 bytes, each thread's TLS vector,
+        # and each churner's block between its malloc and its free
+        c.true(f"thread-segv {i}: events, and at most 6 blocks live",
+               s["allocations"] > 100 and s["allocations"] - s["frees"] <= 6, str(s))
     r = hl_run(tmp, [exe, "segv"], extra_env={"HEAPLINE_CRASH": "0"})
     c.eq("HEAPLINE_CRASH=0: exit status", r.rc, 128 + signal.SIGSEGV)
     c.eq("HEAPLINE_CRASH=0: no crash handler, no trace", r.traces, [])
