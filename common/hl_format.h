@@ -124,6 +124,12 @@ enum hl_end {
 			     record then also holds the signal's number */
 };
 
+/* Whether an END of this reason holds a signal's number after its time. */
+static inline int hl_end_has_signal(uint64_t reason)
+{
+	return reason == HL_END_SIGNAL || reason == HL_END_CRASH;
+}
+
 /* ---- varints (LEB128) and zigzag --------------------------------------- */
 
 #define HL_VARINT_MAX 10

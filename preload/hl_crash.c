@@ -32,6 +32,7 @@
 
 static const int crash_sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
 static _Atomic int ours[NSIG]; /* our handler is in place for this signal */
+static _Atomic int fired[NSIG]; /* our handler has run for this signal */
 
 typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
 typedef void (*sighandler_fn)(int);
@@ -42,8 +43,6 @@ static sigaction_fn real_sigaction(void)
 	static void *_Atomic next;
 	return (sigaction_fn)hl_next_fn(&next, "sigaction");
 }
-
-static _Atomic int fired[NSIG];
 
 static void on_crash(int sig, siginfo_t *si, void *uc)
 {

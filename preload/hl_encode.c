@@ -425,7 +425,7 @@ void hl_enc_end(struct hl_enc *e, unsigned reason, uint64_t ms, unsigned sig)
 	size_t at = sized_begin(e, HL_REC_END);
 	put_uv(e, reason);
 	put_uv(e, ms);
-	if (reason == HL_END_SIGNAL || reason == HL_END_CRASH)
+	if (hl_end_has_signal(reason))
 		put_uv(e, sig);
 	sized_end(e, at);
 }

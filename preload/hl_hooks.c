@@ -426,10 +426,10 @@ static inline void leave(void)
 
 /* A call of the real allocator from a recording hook: a crash in it (glibc
  * aborting on a double free) finds this thread holding nothing of ours. */
-#define IN_REAL(stmt)                                                                              \
+#define IN_REAL(...)                                                                               \
 	do {                                                                                       \
 		tls.in_real = 1;                                                                   \
-		stmt;                                                                              \
+		__VA_ARGS__;                                                                       \
 		tls.in_real = 0;                                                                   \
 	} while (0)
 
@@ -568,22 +568,10 @@ static void *aligned_common(size_t align, size_t n, int fn)
 		}
 	}
 	void *p;
-	tls.in_real = 1;
-	switch (fn) {
-	case HL_FN_ALIGNED_ALLOC:
-		p = real.aligned_alloc(align, n);
-		break;
-	case HL_FN_VALLOC:
-		p = real.valloc(n);
-		break;
-	case HL_FN_PVALLOC:
-		p = real.pvalloc(n);
-		break;
-	default:
-		p = real.memalign(align, n);
-		break;
-	}
-	tls.in_real = 0;
+	IN_REAL(p = fn == HL_FN_ALIGNED_ALLOC ? real.aligned_alloc(align, n)
+		    : fn == HL_FN_VALLOC      ? real.valloc(n)
+		    : fn == HL_FN_PVALLOC     ? real.pvalloc(n)
+					      : real.memalign(align, n));
 	int e = errno;
 	if (p)
 		record(HL_EV_ALLOC, (uint8_t)fn, p, n, 0);
@@ -718,12 +706,12 @@ HL_EXPORT int dlclose(void *handle)
 
 /* ---- process end, exec, fork -------------------------------------------- */
 
-/* Writes everything so far and an END record (sig: HL_END_SIGNAL's
- * number).  Only for the process that owns the state: a vfork child shares
- * our memory but is not us. */
 /* This image's trace has its END (not exec's, which may fail). */
 static _Atomic int image_ended;
 
+/* Writes everything so far and an END record (sig: HL_END_SIGNAL's or
+ * HL_END_CRASH's number).  Only for the process that owns the state: a
+ * vfork child shares our memory but is not us. */
 static void finish_end(unsigned reason, unsigned sig)
 {
 	if (!atomic_load(&hl_state.active) || getpid() != hl_state.pid)

@@ -805,7 +805,8 @@ static int write_preamble(void)
 	static char exe[4096];
 	ssize_t l = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	exe[l > 0 ? l : 0] = '\0';
-	unsigned flags = (hl_opt.lossy ? HL_INFO_LOSSY : 0u) | (hl_state.own_malloc ? HL_INFO_OWN_MALLOC : 0u);
+	unsigned flags = (hl_opt.lossy ? HL_INFO_LOSSY : 0u) |
+			 (hl_state.own_malloc ? HL_INFO_OWN_MALLOC : 0u);
 	if (hl_enc_info(&w.enc, (uint64_t)hl_state.pid, (uint64_t)getppid(), hl_state.start_unix_ms,
 			hl_state.depth, flags, exe, argv, argc, HEAPLINE_VERSION))
 		return -1;

@@ -12,8 +12,9 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "hl_format.h"
 #include "commands.h"
+#include "format.h"
+#include "hl_format.h"
 #include "launch.h"
 #include "replay.h"
 
@@ -125,7 +126,7 @@ static void print_process(const struct hl_launch *l, const struct hl_session_ent
 			  bool quiet)
 {
 	struct hl_summary s;
-	char err[512], name[256], peak[32], leaked[32], extra[256] = "";
+	char err[512], name[256], peak[32], leaked[32], sig[32], extra[256] = "";
 	int st;
 	const char *nm;
 
@@ -149,20 +150,15 @@ static void print_process(const struct hl_launch *l, const struct hl_session_ent
 	/* No END: the process died without a word to its writer.  If it was
 	 * ours to reap, the wait status says how (an image that ended by exec
 	 * has its END: this is the pid's last image). */
-	if (s.ended && s.end_reason == HL_END_CRASH) {
-		const char *abbrev = sigabbrev_np((int)s.end_signal);
+	if (s.ended && s.end_reason == HL_END_CRASH)
 		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra),
-			 ", crashed: signal %u%s%s%s", s.end_signal, abbrev ? " (SIG" : "",
-			 abbrev ? abbrev : "", abbrev ? ")" : "");
-	}
+			 ", crashed: signal %s", hl_fmt_signal(sig, sizeof(sig), (int)s.end_signal));
 	if ((!s.ended || (last && s.end_reason == HL_END_EXEC)) &&
-	    hl_launch_status_of(l, e->pid, &st) && WIFSIGNALED(st)) {
-		const char *abbrev = sigabbrev_np(WTERMSIG(st));
+	    hl_launch_status_of(l, e->pid, &st) && WIFSIGNALED(st))
 		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra),
-			 s.ended ? ", then its next image died of signal %d%s%s%s before it wrote a trace"
-				 : ", killed by signal %d%s%s%s: its last ~60 ms may be missing",
-			 WTERMSIG(st), abbrev ? " (SIG" : "", abbrev ? abbrev : "", abbrev ? ")" : "");
-	}
+			 s.ended ? ", then its next image died of signal %s before it wrote a trace"
+				 : ", killed by signal %s: its last ~60 ms may be missing",
+			 hl_fmt_signal(sig, sizeof(sig), WTERMSIG(st)));
 	if (s.own_malloc)
 		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra),
 			 ", its own malloc took its allocations: not seen");
@@ -214,22 +210,19 @@ static void print_session(const struct hl_launch *l, const char *prog, bool quie
 	const char *base = strrchr(prog, '/') ? strrchr(prog, '/') + 1 : prog;
 	for (size_t i = 0; i < l->nreaped; i++) {
 		const struct hl_reaped *r = &l->reaped[i];
-		const char *abbrev;
-		bool traced = false;
+		bool traced = false, root = r->pid == l->root_pid;
+		char sig[32];
 
 		for (size_t k = 0; k < n && !traced; k++)
 			traced = v[k].pid == r->pid;
 		if (traced || !WIFSIGNALED(r->status))
 			continue;
-		abbrev = sigabbrev_np(WTERMSIG(r->status));
 		fprintf(stderr,
-			"heapline: pid %d%s%s%s died of signal %d%s%s%s and left no trace: it ended "
+			"heapline: pid %d%s%s%s died of signal %s and left no trace: it ended "
 			"before its first block (heapline writes one every 50 ms), or did not load "
 			"heapline\n",
-			(int)r->pid, r->pid == l->root_pid ? " (" : "",
-			r->pid == l->root_pid ? base : "", r->pid == l->root_pid ? ")" : "",
-			WTERMSIG(r->status), abbrev ? " (SIG" : "", abbrev ? abbrev : "",
-			abbrev ? ")" : "");
+			(int)r->pid, root ? " (" : "", root ? base : "", root ? ")" : "",
+			hl_fmt_signal(sig, sizeof(sig), WTERMSIG(r->status)));
 	}
 	hl_launch_session_free(v, n);
 }

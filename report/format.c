@@ -60,6 +60,17 @@ const char *hl_fmt_ms(char *buf, size_t len, uint64_t ms)
 	return buf;
 }
 
+const char *hl_fmt_signal(char *buf, size_t len, int sig)
+{
+	const char *abbrev = sigabbrev_np(sig);
+
+	if (abbrev)
+		snprintf(buf, len, "%d (SIG%s)", sig, abbrev);
+	else
+		snprintf(buf, len, "%d", sig);
+	return buf;
+}
+
 const char *hl_fmt_path(char *buf, size_t len, const char *path)
 {
 	char cwd[4096];

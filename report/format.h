@@ -22,6 +22,8 @@ enum hl_unit hl_unit_pick(enum hl_unit u, uint64_t max_abs);
 const char *hl_fmt_size(char *buf, size_t len, int64_t bytes, enum hl_unit u, int precision);
 /* "0.095 s" */
 const char *hl_fmt_ms(char *buf, size_t len, uint64_t ms);
+/* "6 (SIGABRT)", or "6" for a number without a name.  Returns buf. */
+const char *hl_fmt_signal(char *buf, size_t len, int sig);
 /* A source path as shown: relative to the current directory when below it
  * ("examples/lists.c"), else as given.  NULL shows as "??".  Returns buf or
  * path itself. */

@@ -80,12 +80,10 @@ void hl_summary_print_text(FILE *f, const struct hl_summary *s, const char *path
 	fprintf(f, "%-17s%s\n", "Duration", fmt_ms(a, sizeof(a), s->duration_ms));
 	fprintf(f, "%-17s%" PRIu64 "%s\n", "Lost events", s->lost_events,
 		s->lost_events ? " (lossy mode: totals are lower bounds)" : "");
-	if (end && (s->end_reason == HL_END_SIGNAL || s->end_reason == HL_END_CRASH) &&
-	    s->end_signal) {
-		const char *abbrev = sigabbrev_np((int)s->end_signal);
-		fprintf(f, "%-17s%s%s %u%s%s%s%s\n", "Ended by", end,
-			s->end_reason == HL_END_CRASH ? ": signal" : "", s->end_signal,
-			abbrev ? " (SIG" : "", abbrev ? abbrev : "", abbrev ? ")" : "",
+	if (end && hl_end_has_signal(s->end_reason) && s->end_signal) {
+		fprintf(f, "%-17s%s%s %s%s\n", "Ended by", end,
+			s->end_reason == HL_END_CRASH ? ": signal" : "",
+			hl_fmt_signal(a, sizeof(a), (int)s->end_signal),
 			s->end_reason == HL_END_SIGNAL ? " (sent by the process to itself)" : "");
 	} else if (end)
 		fprintf(f, "%-17s%s\n", "Ended by", end);
@@ -118,7 +116,7 @@ void hl_summary_print_json(struct hl_json *j, const struct hl_summary *s, const 
 	hl_json_kv_uint(j, "truncated_bytes", s->truncated_bytes);
 	hl_json_kv_bool(j, "own_malloc", s->own_malloc);
 	hl_json_kv_string(j, "end", hl_summary_end_name(s)); /* NULL -> null */
-	if (s->ended && (s->end_reason == HL_END_SIGNAL || s->end_reason == HL_END_CRASH))
+	if (s->ended && hl_end_has_signal(s->end_reason))
 		hl_json_kv_uint(j, "end_signal", s->end_signal);
 	else
 		hl_json_kv_null(j, "end_signal");

@@ -910,8 +910,7 @@ static int sized_rec(struct hl_trace *t, const struct hl_visitor *v, struct curs
 	case HL_REC_END: {
 		uint64_t sig = 0;
 		if (get_uv(c, &a) || get_uv(c, &b) ||
-		    ((a == HL_END_SIGNAL || a == HL_END_CRASH) && c->p < c->end &&
-		     get_uv(c, &sig)))
+		    (hl_end_has_signal(a) && c->p < c->end && get_uv(c, &sig)))
 			return DECODE_BAD;
 		t->has_end = 1;
 		t->end_reason = a > 0xffff ? 0xffff : (unsigned)a;
